@@ -1,0 +1,42 @@
+# walloc: `make demo` and `make test` each set everything up from a fresh clone.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
+STAMP  := $(VENV)/.installed
+DATA   ?= ../shared/data
+OUT    ?= out
+
+.PHONY: setup demo test sanitize bench clean
+
+# torch is pinned to the CPU wheel that lies on this machine's disk; any other spec pulls CUDA builds.
+$(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install torch==2.13.0
+	$(PIP) install setuptools wheel pybind11 numpy
+	$(PIP) install --no-build-isolation -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	@mkdir -p $(OUT)
+	$(VENV)/bin/walloc models
+	$(VENV)/bin/walloc encode $(DATA)/images/kodak/kodim23.png -o $(OUT)/kodim23.wlc -f --verify
+	$(VENV)/bin/walloc decode $(OUT)/kodim23.wlc -o $(OUT)/kodim23.png -f
+	$(VENV)/bin/walloc encode $(DATA)/audio/Kevin_MacLeod_-_Vibe_Ace.hq.ogg -o $(OUT)/vibe_ace.wlc -f --verify
+	$(VENV)/bin/walloc decode $(OUT)/vibe_ace.wlc -o $(OUT)/vibe_ace.wav -f
+	$(VENV)/bin/walloc info $(OUT)/kodim23.wlc
+
+test: setup
+	$(PY) -m pytest
+
+sanitize: setup
+	bash csrc/sanitize.sh
+
+bench: setup
+	$(PIP) install '.[bench]' scipy
+	$(PIP) install --no-deps compressai==1.2.0
+	$(PY) benchmarks/bench_entropy.py --out $(OUT)/bench_entropy.json
+
+clean:
+	rm -rf $(VENV) build *.egg-info walloc/_rans*.so $(OUT)

@@ -1,0 +1,57 @@
+"""Shared fixtures: real data when present, tiny random models for format and CLI tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(os.environ.get("WALLOC_DATA", ROOT.parent / "shared" / "data"))
+KODAK = DATA / "images" / "kodak"
+AUDIO = DATA / "audio"
+
+needs_kodak = pytest.mark.skipif(not KODAK.is_dir(), reason=f"Kodak images not found at {KODAK}")
+needs_audio = pytest.mark.skipif(not AUDIO.is_dir(), reason=f"audio clips not found at {AUDIO}")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """A folder with small random-weight image and audio models (fast; format tests only)."""
+    from walloc import zoo
+    from walloc.entropy import FactorizedDensity
+    from walloc.model import NetConfig, WallocNet
+
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    for name, cfg in [("tiny-rgb", NetConfig("image", 3, 2, 6, width=8, blocks=1)),
+                      ("tiny-stereo", NetConfig("audio", 2, 4, 8, width=8, blocks=1))]:
+        zoo.save_model(name, WallocNet(cfg), FactorizedDensity(cfg.latent_dim), [4.0, 1.0], {}, folder, default=True)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_rgb(tiny_models):
+    from walloc.codec import Codec
+
+    return Codec.load("tiny-rgb", tiny_models)
+
+
+@pytest.fixture(scope="session")
+def tiny_stereo(tiny_models):
+    from walloc.codec import Codec
+
+    return Codec.load("tiny-stereo", tiny_models)
+
+
+def run_cli(*args: str, models: Path | None = None, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the real `walloc` entry point in a fresh interpreter."""
+    env = dict(os.environ)
+    if models is not None:
+        env["WALLOC_MODEL_DIR"] = str(models)
+    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, capture_output=True,
+                          env=env, cwd=cwd or ROOT, timeout=300)

@@ -1,0 +1,95 @@
+"""The container: round trip, and every kind of damage caught before anything is allocated."""
+
+import struct
+import zlib
+
+import pytest
+
+from walloc import bitstream
+from walloc.bitstream import Chunk, Header
+from walloc.errors import BitstreamError
+
+
+def _header(**kw) -> Header:
+    base = dict(modality="image", coder=1, quality=2, model="rgb-16x", model_hash=bytes(range(16)), channels=3,
+                bit_depth=8, float_samples=False, sample_rate=0, extent=(37, 53), padding=(3, 3), groups=1,
+                latent_channels=12, latent_extent=(5, 7), chunks=(Chunk(0, 0, 3, 4), Chunk(0, 3, 2, 3)))
+    base.update(kw)
+    return Header(**base)
+
+
+PAYLOADS = [b"abcd", b"xyz"]
+
+
+def test_round_trip():
+    data = bitstream.pack(_header(), PAYLOADS)
+    header, payloads = bitstream.parse(data)
+    assert header == _header()
+    assert [bytes(p) for p in payloads] == PAYLOADS
+    assert header.to_json()["payload_bytes"] == 7
+
+
+def test_audio_round_trip():
+    h = _header(modality="audio", sample_rate=44100, extent=(1000,), padding=(24,), latent_extent=(4,),
+                channels=6, groups=3, chunks=(Chunk(0, 0, 4, 4), Chunk(1, 0, 4, 3), Chunk(2, 0, 4, 1)))
+    data = bitstream.pack(h, [b"abcd", b"xyz", b"q"])
+    assert bitstream.parse(data)[0] == h
+
+
+def test_every_byte_flip_is_caught():
+    data = bitstream.pack(_header(), PAYLOADS)
+    for i in range(len(data)):
+        for bit in (0, 7):
+            bad = bytearray(data)
+            bad[i] ^= 1 << bit
+            with pytest.raises(BitstreamError):
+                bitstream.parse(bytes(bad))
+
+
+def test_every_truncation_and_extension_is_caught():
+    data = bitstream.pack(_header(), PAYLOADS)
+    for n in range(len(data)):
+        with pytest.raises(BitstreamError):
+            bitstream.parse(data[:n])
+    with pytest.raises(BitstreamError):
+        bitstream.parse(data + b"\0")
+
+
+def _forge(h: Header, payloads=PAYLOADS) -> bytes:
+    """A stream with a valid CRC but hostile fields: the limits must catch it, not the checksum."""
+    body = bitstream.pack(h, payloads)[:-4]
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(extent=(2 ** 31, 53)), "out of range"),
+    (dict(extent=(0, 53)), "out of range"),
+    (dict(extent=(60000, 80000)), "exceeds the limit"),
+    (dict(channels=0), "channel count"),
+    (dict(bit_depth=12), "bit depth"),
+    (dict(latent_extent=(6, 7)), "tile"),
+    (dict(groups=2), "tile"),
+    (dict(chunks=(Chunk(0, 0, 2, 4), Chunk(0, 3, 2, 3))), "tile"),
+    (dict(modality="audio", sample_rate=44100), "axes"),
+    (dict(modality="audio", sample_rate=0, extent=(100,), padding=(0,), latent_extent=(5,)), "sample rate"),
+])
+def test_hostile_fields_are_refused(change, message):
+    with pytest.raises(BitstreamError, match=message):
+        bitstream.parse(_forge(_header(**change)))
+
+
+def test_huge_latent_count_is_refused_before_allocation():
+    h = _header(latent_channels=65535, latent_extent=(65535, 7), chunks=(Chunk(0, 0, 65535, 4), Chunk(0, 65535, 0, 3)))
+    with pytest.raises(BitstreamError, match="exceed the limit"):
+        bitstream.parse(_forge(h))
+
+
+def test_wrong_version_and_magic():
+    data = bytearray(bitstream.pack(_header(), PAYLOADS))
+    data[4] = 9
+    with pytest.raises(BitstreamError, match="version 9"):
+        bitstream.parse(bytes(data))
+    with pytest.raises(BitstreamError, match="magic"):
+        bitstream.parse(b"PNG\0" + bytes(data[4:]))
+    with pytest.raises(BitstreamError, match="only 3 bytes"):
+        bitstream.parse(b"WLO")

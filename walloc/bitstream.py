@@ -1,0 +1,188 @@
+"""The ``.wlc`` container: a checked header, independent coded chunks, and a CRC32.
+
+The byte layout is documented in ``docs/bitstream.md``. Parsing trusts nothing: the CRC is
+checked first, then every field against fixed limits and every length against the bytes present,
+all before anything is allocated from a declared size.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass, field
+
+from .errors import BitstreamError
+
+MAGIC = b"WLOC"
+VERSION = 1
+MODALITIES = {1: "image", 2: "audio"}
+MODALITY_CODES = {v: k for k, v in MODALITIES.items()}
+HASH_BYTES = 16
+
+# Limits a stream must respect before the decoder allocates anything for it.
+MAX_NAME = 64
+MAX_CHANNELS = 1024
+MAX_EXTENT = 1 << 30            # samples along one axis
+MAX_SAMPLES = 1 << 32           # samples per channel in total (a 65k x 65k image, 27 h of 44.1 kHz audio)
+MAX_LATENTS = 1 << 31           # integer latents in one stream
+MAX_CHUNKS = 1 << 20
+
+_FIXED = struct.Struct("<4sBBBBB")         # magic, version, modality, coder, quality, name length
+_SIGNAL = struct.Struct("<HBBIB")          # channels, bit depth, flags, sample rate, ndim
+_CHUNK = struct.Struct("<HIII")            # group, start, rows, byte length
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """``rows`` latent positions along the first axis from ``start``, of channel group ``group``."""
+
+    group: int
+    start: int
+    rows: int
+    size: int
+
+
+@dataclass(frozen=True)
+class Header:
+    modality: str
+    coder: int
+    quality: int
+    model: str
+    model_hash: bytes                 # first 16 bytes of the SHA-256 of the model's weights file
+    channels: int                     # channels of the original signal
+    bit_depth: int                    # bits per sample of the original (8, 16, 24, 32, 64)
+    float_samples: bool
+    sample_rate: int                  # Hz for audio, 0 for images
+    extent: tuple[int, ...]           # (H, W) or (L,) of the original
+    padding: tuple[int, ...]          # samples added after the end of each axis before coding
+    groups: int                       # channel groups coded (each the model's channel count)
+    latent_channels: int
+    latent_extent: tuple[int, ...]
+    chunks: tuple[Chunk, ...] = field(default=())
+
+    @property
+    def latent_count(self) -> int:
+        n = self.groups * self.latent_channels
+        for e in self.latent_extent:
+            n *= e
+        return n
+
+    def to_json(self) -> dict:
+        return {
+            "format_version": VERSION, "modality": self.modality, "coder": self.coder, "quality": self.quality,
+            "model": self.model, "model_hash": self.model_hash.hex(), "channels": self.channels,
+            "bit_depth": self.bit_depth, "float_samples": self.float_samples, "sample_rate": self.sample_rate,
+            "extent": list(self.extent), "padding": list(self.padding), "groups": self.groups,
+            "latent_channels": self.latent_channels, "latent_extent": list(self.latent_extent),
+            "chunks": len(self.chunks), "payload_bytes": sum(c.size for c in self.chunks),
+        }
+
+
+def pack(header: Header, payloads: list[bytes]) -> bytes:
+    """Serialise a header whose chunks describe ``payloads`` (same order), then append the CRC."""
+    name = header.model.encode("utf-8")
+    nd = len(header.extent)
+    parts = [
+        _FIXED.pack(MAGIC, VERSION, MODALITY_CODES[header.modality], header.coder, header.quality, len(name)),
+        name, header.model_hash,
+        _SIGNAL.pack(header.channels, header.bit_depth, int(header.float_samples), header.sample_rate, nd),
+        struct.pack(f"<{nd}I{nd}I", *header.extent, *header.padding),
+        struct.pack(f"<HH{nd}I", header.groups, header.latent_channels, *header.latent_extent),
+        struct.pack("<I", len(header.chunks)),
+        *[_CHUNK.pack(c.group, c.start, c.rows, len(p)) for c, p in zip(header.chunks, payloads)],
+        *payloads,
+    ]
+    body = b"".join(parts)
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+class _Reader:
+    def __init__(self, data: memoryview):
+        self.data, self.pos = data, 0
+
+    def take(self, fmt: struct.Struct | str) -> tuple:
+        s = fmt if isinstance(fmt, struct.Struct) else struct.Struct(fmt)
+        if self.pos + s.size > len(self.data):
+            raise BitstreamError("stream is truncated inside its header")
+        out = s.unpack_from(self.data, self.pos)
+        self.pos += s.size
+        return out
+
+    def raw(self, n: int) -> memoryview:
+        if self.pos + n > len(self.data):
+            raise BitstreamError("stream is truncated inside its header")
+        out = self.data[self.pos: self.pos + n]
+        self.pos += n
+        return out
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise BitstreamError(message)
+
+
+def parse(data: bytes) -> tuple[Header, list[memoryview]]:
+    """Validate a whole stream and return its header and chunk payloads (views, no copies)."""
+    view = memoryview(data)
+    _check(len(view) >= _FIXED.size + 4, f"not a walloc stream: only {len(view)} bytes")
+    _check(bytes(view[:4]) == MAGIC, "not a walloc stream (bad magic bytes)")
+    _check(view[4] == VERSION, f"unsupported stream format version {view[4]} (this walloc reads version {VERSION})")
+    (crc,) = struct.unpack_from("<I", view, len(view) - 4)
+    _check(zlib.crc32(view[:-4]) == crc, "stream is corrupted or truncated (CRC32 mismatch)")
+    r = _Reader(view[:-4])
+    _, _, modality, coder, quality, name_len = r.take(_FIXED)
+    _check(modality in MODALITIES, f"unknown modality code {modality}")
+    _check(0 < name_len <= MAX_NAME, f"model name length {name_len} is out of range")
+    try:
+        model = bytes(r.raw(name_len)).decode("utf-8")
+    except UnicodeDecodeError:
+        raise BitstreamError("model name is not valid UTF-8") from None
+    model_hash = bytes(r.raw(HASH_BYTES))
+    channels, bit_depth, flags, sample_rate, nd = r.take(_SIGNAL)
+    _check(nd == (2 if MODALITIES[modality] == "image" else 1), f"{MODALITIES[modality]} stream with {nd} axes")
+    _check(0 < channels <= MAX_CHANNELS, f"channel count {channels} is out of range (1..{MAX_CHANNELS})")
+    _check(bit_depth in (8, 16, 24, 32, 64), f"bit depth {bit_depth} is not supported")
+    _check(flags in (0, 1), f"unknown flags {flags:#x}")
+    _check(MODALITIES[modality] == "image" or 0 < sample_rate <= 1_000_000, f"sample rate {sample_rate} is out of range")
+    values = r.take(f"<{nd}I{nd}I")
+    extent, padding = values[:nd], values[nd:]
+    total = 1
+    for e, p in zip(extent, padding):
+        _check(0 < e <= MAX_EXTENT and p < MAX_EXTENT, f"shape {extent} with padding {padding} is out of range")
+        total *= e + p
+    _check(total <= MAX_SAMPLES, f"signal of {total} samples per channel exceeds the limit {MAX_SAMPLES}")
+    groups, latent_channels, *latent_extent = r.take(f"<HH{nd}I")
+    _check(0 < groups <= MAX_CHANNELS and 0 < latent_channels, "channel groups or latent channels out of range")
+    for e in latent_extent:
+        _check(0 < e <= MAX_EXTENT, f"latent shape {latent_extent} is out of range")
+    (count,) = r.take("<I")
+    _check(0 < count <= MAX_CHUNKS, f"chunk count {count} is out of range")
+    _check(r.pos + count * _CHUNK.size <= len(r.data), "stream is truncated inside its chunk table")
+    chunks = tuple(Chunk(*r.take(_CHUNK)) for _ in range(count))
+    payload = sum(c.size for c in chunks)
+    _check(r.pos + payload == len(r.data), f"chunk table declares {payload} payload bytes, stream holds {len(r.data) - r.pos}")
+    header = Header(MODALITIES[modality], coder, quality, model, model_hash, channels, bit_depth, bool(flags),
+                    sample_rate, tuple(extent), tuple(padding), groups, latent_channels, tuple(latent_extent), chunks)
+    _check(header.latent_count <= MAX_LATENTS, f"{header.latent_count} latents exceed the limit {MAX_LATENTS}")
+    _check_tiling(header)
+    out = []
+    for c in chunks:
+        out.append(r.raw(c.size))
+    return header, out
+
+
+def _check_tiling(header: Header) -> None:
+    """Chunks must cover each group's latent rows exactly once, in order."""
+    expect_group, expect_start = 0, 0
+    for c in header.chunks:
+        if c.group != expect_group:
+            _check(c.group == expect_group + 1 and expect_start == header.latent_extent[0], "chunks do not tile the latents")
+            expect_group, expect_start = c.group, 0
+        _check(c.start == expect_start and c.rows > 0, "chunks do not tile the latents")
+        expect_start += c.rows
+    _check(expect_group == header.groups - 1 and expect_start == header.latent_extent[0], "chunks do not tile the latents")
+
+
+def peek_header(data: bytes) -> Header:
+    """The header of a stream, fully validated (same checks as decoding)."""
+    return parse(data)[0]

@@ -1,0 +1,214 @@
+"""Codec: the whole data path in one object, from signal to ``.wlc`` bytes and back.
+
+A model codes signals with a fixed channel count (3 for RGB, 2 for stereo). Other channel counts
+are coded as groups of that many channels, the last group padded by repeating its last channel
+(grayscale -> three equal channels, mono -> two, RGBA -> RGB + AAA, 5.1 -> three stereo pairs).
+Spatial sizes are padded (edge replication) to a multiple of 2**J and cropped after decoding.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import bitstream, coder
+from .entropy import FactorizedDensity, Tables
+from .errors import BitstreamError, MediaError, ModelError
+from .io import AudioMeta, ImageMeta
+from .model import NetConfig, WallocNet
+from .zoo import Quality, load_parts
+
+CHUNK_SYMBOLS = 1 << 16  # about this many symbols per independently coded chunk
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decompressed signal with what is needed to write it back as it came in."""
+
+    signal: torch.Tensor           # (C, H, W) in [0, 1] or (C, L) in [-1, 1]
+    meta: ImageMeta | AudioMeta
+    header: bitstream.Header
+
+
+class Codec:
+    """One shipped model, ready to compress, decompress, and give latents for learning."""
+
+    def __init__(self, name: str, config: dict, net: WallocNet, density: FactorizedDensity, qualities: list[Quality]):
+        self.name = name
+        self.config = config
+        self.net = net
+        self.density = density
+        self._qualities = {q.quality: q for q in qualities}
+        self.sha256 = config["sha256"]
+        self.device = torch.device("cpu")
+
+    @classmethod
+    def load(cls, name: str, model_dir=None) -> "Codec":
+        config, net, density, qualities = load_parts(name, model_dir)
+        return cls(name, config, net, density, qualities)
+
+    # -- properties ---------------------------------------------------------------------------------
+    @property
+    def cfg(self) -> NetConfig:
+        return self.net.cfg
+
+    @property
+    def modality(self) -> str:
+        return self.cfg.modality
+
+    @property
+    def qualities(self) -> list[int]:
+        return sorted(self._qualities)
+
+    @property
+    def default_quality(self) -> int:
+        return int(self.config["default_quality"])
+
+    @property
+    def dim_reduction(self) -> float:
+        return self.cfg.dim_reduction
+
+    @property
+    def model_hash(self) -> bytes:
+        return bytes.fromhex(self.sha256)[: bitstream.HASH_BYTES]
+
+    def to(self, device: str | torch.device) -> "Codec":
+        self.device = torch.device(device)
+        self.net.to(self.device)
+        return self
+
+    def quality(self, quality: int | None = None) -> Quality:
+        q = self.default_quality if quality is None else quality
+        if q not in self._qualities:
+            raise ModelError(f"model '{self.name}' has qualities {self.qualities}, not {q}")
+        return self._qualities[q]
+
+    def tables(self, quality: int | None = None) -> Tables:
+        """The integer CDF tables that code the latents at this quality."""
+        return self.quality(quality).tables
+
+    # -- tensors: the API for compressed-domain learning ----------------------------------------------
+    def pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
+        """Pad the trailing axes of (B, C, *S) up to a multiple of 2**J by edge replication."""
+        block = self.cfg.block_size
+        padding = tuple((-s) % block for s in x.shape[2:])
+        if any(padding):
+            spec = [v for p in reversed(padding) for v in (0, p)]
+            x = F.pad(x, spec, mode="replicate")
+        return x, padding
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Signal (B, C, *S) -> float latents (B, K, *ceil(S / 2**J)), bounded, before rounding."""
+        if x.dim() != self.cfg.dims + 2 or x.shape[1] != self.cfg.channels:
+            raise MediaError(f"'{self.name}' encodes (B, {self.cfg.channels}, {'H, W' if self.cfg.dims == 2 else 'L'}) tensors, got {tuple(x.shape)}")
+        with torch.inference_mode():
+            return self.net.encode(self.pad(x.to(self.device, torch.float32))[0])
+
+    def quantize(self, latents: torch.Tensor, quality: int | None = None) -> torch.Tensor:
+        """Float latents -> integer latents (int32) at this quality's quantizer step."""
+        q = self.quality(quality)
+        kmax = q.tables.offset
+        return torch.round(latents / q.step).clamp(-kmax, kmax).to(torch.int32)
+
+    def dequantize(self, symbols: torch.Tensor, quality: int | None = None) -> torch.Tensor:
+        return symbols.to(torch.float32) * self.quality(quality).step
+
+    def decode(self, latents: torch.Tensor, quality: int | None = None) -> torch.Tensor:
+        """Latents -> signal (uncropped). Integer latents are dequantized at ``quality`` first."""
+        if not latents.is_floating_point():
+            latents = self.dequantize(latents, quality)
+        with torch.inference_mode():
+            x = self.net.decode(latents.to(self.device))
+        lo = 0.0 if self.modality == "image" else -1.0
+        return x.clamp(lo, 1.0)
+
+    # -- bytes ------------------------------------------------------------------------------------------
+    def compress(self, x: torch.Tensor, quality: int | None = None, meta: ImageMeta | AudioMeta | None = None) -> bytes:
+        """One signal (C, H, W) in [0, 1] or (C, L) in [-1, 1], any channel count -> ``.wlc`` bytes."""
+        q = self.quality(quality)
+        if x.dim() != self.cfg.dims + 1:
+            raise MediaError(f"'{self.name}' compresses {'(C, H, W) images' if self.cfg.dims == 2 else '(C, L) audio'}, got shape {tuple(x.shape)}")
+        if x.numel() == 0:
+            raise MediaError("cannot compress an empty signal")
+        if not torch.isfinite(x).all():
+            raise MediaError("the signal holds NaN or infinite values")
+        meta = meta or (ImageMeta() if self.modality == "image" else AudioMeta(sample_rate=44100))
+        symbols = self.quantize(self.encode(self._group(x)), q.quality).cpu().numpy()
+        bands = self._bands(symbols)
+        best = coder.get_coder()
+        data = coder.map_chunks(lambda block: best.encode(block + q.tables.offset, q.tables), [(b,) for *_, b in bands])
+        header = bitstream.Header(
+            modality=self.modality, coder=best.coder_id, quality=q.quality, model=self.name, model_hash=self.model_hash,
+            channels=x.shape[0], bit_depth=meta.bit_depth,
+            float_samples=bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False)),
+            sample_rate=getattr(meta, "sample_rate", 0), extent=tuple(x.shape[1:]),
+            padding=tuple((-s) % self.cfg.block_size for s in x.shape[1:]),
+            groups=symbols.shape[0], latent_channels=symbols.shape[1], latent_extent=tuple(symbols.shape[2:]),
+            chunks=tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(bands, data)))
+        return bitstream.pack(header, data)
+
+    def read_latents(self, data: bytes) -> tuple[bitstream.Header, torch.Tensor]:
+        """Entropy-decode a stream to its integer latents (groups, K, *latent shape); no network runs."""
+        header, payloads = bitstream.parse(data)
+        self._check_stream(header)
+        q = self.quality(header.quality)
+        codec = coder.get_coder(header.coder)
+        rest = header.latent_extent[1:]
+        decoded = coder.map_chunks(lambda p, c: codec.decode(bytes(p), q.tables, c.rows * math.prod(rest)),
+                                   list(zip(payloads, header.chunks)))
+        out = np.empty((header.groups, header.latent_channels, *header.latent_extent), dtype=np.int32)
+        for c, sym in zip(header.chunks, decoded):
+            out[c.group, :, c.start: c.start + c.rows] = sym.reshape(header.latent_channels, c.rows, *rest)
+        return header, torch.from_numpy(out - q.tables.offset)
+
+    def decompress_full(self, data: bytes) -> Decoded:
+        """Stream -> signal plus its metadata and header."""
+        header, symbols = self.read_latents(data)
+        x = self.decode(symbols, header.quality)
+        x = x.reshape(header.groups * self.cfg.channels, *x.shape[2:])[: header.channels]
+        x = x[(slice(None), *[slice(0, e) for e in header.extent])].contiguous()
+        if header.modality == "image":
+            meta = ImageMeta(bit_depth=header.bit_depth, float_array=header.float_samples)
+        else:
+            meta = AudioMeta(sample_rate=header.sample_rate, bit_depth=header.bit_depth, float_samples=header.float_samples)
+        return Decoded(x.cpu(), meta, header)
+
+    def decompress(self, data: bytes) -> torch.Tensor:
+        """Stream -> signal (C, H, W) or (C, L)."""
+        return self.decompress_full(data).signal
+
+    # -- helpers ----------------------------------------------------------------------------------------
+    def _group(self, x: torch.Tensor) -> torch.Tensor:
+        """(C, *S) -> (G, model channels, *S), repeating the last channel to fill the last group."""
+        m = self.cfg.channels
+        extra = (-x.shape[0]) % m
+        if extra:
+            x = torch.cat([x, x[-1:].expand(extra, *x.shape[1:])])
+        return x.reshape(-1, m, *x.shape[1:])
+
+    @staticmethod
+    def _bands(symbols: np.ndarray) -> list[tuple[int, int, int, np.ndarray]]:
+        """Split (G, K, R, *rest) latents into independent chunks: (group, start row, rows, (K, n))."""
+        g, k, rows, *rest = symbols.shape
+        band = max(1, CHUNK_SYMBOLS // (k * math.prod(rest)))
+        return [(gi, start, min(band, rows - start), np.ascontiguousarray(symbols[gi, :, start: start + band].reshape(k, -1)))
+                for gi in range(g) for start in range(0, rows, band)]
+
+    def _check_stream(self, header: bitstream.Header) -> None:
+        if header.model != self.name:
+            raise ModelError(f"stream was made with model '{header.model}', not '{self.name}'")
+        if header.model_hash != self.model_hash:
+            raise ModelError(f"stream was made with a different version of model '{self.name}' (weights hash {header.model_hash.hex()} vs {self.model_hash.hex()})")
+        if header.modality != self.modality:
+            raise BitstreamError(f"{header.modality} stream names the {self.modality} model '{self.name}'")
+        expect = tuple(-(-(e + p) // self.cfg.block_size) for e, p in zip(header.extent, header.padding))
+        if header.latent_channels != self.cfg.latent_dim or header.latent_extent != expect or any(p >= self.cfg.block_size for p in header.padding):
+            raise BitstreamError("stream's latent shape does not match its signal shape and model")
+        if header.groups != -(-header.channels // self.cfg.channels):
+            raise BitstreamError(f"stream declares {header.groups} channel groups for {header.channels} channels")
+        self.quality(header.quality)
+

@@ -1,0 +1,122 @@
+"""The autoencoder: wavelet packet, a linear encoder, bounded latents, and a nonlinear decoder.
+
+WaLLoC is asymmetric on purpose: the encoder is one 1x1 convolution over the packet channels (so
+encoding costs little more than the wavelet transform), and the decoder is a small residual network at
+latent resolution that undoes what a linear code loses. Latents are squashed through a Gaussian CDF
+into (-2**(b-1), 2**(b-1)) so that every quantized latent is an integer of a known, small range.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from . import wavelet
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """Architecture of one model; stored in the model's JSON so the weights can be rebuilt."""
+
+    modality: str                 # "image" (2-D) or "audio" (1-D)
+    channels: int                 # signal channels the network codes at once (3 for RGB, 2 stereo)
+    levels: int                   # wavelet packet levels J
+    latent_dim: int               # latent channels per position
+    latent_bits: int = 8          # latents lie in (-2**(b-1), 2**(b-1))
+    width: int = 96               # decoder width
+    blocks: int = 4               # residual blocks in the decoder
+    kernel: int = 3               # decoder kernel size
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def dims(self) -> int:
+        return 2 if self.modality == "image" else 1
+
+    @property
+    def packet_channels(self) -> int:
+        return self.channels * (2 ** self.dims) ** self.levels
+
+    @property
+    def block_size(self) -> int:
+        """Samples per latent position along each axis (2**J)."""
+        return 2 ** self.levels
+
+    @property
+    def bound(self) -> float:
+        return 2.0 ** (self.latent_bits - 1) - 0.5
+
+    @property
+    def dim_reduction(self) -> float:
+        return self.packet_channels / self.latent_dim
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _conv(dims: int, cin: int, cout: int, kernel: int) -> nn.Module:
+    conv = nn.Conv2d if dims == 2 else nn.Conv1d
+    return conv(cin, cout, kernel, padding=kernel // 2)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, dims: int, width: int, kernel: int):
+        super().__init__()
+        self.body = nn.Sequential(_conv(dims, width, width, kernel), nn.GELU(), _conv(dims, width, width, kernel))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class WallocNet(nn.Module):
+    """Packet transform -> 1x1 encoder -> Gaussian-CDF bound; and back through the decoder."""
+
+    def __init__(self, cfg: NetConfig):
+        super().__init__()
+        self.cfg = cfg
+        d, p, k = cfg.dims, cfg.packet_channels, cfg.latent_dim
+        self.encoder = _conv(d, p, k, 1)
+        # The decoder is the transpose of the linear code plus a residual network that learns the rest.
+        self.linear_decoder = _conv(d, k, p, 1)
+        self.decoder = nn.Sequential(
+            _conv(d, k, cfg.width, cfg.kernel), nn.GELU(),
+            *[ResBlock(d, cfg.width, cfg.kernel) for _ in range(cfg.blocks)],
+            _conv(d, cfg.width, p, 1),
+        )
+        nn.init.zeros_(self.decoder[-1].weight)
+        nn.init.zeros_(self.decoder[-1].bias)
+
+    # -- the two halves ---------------------------------------------------------------------------
+    def analysis(self, x: torch.Tensor) -> torch.Tensor:
+        return wavelet.packet2d(x, self.cfg.levels) if self.cfg.dims == 2 else wavelet.packet1d(x, self.cfg.levels)
+
+    def synthesis(self, c: torch.Tensor) -> torch.Tensor:
+        return wavelet.ipacket2d(c, self.cfg.levels) if self.cfg.dims == 2 else wavelet.ipacket1d(c, self.cfg.levels)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Signal (B, C, *S) with S divisible by 2**J -> bounded float latents (B, K, *S/2**J)."""
+        z = self.encoder(self.analysis(x))
+        return self.cfg.bound * torch.erf(z / math.sqrt(2.0))
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        """Bounded (possibly quantized) latents -> signal; the Gaussian CDF is undone first."""
+        u = (y / self.cfg.bound).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
+        z = math.sqrt(2.0) * torch.erfinv(u)
+        return self.synthesis(self.linear_decoder(z) + self.decoder(z))
+
+    @torch.no_grad()
+    def init_linear(self, components: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> None:
+        """Start from the PCA (KLT) of packet coefficients: the best linear code of this size.
+
+        components (K, P) orthonormal rows, mean (P,), scale (K,) the divisor that puts each component
+        at unit-ish spread before the Gaussian CDF.
+        """
+        w = components / scale[:, None]
+        shape = (self.cfg.latent_dim, self.cfg.packet_channels) + (1,) * self.cfg.dims
+        self.encoder.weight.copy_(w.reshape(shape))
+        self.encoder.bias.copy_(-(w @ mean))
+        back = (components * scale[:, None]).t()
+        self.linear_decoder.weight.copy_(back.reshape((self.cfg.packet_channels, self.cfg.latent_dim) + (1,) * self.cfg.dims))
+        self.linear_decoder.bias.copy_(mean)

@@ -1,0 +1,160 @@
+"""Training: PCA start, rate-distortion training under noise, checkpoints, export to models/.
+
+The loss is distortion (MSE) plus lambda times the code length that the learned density assigns
+to the noisy latents. The quantizer step is drawn per batch from [1, step_max] half of the time, so
+one model serves several rates: each shipped quality is one step, with its own frozen tables.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..entropy import FactorizedDensity
+from ..model import NetConfig, WallocNet
+from .data import AudioSegments, ImageCrops
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    net: NetConfig
+    folders: list[str]
+    exclude: list[str] = field(default_factory=list)
+    crop: int = 256              # image crop side, or audio segment length in samples
+    batch: int = 8
+    steps: int = 10000
+    minutes: float = 1e9         # wall-clock budget; training stops at whichever comes first
+    lr: float = 1e-3
+    lmbda: float = 1e-3          # weight of bits per sample against MSE
+    init_step: float = 0.05      # PCA coefficient step that a latent step of 1 starts as
+    step_max: float = 4.0
+    qualities: list[float] = field(default_factory=lambda: [4.0, 2.0, 1.0])  # steps, worst first
+    checkpoint_minutes: float = 5.0
+    seed: int = 0
+    default: bool = False        # export as the default model of its modality
+    default_quality: int = 0     # quality used when none is asked for (0: the highest)
+    eval_folders: list[str] = field(default_factory=list)  # measured at export, never trained on
+    eval_include: list[str] = field(default_factory=list)  # keep only eval files whose name has one of these
+
+    @classmethod
+    def load(cls, path: str | Path) -> "TrainConfig":
+        raw = tomllib.loads(Path(path).read_text())
+        net = NetConfig(**raw.pop("net"))
+        base = Path(path).resolve().parent.parent  # configs/ sits at the repository root
+        for key in ("folders", "eval_folders"):
+            raw[key] = [str((base / f).resolve()) for f in raw.get(key, [])]
+        return cls(net=net, **raw)
+
+
+def make_data(cfg: TrainConfig):
+    if cfg.net.modality == "image":
+        return ImageCrops(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
+    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
+
+
+@torch.no_grad()
+def pca_init(net: WallocNet, data, cfg: TrainConfig, rng: np.random.Generator, batches: int = 16) -> None:
+    """Set the encoder and the linear decoder to the KLT of the packet coefficients."""
+    coeffs = []
+    for _ in range(batches):
+        c = net.analysis(data.batch(cfg.batch, rng))
+        coeffs.append(c.transpose(0, 1).reshape(c.shape[1], -1))
+    c = torch.cat(coeffs, dim=1).double()
+    mean = c.mean(dim=1)
+    cov = torch.cov(c)
+    _, vecs = torch.linalg.eigh(cov)
+    components = vecs[:, -cfg.net.latent_dim:].flip(-1).t()  # largest variance first
+    # one step for every component (optimal at high rate), widened where a component would
+    # otherwise run into the flat tails of the Gaussian CDF
+    spread = (components.double() @ c.sub(mean[:, None])).std(dim=1)
+    scale = (2.0 * spread).clamp_min(cfg.init_step * cfg.net.bound * math.sqrt(2 / math.pi))
+    net.init_linear(components.float(), mean.float(), scale.float())
+
+
+def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress: bool = True) -> tuple[WallocNet, FactorizedDensity, dict]:
+    """Train (or resume); returns the network, its density and what the run took."""
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    ckpt = workdir / "checkpoint.pt"
+    data = make_data(cfg)
+    net, density = WallocNet(cfg.net), FactorizedDensity(cfg.net.latent_dim)
+    params = list(net.parameters()) + list(density.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
+    step, elapsed = 0, 0.0
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)  # our own checkpoint, never a shipped model
+        net.load_state_dict(state["net"]), density.load_state_dict(state["density"])
+        opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
+        step, elapsed = state["step"], state["elapsed"]
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+    else:
+        pca_init(net, data, cfg, rng)
+
+    def save() -> None:
+        state = {"net": net.state_dict(), "density": density.state_dict(), "opt": opt.state_dict(),
+                 "sched": sched.state_dict(), "step": step, "elapsed": elapsed,
+                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "threads": torch.get_num_threads()}
+        torch.save(state, workdir / "checkpoint.tmp")
+        (workdir / "checkpoint.tmp").replace(ckpt)
+
+    start, last_save = time.time() - elapsed, time.time()
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True, desc=cfg.name)
+    log = open(workdir / "log.tsv", "a")
+    while step < cfg.steps and elapsed < cfg.minutes * 60:
+        x = data.batch(cfg.batch, rng)
+        s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
+        y = net.encode(x)
+        y_noisy = y + s * (torch.rand_like(y) - 0.5)
+        x_hat = net.decode(y_noisy)
+        mse = torch.mean((x_hat - x) ** 2)
+        bits_per_sample = density.bits(y_noisy, s) / x.numel()
+        loss = mse + cfg.lmbda * bits_per_sample
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        elapsed = time.time() - start
+        psnr = -10 * math.log10(max(mse.item(), 1e-12))
+        bar.set_postfix(loss=f"{loss.item():.2e}", step_q=f"{s:.2f}", bits=f"{bits_per_sample.item() * cfg.net.channels:.3f}",
+                        psnr=f"{psnr:.2f}", refresh=False)
+        bar.update()
+        if step % 50 == 0:
+            log.write(f"{step}\t{elapsed:.0f}\t{s:.3f}\t{mse.item():.6g}\t{bits_per_sample.item():.5f}\t{psnr:.3f}\n")
+            log.flush()
+        if time.time() - last_save > cfg.checkpoint_minutes * 60:
+            save()
+            last_save = time.time()
+    bar.close()
+    save()
+    log.close()
+    return net, density, _stats(cfg, step, elapsed, torch.get_num_threads())
+
+
+def _stats(cfg: TrainConfig, step: int, elapsed: float, threads: int) -> dict:
+    return {"steps": step, "minutes": round(elapsed / 60, 1), "batch": cfg.batch, "crop": cfg.crop,
+            "lmbda": cfg.lmbda, "threads": threads}
+
+
+def load_trained(cfg: TrainConfig, workdir: str | Path) -> tuple[WallocNet, FactorizedDensity, dict]:
+    """The network and density of a run's last checkpoint, for export without training."""
+    ckpt = Path(workdir) / "checkpoint.pt"
+    if not ckpt.exists():
+        raise FileNotFoundError(f"no checkpoint in {workdir}")
+    state = torch.load(ckpt, weights_only=False)  # our own checkpoint, never a shipped model
+    net, density = WallocNet(cfg.net), FactorizedDensity(cfg.net.latent_dim)
+    net.load_state_dict(state["net"]), density.load_state_dict(state["density"])
+    return net, density, _stats(cfg, state["step"], state["elapsed"], state.get("threads", 1))

@@ -1,0 +1,143 @@
+"""The shipped models: ``models/NAME.json`` (config, qualities, hash) + ``models/NAME.safetensors``.
+
+Weights load only from safetensors (loading a model cannot run code) and only when the file's
+SHA-256 equals the one recorded in its JSON; streams name the model by that hash, so a stream made
+with different weights is refused rather than decoded into garbage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .entropy import FactorizedDensity, Tables
+from .errors import ModelError
+from .model import NetConfig, WallocNet
+
+MODEL_DIR = Path(os.environ.get("WALLOC_MODEL_DIR", Path(__file__).resolve().parent.parent / "models"))
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One operating point of a model: a quantizer step, its tables, and what it measured."""
+
+    quality: int
+    step: float
+    tables: Tables | None = None
+    measured: dict | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    modality: str
+    default: bool
+    qualities: list[int]
+    default_quality: int
+    dim_reduction: float
+    sha256: str
+    measured: dict
+    path: Path
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "modality": self.modality, "default": self.default, "qualities": self.qualities,
+                "default_quality": self.default_quality, "dim_reduction": self.dim_reduction,
+                "sha256": self.sha256, "measured": self.measured}
+
+
+def _read_config(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ModelError(f"cannot read model config {path}: {e}") from None
+
+
+def list_models(model_dir: Path | None = None) -> list[ModelInfo]:
+    """Every model with a JSON config in the model folder, sorted by name."""
+    out = []
+    for path in sorted(Path(model_dir or MODEL_DIR).glob("*.json")):
+        cfg = _read_config(path)
+        net = NetConfig(**cfg["net"])
+        out.append(ModelInfo(
+            name=cfg["name"], modality=net.modality, default=bool(cfg.get("default")),
+            qualities=[q["quality"] for q in cfg["qualities"]], default_quality=cfg["default_quality"],
+            dim_reduction=net.dim_reduction, sha256=cfg["sha256"],
+            measured={str(q["quality"]): q.get("measured", {}) for q in cfg["qualities"]}, path=path))
+    return out
+
+
+def default_model(modality: str, model_dir: Path | None = None) -> str:
+    for info in list_models(model_dir):
+        if info.default and info.modality == modality:
+            return info.name
+    raise ModelError(f"no default {modality} model in {model_dir or MODEL_DIR}")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_parts(name: str, model_dir: Path | None = None) -> tuple[dict, WallocNet, FactorizedDensity, list[Quality]]:
+    """Read and verify one model; returns its config, network, density and qualities."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(model_dir or MODEL_DIR)
+    cfg_path, weights = folder / f"{name}.json", folder / f"{name}.safetensors"
+    if not cfg_path.exists():
+        known = ", ".join(m.name for m in list_models(folder)) or "none"
+        raise ModelError(f"unknown model '{name}' (shipped: {known})")
+    cfg = _read_config(cfg_path)
+    if not weights.exists():
+        raise ModelError(f"model '{name}' has no weights file {weights}")
+    digest = file_sha256(weights)
+    if digest != cfg["sha256"]:
+        raise ModelError(f"model '{name}': weights file hash {digest[:16]} does not match the recorded {cfg['sha256'][:16]}; refusing to load it")
+    try:
+        state = load_file(weights)
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"model '{name}': unreadable weights ({e})") from None
+    net_cfg = NetConfig(**cfg["net"])
+    net, density = WallocNet(net_cfg), FactorizedDensity(net_cfg.latent_dim)
+    net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
+    density.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("density.")})
+    net.eval(), density.eval()
+    qualities = []
+    for q in cfg["qualities"]:
+        cdfs = state[f"tables.{q['quality']}"].numpy().astype(np.uint32)
+        tables = Tables(cdfs=cdfs, offset=q["offset"], precision=q["precision"])
+        qualities.append(Quality(q["quality"], q["step"], tables, q.get("measured")))
+    return cfg, net, density, qualities
+
+
+def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: list[float], extra: dict,
+               model_dir: Path | None = None, default: bool = False, default_quality: int = 0) -> Path:
+    """Freeze tables for each quantizer step (worst quality first) and write weights + JSON."""
+    from safetensors.torch import save_file
+
+    folder = Path(model_dir or MODEL_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {f"net.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
+    state.update({f"density.{k}": v.detach().contiguous() for k, v in density.state_dict().items()})
+    qualities = []
+    for i, step in enumerate(steps, start=1):
+        tables = density.freeze(step, net.cfg.bound)
+        state[f"tables.{i}"] = torch.from_numpy(tables.cdfs.astype(np.int32))
+        qualities.append({"quality": i, "step": step, "offset": tables.offset, "precision": tables.precision})
+    weights = folder / f"{name}.safetensors"
+    save_file(state, str(weights))
+    cfg = {"name": name, "net": net.cfg.to_dict(), "qualities": qualities, "default_quality": default_quality or len(steps),
+           "default": default, "sha256": file_sha256(weights), **extra}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(cfg, indent=2) + "\n")
+    return path
