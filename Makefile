@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= out
 
-.PHONY: setup demo test sanitize bench clean
+.PHONY: setup demo test fuzz sanitize bench-setup bench-entropy clean
 
 # torch is pinned to the CPU wheel that lies on this machine's disk; any other spec pulls CUDA builds.
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
@@ -30,12 +30,19 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+fuzz: setup
+	WALLOC_FUZZ_EXAMPLES=25000 $(PY) -m pytest tests/test_fuzz.py
+
 sanitize: setup
 	bash csrc/sanitize.sh
 
-bench: setup
-	$(PIP) install '.[bench]' scipy
+# extra peers for the benchmarks; compressai without its deps (they would pull a CUDA torch)
+bench-setup: setup
+	$(PIP) install --no-build-isolation -e '.[test,bench]'
 	$(PIP) install --no-deps compressai==1.2.0
+
+bench-entropy: bench-setup
+	@mkdir -p $(OUT)
 	$(PY) benchmarks/bench_entropy.py --out $(OUT)/bench_entropy.json
 
 clean:

@@ -146,11 +146,11 @@ def coder_walloc(ds, mt: bool):
         def dec(payload):
             return [_rans.decode(b, cdfs, prec, s.shape[1]) for b, s in zip(payload, items)]
         return enc, dec, None
-    # chunked: every item split into pieces so that all threads have work
+    # chunked: items (images) are the chunks; a single item is split into one piece per thread
     threads = os.cpu_count() or 1
     pieces = []
     for s in items:
-        n = max(1, min(4 * threads // len(items) or 1, s.shape[1] // 4096 or 1))
+        n = max(1, min(threads // len(items), s.shape[1] // 4096))
         pieces += [np.ascontiguousarray(p) for p in np.array_split(s, n, axis=1)]
     counts = [p.shape[1] for p in pieces]
 
@@ -302,7 +302,8 @@ def run_dataset(ds, repeats: int, coders: list[str]) -> dict:
     items = ds["items"]
     nsym = int(sum(s.size for s in items))
     ideal = ideal_bits(items, ds["cdfs"], ds["precision"])
-    res = {"symbols": nsym, "ideal_bytes": ideal / 8, "describe": ds["describe"], "coders": {}}
+    res = {"symbols": nsym, "ideal_bytes": ideal / 8, "precision": ds["precision"],
+           "describe": ds["describe"], "coders": {}}
     for name in coders:
         try:
             if name == "walloc":
@@ -352,10 +353,11 @@ def machine() -> dict:
         pass
     info = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "numpy": np.__version__}
+    from importlib.metadata import PackageNotFoundError, version
     for mod in ("constriction", "compressai", "torch"):
         try:
-            info[mod] = __import__(mod).__version__
-        except Exception:
+            info[mod] = version(mod)
+        except PackageNotFoundError:
             info[mod] = None
     try:
         import torch
@@ -425,7 +427,7 @@ def main() -> int:
         print_table("kodak", datasets["kodak"]["coders"])
 
     result = {"coders": aggregate(datasets), "machine": machine(), "datasets": datasets,
-              "repeats": repeats, "quick": args.quick, "precision": PRECISION}
+              "repeats": repeats, "quick": args.quick}
     print_table("all datasets", result["coders"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

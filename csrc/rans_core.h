@@ -114,10 +114,7 @@ struct TableView {
   const EncSym* enc;     // C x (K+1); entry K is the escape (variant 1)
   const DecSym* dec;     // C x (K+1)
   const uint16_t* lut;   // C x 2^prec slot -> symbol (K = escape), or null: binary search
-  const uint32_t* slot;  // C x 2^prec slot -> (freq - 1) << 16 | (slot - start), with lut
 };
-
-WR_HD uint32_t pack_slot(uint32_t freq, uint32_t bias) { return ((freq - 1) << 16) | bias; }
 
 // ---------------------------------------------------------------------------------------------
 // small helpers
@@ -425,7 +422,6 @@ WR_HD int decode_rows(const TableView& tv, uint64_t count, int lanes, uint64_t* 
   for (int c = 0; c < C; ++c) {
     const DecSym* ds = tv.dec + (size_t)c * (K + 1);
     const uint16_t* lut = kLut ? tv.lut + ((size_t)c << prec) : nullptr;
-    const uint32_t* si = kLut ? tv.slot + ((size_t)c << prec) : nullptr;
     const uint32_t* cdf_row = tv.cdf + (size_t)c * (K + 1);
     int32_t* o = out + (uint64_t)c * count;
     uint64_t n = 0;
@@ -435,16 +431,9 @@ WR_HD int decode_rows(const TableView& tv, uint64_t count, int lanes, uint64_t* 
       for (uint64_t k = 0; k < run; ++k) {
         uint64_t xs = x[j + k];
         const uint32_t slot = (uint32_t)(xs & mask);
-        uint32_t s;
-        if (kLut) {
-          const uint32_t e = si[slot];  // the only load on the state's dependency chain
-          s = lut[slot];
-          xs = (uint64_t)((e >> 16) + 1) * (xs >> prec) + (e & 0xFFFF);
-        } else {
-          s = lookup_symbol(tv, c, slot);
-          const DecSym d = ds[s];
-          xs = (uint64_t)d.freq * (xs >> prec) + slot - d.start;
-        }
+        const uint32_t s = kLut ? (uint32_t)lut[slot] : lookup_symbol(tv, c, slot);
+        const DecSym d = ds[s];
+        xs = (uint64_t)d.freq * (xs >> prec) + slot - d.start;
         if (s >= (uint32_t)K) {  // escape (only present in escape streams)
           int32_t v;
           int e = dec_escape(xs, r, cdf_row, K, &v);

@@ -444,3 +444,51 @@ def test_cuda_corrupt_input_raises():
                                  torch.empty(2 * sym.size, dtype=torch.int32, device="cuda").data_ptr())
     with pytest.raises(ValueError):
         _rans.cuda_decode_chunks([data + b"\x00" * 4], cdfs, 12, [sym.shape[1]], out.data_ptr())
+
+
+# ------------------------------------------------------------------------------------------------
+# table cache and concurrency
+
+
+def test_table_cache_many_table_sets_and_threads():
+    import threading
+
+    rng = np.random.default_rng(13)
+    cases = []
+    for i in range(12):  # more table sets than the cache holds
+        prec = 16 if i % 2 else 11
+        cdfs = random_tables(rng, 2, 20, prec)
+        sym = random_symbols(rng, cdfs, 3000, 0.01)
+        cases.append((cdfs, prec, sym, _rans.encode(sym, cdfs, prec)))
+    errors = []
+
+    def work(k):
+        try:
+            for r in range(6):
+                cdfs, prec, sym, data = cases[(k + r) % len(cases)]
+                np.testing.assert_array_equal(_rans.decode(data, cdfs.copy(), prec, sym.shape[1]), sym)
+                assert _rans.encode(sym, cdfs, prec) == data
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    _rans.clear_table_cache()
+    cdfs, prec, sym, data = cases[0]
+    np.testing.assert_array_equal(_rans.decode(data, cdfs, prec, sym.shape[1]), sym)
+
+
+def test_binary_search_and_lookup_table_paths_agree():
+    # small calls on big tables decode by binary search, large ones build slot tables
+    rng = np.random.default_rng(17)
+    cdfs = random_tables(rng, 8, 300, 16, kinds=("random", "minimal"))
+    small = random_symbols(rng, cdfs, 50, 0.05)
+    large = random_symbols(rng, cdfs, 40000, 0.05)
+    for sym in (small, large, small):
+        _rans.clear_table_cache()
+        data = _rans.encode(sym, cdfs, 16)
+        np.testing.assert_array_equal(_rans.decode(data, cdfs, 16, sym.shape[1]), sym)

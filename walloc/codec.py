@@ -4,6 +4,7 @@ A model codes signals with a fixed channel count (3 for RGB, 2 for stereo). Othe
 are coded as groups of that many channels, the last group padded by repeating its last channel
 (grayscale -> three equal channels, mono -> two, RGBA -> RGB + AAA, 5.1 -> three stereo pairs).
 Spatial sizes are padded (edge replication) to a multiple of 2**J and cropped after decoding.
+Compression and decompression run band by band (``tiling``), so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import bitstream, coder
+from . import bitstream, coder, tiling
 from .entropy import FactorizedDensity, Tables
 from .errors import BitstreamError, MediaError, ModelError
 from .io import AudioMeta, ImageMeta
@@ -128,16 +129,25 @@ class Codec:
 
     # -- bytes ------------------------------------------------------------------------------------------
     def compress(self, x: torch.Tensor, quality: int | None = None, meta: ImageMeta | AudioMeta | None = None) -> bytes:
-        """One signal (C, H, W) in [0, 1] or (C, L) in [-1, 1], any channel count -> ``.wlc`` bytes."""
+        """One signal -> ``.wlc`` bytes.
+
+        x is (C, H, W) for images, floats in [0, 1] or uint8; (C, L) for audio, floats in [-1, 1]
+        or int16. Any channel count; coded band by band, so memory stays bounded.
+        """
         q = self.quality(quality)
         if x.dim() != self.cfg.dims + 1:
             raise MediaError(f"'{self.name}' compresses {'(C, H, W) images' if self.cfg.dims == 2 else '(C, L) audio'}, got shape {tuple(x.shape)}")
         if x.numel() == 0:
             raise MediaError("cannot compress an empty signal")
-        if not torch.isfinite(x).all():
-            raise MediaError("the signal holds NaN or infinite values")
         meta = meta or (ImageMeta() if self.modality == "image" else AudioMeta(sample_rate=44100))
-        symbols = self.quantize(self.encode(self._group(x)), q.quality).cpu().numpy()
+        block = self.cfg.block_size
+        groups = -(-x.shape[0] // self.cfg.channels)
+        symbols = np.empty((groups, self.cfg.latent_dim, *[-(-e // block) for e in x.shape[1:]]), dtype=np.int32)
+
+        def keep(g: int, r0: int, r1: int, y: torch.Tensor) -> None:
+            symbols[g, :, r0:r1] = self.quantize(y, q.quality).cpu().numpy()
+
+        tiling.encode(self.net, x, self.device, keep)
         bands = self._bands(symbols)
         best = coder.get_coder()
         data = coder.map_chunks(lambda block: best.encode(block + q.tables.offset, q.tables), [(b,) for *_, b in bands])
@@ -146,8 +156,8 @@ class Codec:
             channels=x.shape[0], bit_depth=meta.bit_depth,
             float_samples=bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False)),
             sample_rate=getattr(meta, "sample_rate", 0), extent=tuple(x.shape[1:]),
-            padding=tuple((-s) % self.cfg.block_size for s in x.shape[1:]),
-            groups=symbols.shape[0], latent_channels=symbols.shape[1], latent_extent=tuple(symbols.shape[2:]),
+            padding=tuple((-e) % block for e in x.shape[1:]),
+            groups=groups, latent_channels=symbols.shape[1], latent_extent=tuple(symbols.shape[2:]),
             chunks=tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(bands, data)))
         return bitstream.pack(header, data)
 
@@ -156,6 +166,7 @@ class Codec:
         header, payloads = bitstream.parse(data)
         self._check_stream(header)
         q = self.quality(header.quality)
+        self._check_payload_can_hold(header, q.tables)
         codec = coder.get_coder(header.coder)
         rest = header.latent_extent[1:]
         decoded = coder.map_chunks(lambda p, c: codec.decode(bytes(p), q.tables, c.rows * math.prod(rest)),
@@ -165,31 +176,40 @@ class Codec:
             out[c.group, :, c.start: c.start + c.rows] = sym.reshape(header.latent_channels, c.rows, *rest)
         return header, torch.from_numpy(out - q.tables.offset)
 
-    def decompress_full(self, data: bytes) -> Decoded:
-        """Stream -> signal plus its metadata and header."""
+    def decompress_full(self, data: bytes, dtype: torch.dtype = torch.float32) -> Decoded:
+        """Stream -> signal plus its metadata and header, decoded band by band.
+
+        ``dtype`` float32 gives [0, 1] images / [-1, 1] audio; uint8 (images) or int16 (audio) gives
+        integer samples directly, which keeps a huge output at a quarter or half of the memory.
+        """
         header, symbols = self.read_latents(data)
-        x = self.decode(symbols, header.quality)
-        x = x.reshape(header.groups * self.cfg.channels, *x.shape[2:])[: header.channels]
-        x = x[(slice(None), *[slice(0, e) for e in header.extent])].contiguous()
+        q, m = self.quality(header.quality), self.cfg.channels
+        out = torch.empty((header.channels, *header.extent), dtype=dtype)
+        floor = 0.0 if self.modality == "image" else -1.0
+
+        def latents(g: int, lo: int, hi: int) -> torch.Tensor:
+            return self.dequantize(symbols[g, :, lo:hi], q.quality)
+
+        def keep(g: int, a: int, b: int, signal: torch.Tensor) -> None:
+            b = min(b, header.extent[0])
+            if a >= b:
+                return
+            n = min(m, header.channels - g * m)
+            crop = (slice(0, n), slice(0, b - a), *[slice(0, e) for e in header.extent[1:]])
+            out[g * m: g * m + n, a:b] = tiling.from_float(signal[crop].clamp(floor, 1.0).cpu(), dtype)
+
+        tiling.decode(self.net, latents, header.groups, header.latent_extent, self.device, keep)
         if header.modality == "image":
             meta = ImageMeta(bit_depth=header.bit_depth, float_array=header.float_samples)
         else:
             meta = AudioMeta(sample_rate=header.sample_rate, bit_depth=header.bit_depth, float_samples=header.float_samples)
-        return Decoded(x.cpu(), meta, header)
+        return Decoded(out, meta, header)
 
-    def decompress(self, data: bytes) -> torch.Tensor:
+    def decompress(self, data: bytes, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Stream -> signal (C, H, W) or (C, L)."""
-        return self.decompress_full(data).signal
+        return self.decompress_full(data, dtype).signal
 
     # -- helpers ----------------------------------------------------------------------------------------
-    def _group(self, x: torch.Tensor) -> torch.Tensor:
-        """(C, *S) -> (G, model channels, *S), repeating the last channel to fill the last group."""
-        m = self.cfg.channels
-        extra = (-x.shape[0]) % m
-        if extra:
-            x = torch.cat([x, x[-1:].expand(extra, *x.shape[1:])])
-        return x.reshape(-1, m, *x.shape[1:])
-
     @staticmethod
     def _bands(symbols: np.ndarray) -> list[tuple[int, int, int, np.ndarray]]:
         """Split (G, K, R, *rest) latents into independent chunks: (group, start row, rows, (K, n))."""
@@ -197,6 +217,19 @@ class Codec:
         band = max(1, CHUNK_SYMBOLS // (k * math.prod(rest)))
         return [(gi, start, min(band, rows - start), np.ascontiguousarray(symbols[gi, :, start: start + band].reshape(k, -1)))
                 for gi in range(g) for start in range(0, rows, band)]
+
+    @staticmethod
+    def _check_payload_can_hold(header: bitstream.Header, tables: Tables) -> None:
+        """Refuse a header that declares more latents than its payload could code.
+
+        No symbol costs less than -log2(largest frequency) bits, so the payload size bounds the
+        number of symbols, and with it everything the decoder allocates.
+        """
+        top = int(np.diff(tables.cdfs.astype(np.int64), axis=1).max())
+        min_bits = -math.log2(top / (1 << tables.precision))
+        payload_bits = 8 * sum(c.size for c in header.chunks) + 1024 * len(header.chunks)
+        if header.latent_count * min_bits > payload_bits:
+            raise BitstreamError(f"stream declares {header.latent_count} latents, more than its {sum(c.size for c in header.chunks)} payload bytes can hold")
 
     def _check_stream(self, header: bitstream.Header) -> None:
         if header.model != self.name:

@@ -100,11 +100,20 @@ class WallocNet(nn.Module):
         z = self.encoder(self.analysis(x))
         return self.cfg.bound * torch.erf(z / math.sqrt(2.0))
 
-    def decode(self, y: torch.Tensor) -> torch.Tensor:
-        """Bounded (possibly quantized) latents -> signal; the Gaussian CDF is undone first."""
+    def decode_coefficients(self, y: torch.Tensor) -> torch.Tensor:
+        """Bounded (possibly quantized) latents -> packet coefficients; the Gaussian CDF is undone first."""
         u = (y / self.cfg.bound).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
         z = math.sqrt(2.0) * torch.erfinv(u)
-        return self.synthesis(self.linear_decoder(z) + self.decoder(z))
+        return self.linear_decoder(z) + self.decoder(z)
+
+    def decode(self, y: torch.Tensor) -> torch.Tensor:
+        """Latents -> signal."""
+        return self.synthesis(self.decode_coefficients(y))
+
+    @property
+    def receptive_rows(self) -> int:
+        """Latent rows on each side that one output row of the decoder network depends on."""
+        return (1 + 2 * self.cfg.blocks) * (self.cfg.kernel // 2)
 
     @torch.no_grad()
     def init_linear(self, components: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> None:

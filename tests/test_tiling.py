@@ -1,0 +1,64 @@
+"""Band-wise coding equals one pass over the whole signal: no seams, bounded working set."""
+
+import pytest
+import torch
+
+from walloc import io, tiling
+
+
+@pytest.fixture
+def small_bands(monkeypatch):
+    monkeypatch.setattr(tiling, "BAND_LATENTS", 64)  # a few latent rows per band
+
+
+@pytest.mark.parametrize("shape", [(3, 200, 24), (4, 131, 17), (1, 64, 8)])
+def test_image_bands_match_whole(tiny_rgb, small_bands, shape):
+    torch.manual_seed(0)
+    x = torch.rand(shape)
+    banded = tiny_rgb.read_latents(tiny_rgb.compress(x, 2))[1]
+    whole = tiny_rgb.quantize(tiny_rgb.encode(tiling_free_groups(x, 3)), 2)
+    assert (banded != whole).float().mean() < 1e-3          # only float-rounding ties may differ
+    assert tiling.band_rows(tiny_rgb.net, (whole.shape[-1],)) <= whole.shape[2] / 2  # several bands
+    data = tiny_rgb.compress(x, 2)
+    header, symbols = tiny_rgb.read_latents(data)
+    y = tiny_rgb.decompress(data)
+    ref = tiny_rgb.decode(symbols, 2).flatten(0, 1)[: shape[0], : shape[1], : shape[2]]
+    assert (y - ref).abs().max() < 1e-4
+
+
+def tiling_free_groups(x, m):
+    extra = (-x.shape[0]) % m
+    if extra:
+        x = torch.cat([x, x[-1:].expand(extra, *x.shape[1:])])
+    return x.reshape(-1, m, *x.shape[1:])
+
+
+def test_audio_bands_match_whole(tiny_stereo, small_bands):
+    torch.manual_seed(1)
+    x = torch.rand(2, 16 * 150 + 5) * 2 - 1
+    data = tiny_stereo.compress(x, 1)
+    _, symbols = tiny_stereo.read_latents(data)
+    whole = tiny_stereo.quantize(tiny_stereo.encode(x[None]), 1)
+    assert (symbols != whole).float().mean() < 1e-3
+    y = tiny_stereo.decompress(data)
+    ref = tiny_stereo.decode(symbols, 1)[0, :, : x.shape[1]]
+    assert (y - ref).abs().max() < 1e-4
+
+
+def test_integer_inputs_and_outputs(tiny_rgb, tiny_stereo):
+    img = (torch.rand(3, 40, 40) * 255).round().to(torch.uint8)
+    a = tiny_rgb.compress(img)
+    assert a == tiny_rgb.compress(img.float() / 255)
+    out = tiny_rgb.decompress(a, torch.uint8)
+    assert out.dtype == torch.uint8
+    assert (out.float() - torch.round(tiny_rgb.decompress(a) * 255)).abs().max() <= 1
+    pcm = (torch.rand(2, 4000) * 20000 - 10000).to(torch.int16)
+    b = tiny_stereo.compress(pcm, meta=io.AudioMeta(8000))
+    assert b == tiny_stereo.compress(pcm.float() / 32768, meta=io.AudioMeta(8000))
+    assert tiny_stereo.decompress(b, torch.int16).dtype == torch.int16
+
+
+def test_margins_cover_the_packet_support():
+    # the J-level analysis filter spans (10 - 1) * (2**J - 1) + 1 samples
+    for levels in (1, 3, 8):
+        assert tiling.analysis_margin(levels) * 2 ** levels >= 9 * (2 ** levels - 1)

@@ -1,0 +1,125 @@
+"""Band-wise encoding and decoding: bounded memory for huge signals, with no seams at all.
+
+A signal is processed in bands of latent rows (image rows or audio frames) with margins wide enough
+that every kept row sees exactly what it would see in one pass over the whole signal:
+
+- encoding: the periodized packet wraps around the signal, so a band takes its margins circularly
+  (the first band's upper margin comes from the bottom) and the 1x1 encoder is pointwise;
+- decoding: the decoder network zero-pads at the signal's edges, so its margins are clipped there,
+  while the packet synthesis again needs circular margins of coefficients.
+
+Band results equal whole-signal results up to float rounding, so tiles leave no visible seams.
+Integer inputs (uint8 images, int16 audio) are converted one band at a time, and outputs can be
+written straight into integer tensors, so a 100-megapixel image never exists as float32 in full.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .errors import MediaError
+from .model import WallocNet
+
+BAND_LATENTS = 1 << 20   # latent values per band: bounds every intermediate to a few tens of MB
+_SCALE = {torch.uint8: 255.0, torch.int16: 32768.0, torch.int32: 2147483648.0}
+
+
+def analysis_margin(levels: int) -> int:
+    """Latent rows on each side that the J-level CDF 9/7 packet reaches: (10-1)(2^J-1) samples."""
+    return math.ceil(9 * (2 ** levels - 1) / 2 ** levels) + 1
+
+
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """Integer samples -> floats in the codec's range; floats are checked for NaN/inf."""
+    if x.dtype in _SCALE:
+        return x.to(torch.float32) / _SCALE[x.dtype]
+    x = x.to(torch.float32)
+    if not torch.isfinite(x).all():
+        raise MediaError("the signal holds NaN or infinite values")
+    return x
+
+
+def from_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    if dtype not in _SCALE:
+        return x.to(dtype)
+    info = torch.iinfo(dtype)
+    return torch.round(x * _SCALE[dtype]).clamp(info.min, info.max).to(dtype)
+
+
+def band_rows(net: WallocNet, rest: tuple[int, ...]) -> int:
+    """Latent rows per band for latent trailing extent ``rest``."""
+    return max(1, BAND_LATENTS // (net.cfg.latent_dim * math.prod(rest)))
+
+
+def _bands(rows: int, size: int) -> list[tuple[int, int]]:
+    return [(r, min(rows, r + size)) for r in range(0, rows, size)]
+
+
+def _pad_rest(x: torch.Tensor, block: int) -> torch.Tensor:
+    """Edge-replicate trailing axes after the first spatial one up to a multiple of block."""
+    extra = [0] + [(-s) % block for s in x.shape[3:]]
+    if any(extra):
+        x = F.pad(x, [v for p in reversed(extra) for v in (0, p)], mode="replicate")
+    return x
+
+
+def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
+           emit: Callable[[int, int, int, torch.Tensor], None]) -> tuple[int, ...]:
+    """Encode signal x (C, *S) band by band; ``emit(group, r0, r1, latents)`` receives each band.
+
+    Channels are grouped by the model's channel count, the last group repeating its last channel.
+    Returns the latent extent.
+    """
+    block, m = net.cfg.block_size, net.cfg.channels
+    c, s0 = x.shape[0], x.shape[1]
+    padded = s0 + (-s0) % block
+    rows = padded // block
+    latent_rest = tuple(-(-s // block) for s in x.shape[2:])
+    size = band_rows(net, latent_rest)
+    margin = 0 if size >= rows else analysis_margin(net.cfg.levels)
+    for g in range(-(-c // m)):
+        channels = torch.tensor([min(g * m + i, c - 1) for i in range(m)])
+        for r0, r1 in _bands(rows, size):
+            idx = (torch.arange((r0 - margin) * block, (r1 + margin) * block) % padded).clamp(max=s0 - 1)
+            band = to_float(x.index_select(0, channels).index_select(1, idx)).unsqueeze(0)
+            with torch.inference_mode():
+                y = net.encode(_pad_rest(band, block).to(device))
+            emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])
+    return (rows, *latent_rest)
+
+
+def _runs(idx: list[int]) -> list[tuple[int, int, int]]:
+    """Split row indices into runs of consecutive rows: (position in idx, first row, length)."""
+    runs, start = [], 0
+    for i in range(1, len(idx) + 1):
+        if i == len(idx) or idx[i] != idx[i - 1] + 1:
+            runs.append((start, idx[start], i - start))
+            start = i
+    return runs
+
+
+def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], groups: int, latent_extent: tuple[int, ...],
+           device: torch.device, emit: Callable[[int, int, int, torch.Tensor], None]) -> None:
+    """Decode band by band; ``latents(group, r0, r1)`` gives float latents (K, r1-r0, *rest) and
+    ``emit(group, row0, row1, signal)`` receives each band of signal rows (model channels, rows, *rest).
+    """
+    rows, block = latent_extent[0], net.cfg.block_size
+    size = band_rows(net, latent_extent[1:])
+    syn = 0 if size >= rows else analysis_margin(net.cfg.levels)
+    reach = net.receptive_rows
+    for g in range(groups):
+        for r0, r1 in _bands(rows, size):
+            idx = [r % rows for r in range(r0 - syn, r1 + syn)]
+            parts = []
+            for _, first, n in _runs(idx):
+                lo, hi = max(0, first - reach), min(rows, first + n + reach)
+                with torch.inference_mode():
+                    coeff = net.decode_coefficients(latents(g, lo, hi).unsqueeze(0).to(device))
+                parts.append(coeff[:, :, first - lo: first - lo + n])
+            with torch.inference_mode():
+                signal = net.synthesis(torch.cat(parts, dim=2))
+            emit(g, r0 * block, r1 * block, signal[0, :, syn * block: (syn + r1 - r0) * block])
