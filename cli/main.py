@@ -12,12 +12,14 @@ import time
 from pathlib import Path
 
 import click
+import torch
 
 import walloc
 from walloc import io, metrics
 from walloc.errors import MediaError, WallocError
+from walloc.tiling import to_float
 
-from .output import atomic_output, check_target, read_input
+from .output import atomic_output, check_target, read_head, read_input
 
 EPILOG_ENCODE = """\b
 Examples:
@@ -57,12 +59,12 @@ def encode(input: str, output: str | None, model: str | None, quality: int | Non
     """Compress an image (PNG, JPEG, WebP, TIFF, BMP, .npy) or audio (WAV, FLAC, Ogg, MP3) to .wlc."""
     output = output or ("-" if input == "-" else str(Path(input).with_suffix(".wlc")))
     check_target(output, force)
-    raw = read_input(input)
-    if not raw:
+    source = read_input(input) if input == "-" else Path(input)  # files are read by their readers, once
+    head = source[:16] if isinstance(source, bytes) else read_head(source)
+    if not head:
         raise MediaError(f"{input}: the file is empty")
-    modality = io.modality_of(input if input != "-" else "", raw[:16])
-    source = Path(input) if input != "-" and Path(input).suffix.lower() == ".npy" else raw
-    signal, meta = io.read_image(source) if modality == "image" else io.read_audio(raw)
+    modality = io.modality_of(input if input != "-" else "", head)
+    signal, meta = io.read_image(source, native=True) if modality == "image" else io.read_audio(source, native=True)
     codec = walloc.load(model, modality)
     if codec.modality != modality:
         raise MediaError(f"model '{codec.name}' codes {codec.modality}, but {input} is {modality}")
@@ -80,8 +82,8 @@ def encode(input: str, output: str | None, model: str | None, quality: int | Non
     stats += [f"{original_bits / (8 * len(data)):.1f}:1", f"{codec.dim_reduction:.3g}x fewer dimensions",
               f"model {codec.name} q{codec.quality(quality).quality}", f"{seconds:.2f} s"]
     if verify:
-        decoded = codec.decompress(data)
-        score = metrics.psnr_8bit(decoded, signal) if modality == "image" and meta.bit_depth == 8 else metrics.psnr(decoded, signal)
+        decoded, reference = codec.decompress(data), to_float(signal)
+        score = metrics.psnr_8bit(decoded, reference) if modality == "image" and meta.bit_depth == 8 else metrics.psnr(decoded, reference)
         stats.append(f"PSNR {score:.2f} dB")
     _say(", ".join(stats))
 
@@ -104,13 +106,22 @@ def decode(input: str, output: str | None, force: bool) -> None:
     check_target(output, force)
     fmt = Path(output).suffix.lstrip(".").lower() if output != "-" else default_suffix[1:]
     start = time.perf_counter()
-    decoded = walloc.codec_for(data).decompress_full(data)
+    decoded = walloc.codec_for(data).decompress_full(data, _native_dtype(header))
     seconds = time.perf_counter() - start
     with atomic_output(output) as f:
         writer = io.write_image if header.modality == "image" else io.write_audio
         writer(f, decoded.signal, decoded.meta, fmt=fmt)
     shape = "x".join(str(e) for e in reversed(header.extent)) if header.modality == "image" else f"{header.extent[0]} samples"
     _say(f"{input} -> {output}: {header.modality} {shape}, {header.channels} channel(s), model {header.model} q{header.quality}, {seconds:.2f} s")
+
+
+def _native_dtype(header: walloc.Header):
+    """Integer output where it loses nothing against the original (less memory for huge signals)."""
+    if header.float_samples:
+        return torch.float32
+    if header.modality == "image":
+        return torch.uint8 if header.bit_depth == 8 else torch.float32
+    return torch.int16 if header.bit_depth <= 16 else torch.float32
 
 
 @cli.command()
@@ -143,7 +154,7 @@ def models(as_json: bool) -> None:
         for q in m.qualities:
             measured = m.measured.get(str(q)) or {}
             if measured:
-                click.echo(f"  q{q}: " + ", ".join(f"{k} {v}" for k, v in measured.items() if k != "set"))
+                click.echo(f"  q{q}: " + ", ".join(f"{k} {v}" for k, v in measured.items() if k not in ("set", "per_file")))
 
 
 @cli.command()
@@ -178,6 +189,13 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
     if export or export_only:
         path = export_model(cfg, net, density, stats)
         _say(f"exported {path}")
+
+
+from .rd import rd  # noqa: E402
+cli.add_command(rd)
+
+from .latents import latents  # noqa: E402
+cli.add_command(latents)
 
 
 def main(argv: list[str] | None = None) -> None:

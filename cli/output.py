@@ -48,15 +48,27 @@ def atomic_output(path: str) -> Iterator[BinaryIO]:
         raise
 
 
+def read_head(path: Path, size: int = 16) -> bytes:
+    """The first bytes of a file (to tell its kind), with the same errors as :func:`read_input`."""
+    def head(p: Path) -> bytes:
+        with p.open("rb") as f:
+            return f.read(size)
+
+    return _checked(path, head)
+
+
 def read_input(path: str) -> bytes:
     """All bytes of a file, or of stdin for '-'."""
     if path == "-":
         return sys.stdin.buffer.read()
-    p = Path(path)
+    return _checked(Path(path), Path.read_bytes)
+
+
+def _checked(p: Path, read) -> bytes:
     if p.is_dir():
         raise MediaError(f"{p} is a directory, not a file")
     try:
-        return p.read_bytes()
+        return read(p)
     except FileNotFoundError:
         raise MediaError(f"{p}: no such file") from None
     except OSError as e:

@@ -169,12 +169,15 @@ class Codec:
         self._check_payload_can_hold(header, q.tables)
         codec = coder.get_coder(header.coder)
         rest = header.latent_extent[1:]
-        decoded = coder.map_chunks(lambda p, c: codec.decode(bytes(p), q.tables, c.rows * math.prod(rest)),
-                                   list(zip(payloads, header.chunks)))
         out = np.empty((header.groups, header.latent_channels, *header.latent_extent), dtype=np.int32)
-        for c, sym in zip(header.chunks, decoded):
+
+        def place(payload: memoryview, c: bitstream.Chunk) -> None:  # chunks fill disjoint slices
+            sym = codec.decode(bytes(payload), q.tables, c.rows * math.prod(rest))
             out[c.group, :, c.start: c.start + c.rows] = sym.reshape(header.latent_channels, c.rows, *rest)
-        return header, torch.from_numpy(out - q.tables.offset)
+
+        coder.map_chunks(place, list(zip(payloads, header.chunks)))
+        out -= q.tables.offset
+        return header, torch.from_numpy(out)
 
     def decompress_full(self, data: bytes, dtype: torch.dtype = torch.float32) -> Decoded:
         """Stream -> signal plus its metadata and header, decoded band by band.
@@ -184,7 +187,8 @@ class Codec:
         """
         header, symbols = self.read_latents(data)
         q, m = self.quality(header.quality), self.cfg.channels
-        out = torch.empty((header.channels, *header.extent), dtype=dtype)
+        # channels last in memory, as image and audio writers want them, without a transposed copy
+        out = torch.empty((*header.extent, header.channels), dtype=dtype).movedim(-1, 0)
         floor = 0.0 if self.modality == "image" else -1.0
 
         def latents(g: int, lo: int, hi: int) -> torch.Tensor:

@@ -14,6 +14,7 @@ from .codec import Codec
 def measure(codec: Codec, files: list[Path], quality: int | None = None) -> dict:
     """Mean rate (bpp for images, kbps for audio), PSNR, compression ratio and speed over files."""
     rates, psnrs, ratios, seconds, samples = [], [], [], 0.0, 0
+    unit = "bpp" if codec.modality == "image" else "kbps"
     for path in files:
         if codec.modality == "image":
             x, meta = io.read_image(path)
@@ -33,7 +34,8 @@ def measure(codec: Codec, files: list[Path], quality: int | None = None) -> dict
             psnrs.append(metrics.psnr(y, x))
             samples += x.shape[1]
         ratios.append(x.numel() * 16 / bits if codec.modality == "audio" else x.numel() * 8 / bits)
-    unit = "bpp" if codec.modality == "image" else "kbps"
+    per_file = [{"file": p.name, unit: round(r, 4), "psnr": round(q, 3), "ratio": round(c, 2)}
+                for p, r, q, c in zip(files, rates, psnrs, ratios)]
     return {unit: round(float(np.mean(rates)), 4), "psnr": round(float(np.mean(psnrs)), 3),
             "ratio": round(float(np.mean(ratios)), 2), "files": len(files),
-            "roundtrip_msamples_s": round(samples / seconds / 1e6, 3)}
+            "roundtrip_msamples_s": round(samples / seconds / 1e6, 3), "per_file": per_file}

@@ -61,8 +61,11 @@ def _name(source: Source) -> str:
     return str(source) if isinstance(source, (str, Path)) else "input"
 
 
-def read_image(source: Source) -> tuple[torch.Tensor, ImageMeta]:
-    """Read an image as a (C, H, W) float tensor in [0, 1]."""
+def read_image(source: Source, native: bool = False) -> tuple[torch.Tensor, ImageMeta]:
+    """Read an image as a (C, H, W) float tensor in [0, 1].
+
+    ``native`` keeps 8-bit images as uint8 (a quarter of the memory; the codec takes either).
+    """
     name = _name(source)
     if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npy":
         return _read_npy(source)
@@ -83,6 +86,8 @@ def read_image(source: Source) -> tuple[torch.Tensor, ImageMeta]:
             stream.close()
     if arr.size == 0:
         raise MediaError(f"{name}: the image is empty")
+    if native and arr.dtype == np.uint8:
+        return torch.from_numpy(arr).permute(2, 0, 1), meta
     scale = 65535.0 if meta.bit_depth == 16 else 255.0
     x = torch.from_numpy(arr.astype(np.float32) / scale)
     return x.reshape(x.shape[0], x.shape[1], -1).permute(2, 0, 1).contiguous(), meta
@@ -100,7 +105,7 @@ def _pixels(im) -> np.ndarray:
         im = im.convert("RGB")
     elif im.mode == "F":
         raise MediaError("32-bit float images are not supported; save as 8- or 16-bit, or as .npy")
-    arr = np.asarray(im)
+    arr = np.array(im)  # a writable copy: torch tensors must not alias read-only memory
     if im.mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
     return arr.reshape(arr.shape[0], arr.shape[1], -1)
@@ -128,22 +133,29 @@ def _read_npy(path: Source) -> tuple[torch.Tensor, ImageMeta]:
 
 
 def write_image(path: Union[str, Path, BinaryIO], x: torch.Tensor, meta: ImageMeta, fmt: str | None = None) -> None:
-    """Write a (C, H, W) tensor in [0, 1]; the format comes from the name unless given."""
+    """Write a (C, H, W) tensor, floats in [0, 1] or uint8; the format comes from the name unless given."""
     suffix = (fmt or Path(getattr(path, "name", str(path))).suffix.lstrip(".") or "png").lower()
-    arr = x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+    c = x.shape[0]
+
+    def pixels(bits: int) -> np.ndarray:
+        if x.dtype == torch.uint8 and bits == 8:
+            return x.detach().permute(1, 2, 0).cpu().numpy()
+        arr = (x.detach().float() / 255 if x.dtype == torch.uint8 else x.detach().float()).clamp(0, 1)
+        arr = arr.permute(1, 2, 0).cpu().numpy()
+        return arr if bits == 0 else _to_int(arr, bits)
+
     if suffix == "npy":
-        out = arr if meta.float_array else _to_int(arr, meta.bit_depth)
-        np.save(path, out, allow_pickle=False)
+        np.save(path, pixels(0 if meta.float_array else meta.bit_depth), allow_pickle=False)
         return
     from PIL import Image
 
-    c = arr.shape[2]
     if c not in (1, 2, 3, 4):
         raise MediaError(f"{c}-channel images can only be written as .npy")
     if meta.bit_depth == 16 and c == 1 and suffix in ("png", "tif", "tiff"):
-        im = Image.fromarray(_to_int(arr[:, :, 0], 16))
+        im = Image.fromarray(pixels(16)[:, :, 0])
     else:
-        im = Image.fromarray(_to_int(arr, 8).squeeze(2) if c == 1 else _to_int(arr, 8), mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
+        arr = pixels(8)
+        im = Image.fromarray(arr[:, :, 0] if c == 1 else np.ascontiguousarray(arr), mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
     pil_format = {"jpg": "JPEG", "tif": "TIFF"}.get(suffix, suffix.upper())
     try:
         im.save(path, format=pil_format)
@@ -156,8 +168,11 @@ def _to_int(arr: np.ndarray, bits: int) -> np.ndarray:
     return np.round(arr * top).astype(np.uint16 if bits == 16 else np.uint8)
 
 
-def read_audio(source: Source) -> tuple[torch.Tensor, AudioMeta]:
-    """Read audio as a (C, L) float tensor in [-1, 1]."""
+def read_audio(source: Source, native: bool = False) -> tuple[torch.Tensor, AudioMeta]:
+    """Read audio as a (C, L) float tensor in [-1, 1].
+
+    ``native`` reads 8/16-bit PCM and lossy formats as int16 (half the memory; the codec takes either).
+    """
     import soundfile as sf
 
     name = _name(source)
@@ -165,7 +180,8 @@ def read_audio(source: Source) -> tuple[torch.Tensor, AudioMeta]:
     try:
         with sf.SoundFile(stream) as f:
             subtype, rate = f.subtype, f.samplerate
-            data = f.read(dtype="float32", always_2d=True)
+            as_int16 = native and AUDIO_SUBTYPES.get(subtype, 16) <= 16
+            data = f.read(dtype="int16" if as_int16 else "float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as e:
         raise MediaError(f"{name}: not audio soundfile can read ({e})") from None
     finally:
@@ -173,15 +189,18 @@ def read_audio(source: Source) -> tuple[torch.Tensor, AudioMeta]:
             stream.close()
     if data.shape[0] == 0:
         raise MediaError(f"{name}: the audio has no samples")
-    if not np.isfinite(data).all():
-        raise MediaError(f"{name}: the audio holds NaN or infinite samples")
     is_float = subtype in ("FLOAT", "DOUBLE")
     meta = AudioMeta(sample_rate=rate, bit_depth=AUDIO_SUBTYPES.get(subtype, 16), float_samples=is_float)
+    if data.dtype == np.int16:
+        return torch.from_numpy(data).t(), meta
+    if not np.isfinite(data).all():
+        raise MediaError(f"{name}: the audio holds NaN or infinite samples")
     return torch.from_numpy(np.clip(data, -1, 1)).t().contiguous(), meta
 
 
 def write_audio(path: Union[str, Path, BinaryIO], x: torch.Tensor, meta: AudioMeta, fmt: str | None = None) -> None:
-    """Write a (C, L) tensor; WAV keeps the original sample format, FLAC the nearest it supports."""
+    """Write a (C, L) tensor (floats in [-1, 1] or int16); WAV keeps the original sample format,
+    FLAC the nearest it supports."""
     import soundfile as sf
 
     suffix = (fmt or Path(getattr(path, "name", str(path))).suffix.lstrip(".") or "wav").lower()
@@ -193,7 +212,7 @@ def write_audio(path: Union[str, Path, BinaryIO], x: torch.Tensor, meta: AudioMe
         subtype = "FLOAT" if meta.bit_depth == 32 else "DOUBLE"
     else:
         subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}.get(meta.bit_depth, "PCM_16")
-    data = x.detach().float().clamp(-1, 1).t().cpu().numpy()
+    data = x.detach().t().cpu().numpy() if x.dtype == torch.int16 else x.detach().float().clamp(-1, 1).t().cpu().numpy()
     sf.write(path, data, meta.sample_rate, subtype=subtype, format=suffix.upper())
 
 

@@ -47,6 +47,10 @@ def write_card(config: dict, path: Path) -> None:
     for q in config["qualities"]:
         m = q.get("measured", {})
         rows.append(f"| {q['quality']} | {q['step']} | {m.get(unit, '-')} | {m.get('psnr', '-')} | {m.get('ratio', '-')} | {m.get('files', '-')} |")
+    per_file = ["| quality | file | " + unit + " | PSNR (dB) | ratio |", "|---|---|---|---|---|"]
+    for q in config["qualities"]:
+        for f in q.get("measured", {}).get("per_file", []):
+            per_file.append(f"| {q['quality']} | {f['file']} | {f[unit]} | {f['psnr']} | {f['ratio']} |")
     t = config.get("training", {})
     evaluated = next((q["measured"]["set"] for q in config["qualities"] if "measured" in q), ["(not measured)"])
     packet = net["channels"] * (4 if net["modality"] == "image" else 2) ** net["levels"]
@@ -68,5 +72,9 @@ Evaluated on: {', '.join(evaluated)}.
 {"PSNR on 8-bit RGB; bpp from .wlc file sizes." if net['modality'] == 'image' else "PSNR with full scale 1.0 on [-1, 1] samples; ratio against 16-bit PCM; the clips are themselves Vorbis-coded."}
 
 {chr(10).join(rows)}
+
+Per file:
+
+{chr(10).join(per_file)}
 """
     path.write_text(text)
