@@ -118,3 +118,32 @@ def test_shipped_default_model_from_the_cli(tmp_path):
     r = run_cli("encode", str(KODAK / "kodim01.png"), "-o", str(tmp_path / "k.wlc"), "--verify")
     assert r.returncode == 0, r.stderr.decode()
     assert "16x fewer dimensions" in r.stderr.decode()
+
+
+@pytest.mark.parametrize("size", [(1, 1), (100000, 1), (1, 3000)])
+def test_extreme_image_shapes(tiny_models, tmp_path, size):
+    Image.new("RGB", size, (10, 200, 30)).save(tmp_path / "x.png")
+    assert run_cli("encode", str(tmp_path / "x.png"), models=tiny_models).returncode == 0
+    r = run_cli("decode", str(tmp_path / "x.wlc"), models=tiny_models)
+    assert r.returncode == 0, r.stderr.decode()
+    assert Image.open(tmp_path / "x.decoded.png").size == size
+
+
+def test_16bit_with_alpha_and_one_sample_audio(tiny_models, tmp_path):
+    arr = (np.random.default_rng(0).random((9, 7, 4)) * 255).astype(np.uint8)
+    Image.fromarray(arr, "RGBA").save(tmp_path / "a.png")
+    assert run_cli("encode", str(tmp_path / "a.png"), models=tiny_models).returncode == 0
+    assert run_cli("decode", str(tmp_path / "a.wlc"), models=tiny_models).returncode == 0
+    assert Image.open(tmp_path / "a.decoded.png").mode == "RGBA"
+    sf.write(tmp_path / "one.wav", np.array([[0.25]]), 8000)
+    assert run_cli("encode", str(tmp_path / "one.wav"), models=tiny_models).returncode == 0
+    assert run_cli("decode", str(tmp_path / "one.wlc"), models=tiny_models).returncode == 0
+    assert sf.info(tmp_path / "one.decoded.wav").frames == 1
+    sf.write(tmp_path / "none.wav", np.zeros((0, 1)), 8000)
+    _one_line_error(run_cli("encode", str(tmp_path / "none.wav"), models=tiny_models), "no samples")
+
+
+def test_wrong_extension_is_read_by_content(tiny_models, tmp_path, photo):
+    (tmp_path / "photo.jpg").write_bytes(photo.read_bytes())  # a PNG named .jpg
+    r = run_cli("encode", str(tmp_path / "photo.jpg"), models=tiny_models)
+    assert r.returncode == 0, r.stderr.decode()
