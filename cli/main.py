@@ -7,6 +7,7 @@ appear whole or not at all.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -186,7 +187,7 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
         net, density, stats = load_trained(cfg, workdir)
     else:
         net, density, stats = run(cfg, workdir, resume=resume)
-    if export or export_only:
+    if (export or export_only) and int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 exports
         path = export_model(cfg, net, density, stats)
         _say(f"exported {path}")
 

@@ -90,6 +90,7 @@ _STAGE = 3  # levels per filter bank; deeper packets chain banks (J=8 as 3 + 3 +
 
 
 @functools.lru_cache(maxsize=None)
+@torch.inference_mode(False)  # cached for autograd use too, even when first built under inference mode
 def _banks(levels: int) -> tuple[torch.Tensor, int, torch.Tensor, int]:
     """(analysis weight, its left pad, synthesis weight, its left pad), in float64, blocks of 2**levels."""
     n, blocks = 2 ** levels, 32
@@ -158,6 +159,7 @@ def ipacket1d(x: torch.Tensor, levels: int) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=None)
+@torch.inference_mode(False)
 def _order2d(levels: int) -> torch.Tensor:
     """Position of subband (h, w) of a separable j-level split in the level-by-level 2-D order.
 

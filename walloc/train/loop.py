@@ -7,7 +7,11 @@ one model serves several rates: each shipped quality is one step, with its own f
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import math
+import os
+import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -15,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm import tqdm
 
 from ..entropy import FactorizedDensity
@@ -43,13 +48,15 @@ class TrainConfig:
     default_quality: int = 0     # quality used when none is asked for (0: the highest)
     eval_folders: list[str] = field(default_factory=list)  # measured at export, never trained on
     eval_include: list[str] = field(default_factory=list)  # keep only eval files whose name has one of these
+    val_folders: list[str] = field(default_factory=list)   # held-out data for periodic validation
+    val_every: int = 500
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
         raw = tomllib.loads(Path(path).read_text())
         net = NetConfig(**raw.pop("net"))
         base = Path(path).resolve().parent.parent  # configs/ sits at the repository root
-        for key in ("folders", "eval_folders"):
+        for key in ("folders", "eval_folders", "val_folders"):
             raw[key] = [str((base / f).resolve()) for f in raw.get(key, [])]
         return cls(net=net, **raw)
 
@@ -79,14 +86,55 @@ def pca_init(net: WallocNet, data, cfg: TrainConfig, rng: np.random.Generator, b
     net.init_linear(components.float(), mean.float(), scale.float())
 
 
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def _average_gradients(params: list[torch.Tensor], world: int) -> None:
+    """Data parallelism: every rank steps with the mean of all ranks' gradients."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.flatten() for g in grads])
+    dist.all_reduce(flat)
+    flat /= world
+    for p, g in zip(params, flat.split([g.numel() for g in grads])):
+        p.grad = g.view_as(p)
+
+
+def weights_digest(*modules: torch.nn.Module) -> str:
+    """SHA-256 over all parameters and buffers: equal digests mean bit-identical weights."""
+    h = hashlib.sha256()
+    for m in modules:
+        for v in m.state_dict().values():
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+@torch.no_grad()
+def validate(net: WallocNet, density: FactorizedDensity, batch: torch.Tensor) -> tuple[float, float]:
+    """Real rounding at step 1 on a fixed batch: (PSNR dB, bits per sample from the density)."""
+    y = torch.round(net.encode(batch))
+    mse = torch.mean((net.decode(y).clamp(-1, 1) - batch) ** 2).item()
+    return -10 * math.log10(max(mse, 1e-12)), density.bits(y, 1.0).item() / batch.numel()
+
+
 def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress: bool = True) -> tuple[WallocNet, FactorizedDensity, dict]:
-    """Train (or resume); returns the network, its density and what the run took."""
+    """Train (or resume); returns the network, its density and what the run took.
+
+    Under torchrun every rank trains on its own batches and steps with the averaged gradients;
+    rank 0 alone writes checkpoints and logs. A single-process ``--resume`` continues exactly.
+    """
+    rank, world = _distributed()
     torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)          # the same on every rank: identical PCA start
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     ckpt = workdir / "checkpoint.pt"
     data = make_data(cfg)
+    val = make_data(dataclasses.replace(cfg, folders=cfg.val_folders)).batch(cfg.batch, np.random.default_rng(1)) if cfg.val_folders else None
     net, density = WallocNet(cfg.net), FactorizedDensity(cfg.net.latent_dim)
     params = list(net.parameters()) + list(density.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr)
@@ -101,8 +149,13 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
         torch.set_rng_state(state["torch_rng"])
     else:
         pca_init(net, data, cfg, rng)
+    if world > 1:  # each rank draws its own batches from here on
+        rng = np.random.default_rng([cfg.seed, rank, step])
+        torch.manual_seed(cfg.seed * 1000 + rank)
 
     def save() -> None:
+        if rank:
+            return
         state = {"net": net.state_dict(), "density": density.state_dict(), "opt": opt.state_dict(),
                  "sched": sched.state_dict(), "step": step, "elapsed": elapsed,
                  "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "threads": torch.get_num_threads()}
@@ -110,38 +163,47 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
         (workdir / "checkpoint.tmp").replace(ckpt)
 
     start, last_save = time.time() - elapsed, time.time()
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, dynamic_ncols=True, desc=cfg.name)
-    log = open(workdir / "log.tsv", "a")
+    bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank > 0, dynamic_ncols=True, desc=cfg.name)
+    log = open(workdir / "log.tsv", "a") if rank == 0 else None
     while step < cfg.steps and elapsed < cfg.minutes * 60:
         x = data.batch(cfg.batch, rng)
         s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
         y = net.encode(x)
         y_noisy = y + s * (torch.rand_like(y) - 0.5)
-        x_hat = net.decode(y_noisy)
-        mse = torch.mean((x_hat - x) ** 2)
+        mse = torch.mean((net.decode(y_noisy) - x) ** 2)
         bits_per_sample = density.bits(y_noisy, s) / x.numel()
         loss = mse + cfg.lmbda * bits_per_sample
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if world > 1:
+            _average_gradients(params, world)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
         step += 1
         elapsed = time.time() - start
         psnr = -10 * math.log10(max(mse.item(), 1e-12))
-        bar.set_postfix(loss=f"{loss.item():.2e}", step_q=f"{s:.2f}", bits=f"{bits_per_sample.item() * cfg.net.channels:.3f}",
+        bar.set_postfix(loss=f"{loss.item():.2e}", q_step=f"{s:.2f}", bits=f"{bits_per_sample.item() * cfg.net.channels:.3f}",
                         psnr=f"{psnr:.2f}", refresh=False)
         bar.update()
-        if step % 50 == 0:
+        if log and step % 50 == 0:
             log.write(f"{step}\t{elapsed:.0f}\t{s:.3f}\t{mse.item():.6g}\t{bits_per_sample.item():.5f}\t{psnr:.3f}\n")
             log.flush()
+        if log and val is not None and step % cfg.val_every == 0:
+            vpsnr, vbits = validate(net, density, val)
+            bar.write(f"step {step}: validation PSNR {vpsnr:.2f} dB at {vbits * cfg.net.channels:.3f} bits per position", file=sys.stderr)
+            log.write(f"# validation\t{step}\t{vpsnr:.3f}\t{vbits:.5f}\n")
         if time.time() - last_save > cfg.checkpoint_minutes * 60:
             save()
             last_save = time.time()
     bar.close()
     save()
-    log.close()
-    return net, density, _stats(cfg, step, elapsed, torch.get_num_threads())
+    if log:
+        log.close()
+    if world > 1:
+        (workdir / f"rank{rank}.sha256").write_text(weights_digest(net, density) + "\n")
+        dist.barrier()
+    return net, density, _stats(cfg, step, elapsed, torch.get_num_threads() * world)
 
 
 def _stats(cfg: TrainConfig, step: int, elapsed: float, threads: int) -> dict:

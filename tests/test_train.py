@@ -1,0 +1,89 @@
+"""Training: export into a model folder, exact resume, and data-parallel ranks that agree."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, run_cli
+from walloc.codec import Codec
+from walloc.train import TrainConfig, train
+from walloc.train.loop import weights_digest
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train")
+    images = root / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        ramp = np.linspace(0, 255, 64)[None, :, None] * rng.random(3)[None, None, :]
+        arr = np.clip(ramp + rng.normal(0, 20, (64, 64, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(arr).save(images / f"{i}.png")
+    cfg = root / "configs" / "tiny.toml"
+    cfg.parent.mkdir()
+    cfg.write_text(f"""
+name = "tiny-trained"
+folders = ["{images}"]
+eval_folders = ["{images}"]
+val_folders = ["{images}"]
+val_every = 2
+crop = 32
+batch = 2
+steps = 4
+qualities = [2.0, 1.0]
+default = true
+
+[net]
+modality = "image"
+channels = 3
+levels = 2
+latent_dim = 6
+width = 8
+blocks = 1
+""")
+    return cfg
+
+
+def test_train_exports_a_loadable_measured_model(config, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    r = run_cli("train", str(config), "--workdir", str(tmp_path / "run"), models=models)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    assert "validation PSNR" in r.stderr.decode()
+    for suffix in (".json", ".safetensors", ".md"):
+        assert (models / f"tiny-trained{suffix}").exists()
+    codec = Codec.load("tiny-trained", models)
+    assert codec.qualities == [1, 2] and codec.config["training"]["steps"] == 4
+    assert codec.config["qualities"][0]["measured"]["files"] == 3
+    x = torch.rand(3, 20, 24)
+    assert codec.decompress(codec.compress(x)).shape == x.shape
+
+
+def test_resume_continues_exactly(config, tmp_path):
+    cfg = TrainConfig.load(config)
+    straight = train(cfg, tmp_path / "a", progress=False)
+    cut = TrainConfig.load(config)
+    cut.minutes = 1e-5  # the wall-clock budget runs out after the first step, as in a preempted job
+    assert train(cut, tmp_path / "b", progress=False)[2]["steps"] == 1
+    resumed = train(cfg, tmp_path / "b", resume=True, progress=False)
+    assert resumed[2]["steps"] == 4
+    assert weights_digest(*straight[:2]) == weights_digest(*resumed[:2])
+
+
+def test_two_cpu_ranks_end_with_identical_weights(config, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "cli.main", "train", str(config), "--workdir", str(tmp_path), "--no-export"]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    digests = [(tmp_path / f"rank{i}.sha256").read_text() for i in range(2)]
+    assert digests[0] == digests[1]
+    single = train(TrainConfig.load(config), tmp_path / "single", progress=False)
+    assert weights_digest(*single[:2]) + "\n" != digests[0]  # the ranks really trained on more data
