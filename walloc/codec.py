@@ -164,9 +164,8 @@ class Codec:
     def read_latents(self, data: bytes) -> tuple[bitstream.Header, torch.Tensor]:
         """Entropy-decode a stream to its integer latents (groups, K, *latent shape); no network runs."""
         header, payloads = bitstream.parse(data)
-        self._check_stream(header)
+        self.check_stream(header)
         q = self.quality(header.quality)
-        self._check_payload_can_hold(header, q.tables)
         codec = coder.get_coder(header.coder)
         rest = header.latent_extent[1:]
         out = np.empty((header.groups, header.latent_channels, *header.latent_extent), dtype=np.int32)
@@ -235,7 +234,9 @@ class Codec:
         if header.latent_count * min_bits > payload_bits:
             raise BitstreamError(f"stream declares {header.latent_count} latents, more than its {sum(c.size for c in header.chunks)} payload bytes can hold")
 
-    def _check_stream(self, header: bitstream.Header) -> None:
+    def check_stream(self, header: bitstream.Header) -> None:
+        """Refuse a (parsed) stream this codec cannot decode: other model or weights, inconsistent
+        shapes, unknown quality, or more latents than its payload could hold."""
         if header.model != self.name:
             raise ModelError(f"stream was made with model '{header.model}', not '{self.name}'")
         if header.model_hash != self.model_hash:
@@ -247,5 +248,5 @@ class Codec:
             raise BitstreamError("stream's latent shape does not match its signal shape and model")
         if header.groups != -(-header.channels // self.cfg.channels):
             raise BitstreamError(f"stream declares {header.groups} channel groups for {header.channels} channels")
-        self.quality(header.quality)
+        self._check_payload_can_hold(header, self.quality(header.quality).tables)
 

@@ -82,60 +82,60 @@ def _icascade(x: torch.Tensor, levels: int) -> torch.Tensor:
     return x
 
 
-# -- fast path: several levels as one polyphase filter bank ----------------------------------------------
-# A j-level packet along one axis is linear and invariant to shifts by 2**j samples, so it is one
-# convolution from the 2**j polyphase components of the signal to the 2**j subbands. Its taps are
-# read off the cascade's response to impulses, so it is the same transform, computed in one pass.
+# -- fast path: several levels as one filter bank ---------------------------------------------------------
+# A j-level packet along one axis is linear and invariant to shifts by 2**j samples: each subband is
+# one filter applied with stride 2**j, and synthesis is the matching transposed convolution. The taps
+# are read off the cascade's response to impulses, so it is the same transform, computed in one pass.
 _STAGE = 3  # levels per filter bank; deeper packets chain banks (J=8 as 3 + 3 + 2)
+
+
+def _support(response: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """Circular impulse responses (band, period) -> (taps (band, K), offset of the first tap)."""
+    period = response.shape[1]
+    centred = response.roll(period // 2, dims=1)  # index i holds offset i - period / 2
+    used = (centred.abs() > 1e-12).any(0).nonzero().flatten()
+    lo, hi = int(used.min()), int(used.max())
+    return centred[:, lo: hi + 1].contiguous(), lo - period // 2
 
 
 @functools.lru_cache(maxsize=None)
 @torch.inference_mode(False)  # cached for autograd use too, even when first built under inference mode
-def _banks(levels: int) -> tuple[torch.Tensor, int, torch.Tensor, int]:
-    """(analysis weight, its left pad, synthesis weight, its left pad), in float64, blocks of 2**levels."""
+def _banks(levels: int) -> tuple[tuple[torch.Tensor, int], tuple[torch.Tensor, int]]:
+    """Analysis and synthesis taps of ``levels`` cascaded levels, float64, with their first offsets."""
     n, blocks = 2 ** levels, 32
     period = n * blocks
-    eye = torch.eye(period, dtype=torch.float64)
-    a = _cascade(eye.unsqueeze(1), levels)[:, :, 0].t()                     # a[band, t]: response at block 0
+    analysis = _cascade(torch.eye(period, dtype=torch.float64).unsqueeze(1), levels)[:, :, 0].t()
     impulses = torch.zeros(n, n, blocks, dtype=torch.float64)
     impulses[torch.arange(n), torch.arange(n), 0] = 1.0
-    s = _icascade(impulses, levels)[:, 0]                                    # s[band, t]
-    shifts = torch.arange(-blocks // 2, blocks // 2)
-
-    def taps(resp: torch.Tensor) -> tuple[torch.Tensor, int, int]:
-        blocked = resp[:, (shifts[:, None] * n + torch.arange(n)) % period]  # (band, block j, phase)
-        used = (blocked.abs() > 1e-12).any(0).any(-1).nonzero().flatten()
-        lo, hi = int(used.min()), int(used.max())
-        return blocked[:, lo: hi + 1], int(shifts[lo]), int(shifts[hi])
-
-    wa, amin, _ = taps(a)
-    ws, smin, smax = taps(s)
-    analysis = wa.permute(0, 2, 1).contiguous()                              # (band, phase, j)
-    synthesis = ws.flip(1).permute(2, 0, 1).contiguous()                     # (phase, band, k = smax - j)
-    return analysis, -amin, synthesis, smax
+    synthesis = _icascade(impulses, levels)[:, 0]
+    return _support(analysis), _support(synthesis)
 
 
-def _circular(x: torch.Tensor, left: int, right: int) -> torch.Tensor:
-    n = x.shape[-1]
-    return x[..., torch.arange(-left, n + right, device=x.device) % n]
+def _kernel(taps: torch.Tensor, dim: int, like: torch.Tensor) -> torch.Tensor:
+    shape = (taps.shape[0], 1, taps.shape[1], 1) if dim == 2 else (taps.shape[0], 1, 1, taps.shape[1])
+    return taps.to(like).reshape(shape)
 
 
-def _analysis_last(x: torch.Tensor, levels: int) -> torch.Tensor:
-    """(..., L) -> (..., 2**levels, L / 2**levels): a packet of ``levels`` along the last axis."""
-    n, length = 2 ** levels, x.shape[-1]
-    weight, left, _, _ = _banks(levels)
-    poly = x.reshape(-1, length // n, n).transpose(1, 2)                      # (N, phase, blocks)
-    out = F.conv1d(_circular(poly, left, weight.shape[-1] - 1 - left), weight.to(x))
-    return out.reshape(*x.shape[:-1], n, length // n)
+def _analyse(x: torch.Tensor, levels: int, dim: int) -> torch.Tensor:
+    """(N, 1, H, W) -> (N, 2**levels, ...) with axis ``dim`` (2 or 3) shortened 2**levels times."""
+    n, length = 2 ** levels, x.shape[dim]
+    (taps, first), _ = _banks(levels)
+    idx = torch.arange(first, length - n + first + taps.shape[1], device=x.device) % length
+    stride = (n, 1) if dim == 2 else (1, n)
+    return F.conv2d(x.index_select(dim, idx), _kernel(taps, dim, x), stride=stride)
 
 
-def _synthesis_last(c: torch.Tensor, levels: int) -> torch.Tensor:
-    """Inverse of :func:`_analysis_last`: (..., 2**levels, L / 2**levels) -> (..., L)."""
-    n, blocks = 2 ** levels, c.shape[-1]
-    _, _, weight, left = _banks(levels)
-    flat = c.reshape(-1, n, blocks)
-    poly = F.conv1d(_circular(flat, left, weight.shape[-1] - 1 - left), weight.to(c))  # (N, phase, blocks)
-    return poly.transpose(1, 2).reshape(*c.shape[:-2], n * blocks)
+def _synthesise(c: torch.Tensor, levels: int, dim: int) -> torch.Tensor:
+    """Inverse of :func:`_analyse`: transposed convolution, then the circular overhang folded back."""
+    n = 2 ** levels
+    _, (taps, first) = _banks(levels)
+    stride = (n, 1) if dim == 2 else (1, n)
+    full = F.conv_transpose2d(c, _kernel(taps, dim, c), stride=stride)
+    length = c.shape[dim] * n
+    idx = (torch.arange(full.shape[dim], device=c.device) + first) % length
+    shape = list(full.shape)
+    shape[dim] = length
+    return full.new_zeros(shape).index_add_(dim, idx, full)
 
 
 def _stages(levels: int) -> list[int]:
@@ -144,17 +144,19 @@ def _stages(levels: int) -> list[int]:
 
 def packet1d(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Full 1-D packet: (B, C, L) -> (B, C * 2**levels, L / 2**levels), subbands in natural order."""
+    b = x.shape[0]
     for j in _stages(levels):
-        b, c, n = x.shape
-        x = _analysis_last(x, j).reshape(b, c * 2 ** j, n // 2 ** j)
+        _, c, n = x.shape
+        x = _analyse(x.reshape(-1, 1, 1, n), j, 3).reshape(b, c * 2 ** j, n // 2 ** j)
     return x
 
 
 def ipacket1d(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Inverse of :func:`packet1d`."""
+    b = x.shape[0]
     for j in reversed(_stages(levels)):
-        b, c, n = x.shape
-        x = _synthesis_last(x.reshape(b, c // 2 ** j, 2 ** j, n), j)
+        _, c, n = x.shape
+        x = _synthesise(x.reshape(-1, 2 ** j, 1, n), j, 3).reshape(b, c // 2 ** j, n * 2 ** j)
     return x
 
 
@@ -185,10 +187,10 @@ def packet2d(x: torch.Tensor, levels: int) -> torch.Tensor:
     for j in _stages(levels):
         b, c, h, w = x.shape
         n = 2 ** j
-        cols = _analysis_last(x, j)                                   # (B, C, H, nw, W/n)
-        rows = _analysis_last(cols.movedim(2, -1), j)                 # (B, C, nw, W/n, nh, H/n)
-        grid = rows.permute(0, 1, 4, 2, 5, 3).reshape(b, c, n * n, h // n, w // n)  # (h band, w band) flat
-        x = grid[:, :, _order2d(j).to(x.device)].reshape(b, c * n * n, h // n, w // n)
+        cols = _analyse(x.reshape(b * c, 1, h, w), j, 3)                       # (BC, nw, H, W/n)
+        both = _analyse(cols.reshape(b * c * n, 1, h, w // n), j, 2)           # (BC nw, nh, H/n, W/n)
+        grid = both.reshape(b, c, n, n, h // n, w // n).transpose(2, 3)        # (B, C, nh, nw, ...)
+        x = grid.reshape(b, c, n * n, h // n, w // n)[:, :, _order2d(j).to(x.device)].reshape(b, c * n * n, h // n, w // n)
     return x
 
 
@@ -197,9 +199,10 @@ def ipacket2d(x: torch.Tensor, levels: int) -> torch.Tensor:
     for j in reversed(_stages(levels)):
         b, cnn, h, w = x.shape
         n = 2 ** j
-        grid = torch.empty_like(x).reshape(b, cnn // (n * n), n * n, h, w)
-        grid[:, :, _order2d(j).to(x.device)] = x.reshape(b, cnn // (n * n), n * n, h, w)
-        rows = grid.reshape(b, -1, n, n, h, w).permute(0, 1, 3, 5, 2, 4)   # (B, C, nw, W/n, nh, H/n)
-        cols = _synthesis_last(rows, j).movedim(-1, 2)                      # (B, C, H, nw, W/n)
-        x = _synthesis_last(cols, j)                                        # (B, C, H, W)
+        c = cnn // (n * n)
+        grid = torch.empty_like(x).reshape(b, c, n * n, h, w)
+        grid[:, :, _order2d(j).to(x.device)] = x.reshape(b, c, n * n, h, w)
+        both = grid.reshape(b, c, n, n, h, w).transpose(2, 3).reshape(b * c * n, n, h, w)
+        cols = _synthesise(both, j, 2)                                         # (BC nw, 1, H, W/n)
+        x = _synthesise(cols.reshape(b * c, n, h * n, w), j, 3).reshape(b, c, h * n, w * n)
     return x

@@ -1,0 +1,338 @@
+"""Compressed-domain learning on real photos: one small classifier trained on pixels and on WaLLoC latents.
+
+    python benchmarks/bench_cdl.py --out out/bench_cdl.json [--limit 40 --epochs 2]   # --limit: quick check
+
+Data: ``../shared/data/images/clothing/{train,validation,test}/<class>/*.jpg`` (10 classes, 3,781
+phone photos, JPEG q75, short side 288). Every example is first brought to a 256 x 256 center crop
+(short side resized to 256, :func:`walloc.features.fit`). Variants:
+
+  pixels_full  the 256 x 256 crops (3 x 256 x 256), loaded from the original JPEG files with Pillow
+  pixels_down  the crops downsampled to the latents' number of dimensions (3 x 64 x 64 for 16x),
+               stored as lossless PNG (exact pixels)
+  walloc_16x   ``rgb-16x`` latents of the crops (12 x 32 x 32), made with ``walloc latents --size 256``
+               at the model's default quality and read back with walloc.data.LatentDataset
+               (entropy decoding only), dequantized
+  walloc_4x    ``rgb-4x`` latents, when that model is shipped (else reported as skipped)
+
+Classifier (same for all): a stem, then the same small conv body. The stem is one convolution whose
+kernel equals its stride and brings every input to a 32 x 32 grid (8 x 8 patches of full pixels, 2 x 2
+of downsampled pixels, 1 x 1 of 16x latents, 2 x 2 of 4x latents): the only part that changes. Body:
+5 conv-BN-ReLU layers, widths 32-64-128 on 32/16/8 grids, global pooling, linear. Inputs are
+standardized per channel (statistics of the training split). Training: AdamW, cosine schedule, label
+smoothing, horizontal-flip augmentation (for latents: the latents of the mirrored crop, which is
+what a ``.wlc`` of the mirrored image holds), the epoch with the best validation accuracy is tested.
+
+Measured per variant: test accuracy (``test_acc``), training wall time (``train_s``), mean bytes per
+example on disk (``bytes_per_example``) and items per second when loading the stored examples
+(``load_items_s``: one process, DataLoader without workers, decode + preprocess to the classifier's
+input). All runs share the machine; a single CPU thread is used for training unless --threads says
+otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io as _io
+import json
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import walloc  # noqa: E402
+from walloc import data, features  # noqa: E402
+
+SPLITS = ("train", "validation", "test")
+GRID = 32  # every variant's stem outputs a GRID x GRID feature map
+
+
+# -- classifier ------------------------------------------------------------------------------------------
+def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class Classifier(nn.Module):
+    """Stem (kernel = stride = input size / GRID) + a fixed conv body; the stem is all that varies."""
+
+    def __init__(self, channels: int, size: int, classes: int, width: int = 32):
+        super().__init__()
+        if size % GRID:
+            raise ValueError(f"input size {size} is not a multiple of {GRID}")
+        patch = size // GRID
+        self.stem = nn.Sequential(nn.Conv2d(channels, width, patch, patch, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
+        self.body = nn.Sequential(
+            _block(width, width),
+            _block(width, 2 * width, 2), _block(2 * width, 2 * width),
+            _block(2 * width, 4 * width, 2), _block(4 * width, 4 * width),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * width, classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.stem(x))
+
+
+# -- data -------------------------------------------------------------------------------------------------
+def load_all(ds, batch_size: int = 64, collate=None, keep=None) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Every item of a dataset through a worker-less DataLoader -> (inputs, labels, items per second).
+
+    ``keep`` turns each batch into what is kept in memory (pixels: uint8); it is not timed."""
+    loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
+    xs, ys, seconds = [], [], 0.0
+    start = time.perf_counter()
+    for x, y in loader:
+        seconds += time.perf_counter() - start
+        xs.append(keep(x) if keep else x)
+        ys.append(y)
+        start = time.perf_counter()
+    return torch.cat(xs), torch.cat(ys), len(ds) / seconds
+
+
+def to_u8(x: torch.Tensor) -> torch.Tensor:
+    return (x * 255).round().clamp(0, 255).to(torch.uint8)
+
+
+def jpeg_bytes(x: torch.Tensor, quality: int = 75) -> int:
+    from PIL import Image
+
+    buf = _io.BytesIO()
+    Image.fromarray(to_u8(x).permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=quality)
+    return buf.tell()
+
+
+def subset(root: Path, dst: Path, limit: int) -> Path:
+    """A copy of the first ``limit`` files of each class folder of each split (quick runs)."""
+    import shutil
+
+    for split in SPLITS:
+        items = data.scan(root / split)
+        for label in data.classes_of(items):
+            for it in [i for i in items if i.label == label][:limit]:
+                target = dst / split / it.rel
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(it.path, target)
+    return dst
+
+
+def pixels(root: Path, size: int) -> dict:
+    """The 256 x 256 crops of every split, loaded from the JPEG files, as uint8."""
+    out, classes = {}, None
+    for split in SPLITS:
+        ds = data.MediaDataset(root / split, classes=classes, size=size)
+        classes = ds.classes
+        x, y, rate = load_all(ds, keep=to_u8)
+        sizes = [it.path.stat().st_size for it in ds.items]
+        out[split] = {"x": x, "y": y, "rate": rate, "bytes": sizes, "items": ds.items}
+    out["classes"] = classes
+    return out
+
+
+def pixels_down(full: dict, work: Path, factor: int) -> dict:
+    """The crops downsampled by ``factor`` per axis, written as PNG, then loaded back from the files."""
+    from PIL import Image
+
+    out, classes = {}, full["classes"]
+    for split in SPLITS:
+        folder = work / f"pixels_down_{factor}x" / split
+        for it, x in zip(full[split]["items"], full[split]["x"]):
+            target = folder / it.rel.with_suffix(".png")
+            if not target.exists():
+                small = F.interpolate(x[None].float() / 255, scale_factor=1 / factor, mode="bilinear", antialias=True)[0]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(to_u8(small.clamp(0, 1)).permute(1, 2, 0).numpy()).save(target)
+        ds = data.MediaDataset(folder, classes=classes)
+        x, y, rate = load_all(ds, keep=to_u8)
+        out[split] = {"x": x, "y": y, "rate": rate, "bytes": [it.path.stat().st_size for it in ds.items]}
+    return out
+
+
+def latents(root: Path, work: Path, model: str, size: int, workers: int) -> dict:
+    """``walloc latents --size`` on the tree, then every split read back with LatentDataset."""
+    from cli.latents import run
+
+    folder = work / model
+    start = time.perf_counter()
+    summary = run(root, folder, model=model, size=size, workers=workers, progress=False)
+    convert_s = time.perf_counter() - start
+    if summary.failed:
+        raise RuntimeError(f"walloc latents failed on {summary.failed[:3]}")
+    out, classes, norm = {"convert_s": convert_s, "converted": summary.written}, None, None
+    for split in SPLITS:
+        ds = data.LatentDataset(folder / split, classes=classes, normalize=norm or True, stats_items=None)
+        classes, norm = ds.classes, ds.normalize
+        x, y, rate = load_all(ds, collate=ds.collate)
+        out[split] = {"x": x, "y": y, "rate": rate, "bytes": [it.path.stat().st_size for it in ds.items]}
+    out["classes"], out["normalize"] = classes, norm
+    return out
+
+
+def mirrored_latents(codec, crops: torch.Tensor, norm) -> torch.Tensor:
+    """Latents of the horizontally mirrored crops, dequantized and standardized like the dataset."""
+    out = []
+    for start in range(0, len(crops), 64):
+        x = crops[start: start + 64].float().flip(-1) / 255
+        out.append(data.standardize(features.encode(codec, x, kind="dequantized"), norm, 2))
+    return torch.cat(out)
+
+
+# -- training ---------------------------------------------------------------------------------------------
+class Inputs:
+    """Training inputs of one variant: stored tensors -> standardized float batches (+ flip)."""
+
+    def __init__(self, splits: dict, *, pixels: bool, mirrored: torch.Tensor | None = None):
+        self.splits, self.pixels, self.mirrored = splits, pixels, mirrored
+        if pixels:
+            x = splits["train"]["x"][::4].float() / 255
+            self.mean, self.std = x.mean((0, 2, 3)), x.std((0, 2, 3))
+
+    def batch(self, split: str, idx: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.splits[split]["x"][idx]
+        if self.pixels:
+            x = (x.float() / 255 - self.mean.view(-1, 1, 1)) / self.std.view(-1, 1, 1)
+            if flip is not None:
+                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        elif flip is not None and self.mirrored is not None:
+            x = torch.where(flip.view(-1, 1, 1, 1), self.mirrored[idx], x)
+        return x
+
+
+def evaluate(net: nn.Module, inputs: Inputs, split: str, batch: int = 128) -> float:
+    net.eval()
+    y = inputs.splits[split]["y"]
+    correct = 0
+    with torch.no_grad():
+        for start in range(0, len(y), batch):
+            idx = torch.arange(start, min(start + batch, len(y)))
+            correct += (net(inputs.batch(split, idx)).argmax(1) == y[idx]).sum().item()
+    return correct / len(y)
+
+
+def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3) -> dict:
+    x0 = inputs.splits["train"]["x"]
+    torch.manual_seed(seed)
+    net = Classifier(x0.shape[1], x0.shape[2], classes)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
+    n = len(x0)
+    steps = epochs * math.ceil(n / batch)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    y = inputs.splits["train"]["y"]
+    best, best_epoch, history = (-1.0, None), 0, []
+    start = time.perf_counter()
+    for epoch in range(epochs):
+        net.train()
+        order = torch.randperm(n)
+        for s in range(0, n, batch):
+            idx = order[s: s + batch]
+            if len(idx) < 2:
+                continue
+            flip = torch.rand(len(idx)) < 0.5
+            loss = F.cross_entropy(net(inputs.batch("train", idx, flip)), y[idx], label_smoothing=0.1)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        val = evaluate(net, inputs, "validation")
+        history.append(round(val, 4))
+        if val > best[0]:
+            best, best_epoch = (val, {k: v.clone() for k, v in net.state_dict().items()}), epoch + 1
+    train_s = time.perf_counter() - start
+    net.load_state_dict(best[1])
+    return {"test_acc": round(evaluate(net, inputs, "test"), 4), "val_acc": round(best[0], 4),
+            "best_epoch": best_epoch, "val_history": history, "train_s": round(train_s, 1),
+            "parameters": sum(p.numel() for p in net.parameters())}
+
+
+def report(name: str, splits: dict, result: dict, **extra) -> dict:
+    total = sum(len(splits[s]["y"]) for s in SPLITS)
+    rate = total / sum(len(splits[s]["y"]) / splits[s]["rate"] for s in SPLITS)
+    sizes = [b for s in SPLITS for b in splits[s]["bytes"]]
+    entry = {**result, "bytes_per_example": round(float(np.mean(sizes)), 1), "load_items_s": round(rate, 1),
+             "input_shape": list(splits["train"]["x"].shape[1:]),
+             "dimensions": int(np.prod(splits["train"]["x"].shape[1:])), **extra}
+    print(f"{name:12s} acc {entry['test_acc']:.4f}  train {entry['train_s']:7.1f} s  "
+          f"{entry['bytes_per_example']:9.1f} B/example  load {entry['load_items_s']:8.1f} items/s  "
+          f"shape {entry['input_shape']}", flush=True)
+    return entry
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", required=True, help="JSON results file")
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "images" / "clothing"))
+    ap.add_argument("--work", default=None, help="folder for the latent and downsampled datasets (default: next to --out)")
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--epochs", type=int, default=15)
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N files per class and split (quick check)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
+    ap.add_argument("--workers", type=int, default=2, help="worker processes for `walloc latents`")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--variants", default="pixels_full,pixels_down,walloc_16x,walloc_4x")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    work = Path(args.work) if args.work else out.parent / (out.stem + "_work")
+    root = Path(args.data)
+    if not all((root / s).is_dir() for s in SPLITS):
+        sys.exit(f"bench_cdl: the clothing set is not at {root} (needs {', '.join(SPLITS)} folders)")
+    if args.limit:
+        root = subset(root, work / f"subset_{args.limit}", args.limit)
+    wanted = args.variants.split(",")
+    models = {m.name for m in walloc.list_models()}
+    results: dict = {}
+    t0 = time.perf_counter()
+
+    full = pixels(root, args.size)
+    classes = full["classes"]
+    counts = ", ".join(f"{s} {len(full[s]['y'])}" for s in SPLITS)
+    print(f"data: {counts}, {len(classes)} classes, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    if "pixels_full" in wanted:
+        r = train(Inputs(full, pixels=True), len(classes), args.epochs, args.seed, args.batch, args.lr)
+        jpeg = [jpeg_bytes(x.float() / 255) for s in SPLITS for x in full[s]["x"][:200]]
+        results["pixels_full"] = report("pixels_full", full, r, stored_as="original JPEG files (q75, short side 288), decoded with Pillow and fitted to 256x256",
+                                        bytes_per_example_jpeg75_crop=round(float(np.mean(jpeg)), 1))
+    for name, model in (("walloc_16x", "rgb-16x"), ("walloc_4x", "rgb-4x")):
+        if name not in wanted:
+            continue
+        if model not in models:
+            results[name] = {"skipped": f"model '{model}' is not shipped (walloc.list_models(): {sorted(models)})"}
+            print(f"{name:12s} skipped: {results[name]['skipped']}", flush=True)
+            continue
+        codec = walloc.load(model)
+        lat = latents(root, work, model, args.size, args.workers)
+        mirrored = mirrored_latents(codec, full["train"]["x"], lat["normalize"])
+        r = train(Inputs(lat, pixels=False, mirrored=mirrored), len(classes), args.epochs, args.seed, args.batch, args.lr)
+        results[name] = report(name, lat, r, model=model, quality=codec.default_quality, convert_s=round(lat["convert_s"], 1),
+                               stored_as=f".wlc files from `walloc latents --size {args.size}`, read with LatentDataset")
+        if "pixels_down" in wanted and name == "walloc_16x":
+            factor = round(math.sqrt(codec.dim_reduction))
+            down = pixels_down(full, work, factor)
+            r = train(Inputs(down, pixels=True), len(classes), args.epochs, args.seed, args.batch, args.lr)
+            results["pixels_down"] = report("pixels_down", down, r, factor=factor, stored_as="PNG (lossless) of the downsampled crops",
+                                            bytes_per_example_jpeg75=round(float(np.mean([jpeg_bytes(x.float() / 255) for x in down['train']['x'][:200]])), 1))
+    doc = {
+        "benchmark": "compressed-domain classification, benchmarks/bench_cdl.py",
+        "data": str(root), "splits": {s: len(full[s]["y"]) for s in SPLITS}, "classes": classes,
+        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads, "limit": args.limit,
+        "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
+        "total_s": round(time.perf_counter() - t0, 1),
+        "variants": {k: results[k] for k in ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x") if k in results},
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out} ({doc['total_s']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()

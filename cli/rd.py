@@ -1,0 +1,97 @@
+"""`walloc rd`: rate-distortion curves and speed of WaLLoC and its peers on the user's own files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import click
+
+from walloc.errors import MediaError
+
+from .output import atomic_output, check_target
+
+EPILOG = """\b
+Examples:
+  walloc rd ../shared/data/images/kodak --out kodak.json --plot kodak.png
+  walloc rd photos/ --codecs walloc:rgb-16x,jpeg,webp --limit 4
+  walloc rd clips/ --codecs walloc:stereo-5x,opus,mp3 --out audio.json
+\b
+Image codecs: walloc:MODEL, jpeg, webp, jpeg2000, avif, jpegxl (default: every shipped image model
+and every peer). Audio codecs: walloc:MODEL, opus, mp3. A codec that cannot run here is listed as
+skipped, with the reason. Images are compared as 8-bit RGB; bpp and kbps come from real file sizes.
+"""
+
+
+def _fmt(v, digits: int) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float) and math.isinf(v):
+        return "inf"
+    return f"{v:.{digits}f}"
+
+
+def _table(result: dict) -> str:
+    rate = result["rate"]
+    score = "ms_ssim" if rate == "bpp" else "si_sdr"
+    head = f"{'codec':<18} {'quality':>8} {rate:>8} {'PSNR':>7} {score:>8} {'enc':>8} {'dec':>8}"
+    lines = [head, "-" * len(head)]
+    for name, points in result["codecs"].items():
+        for p in points:
+            lines.append(f"{name:<18} {p['quality']!s:>8} {_fmt(p[rate], 3):>8} {_fmt(p['psnr'], 2):>7} "
+                         f"{_fmt(p[score], 4 if rate == 'bpp' else 2):>8} {_fmt(p['enc_mps'], 2):>8} {_fmt(p['dec_mps'], 2):>8}")
+    lines.append(f"(enc/dec in {result['speed_unit']})")
+    for key in [k for k in result if k.startswith("bd_rate_vs_")]:
+        values = ", ".join(f"{n} {'n/a' if v is None else f'{v:+.1f}%'}" for n, v in result[key].items())
+        lines.append(f"BD-rate vs {key[len('bd_rate_vs_'):]} (PSNR): {values}")
+    for name, why in result["skipped"].items():
+        lines.append(f"skipped {name}: {why}")
+    return "\n".join(lines)
+
+
+@click.command(epilog=EPILOG)
+@click.argument("inputs", nargs=-1, required=True, type=str)
+@click.option("--codecs", help="Comma-separated codecs. Default: every shipped WaLLoC model of the inputs' modality and every peer.")
+@click.option("--out", "out", help="Write the results as JSON to this file.")
+@click.option("--plot", "plot_path", help="Write a PNG of PSNR (and MS-SSIM or SI-SDR) against rate.")
+@click.option("--published", "published", help="JSON of published curves to draw dashed on the plot (e.g. benchmarks/published/compressai_kodak.json).")
+@click.option("--title", help="Title of the plot. Default: the inputs and the file count.")
+@click.option("--per-image", "per_image", is_flag=True, help="Also keep every file's numbers in the JSON.")
+@click.option("--modality", type=click.Choice(["image", "audio"]), help="Only this kind of file (needed when a folder holds both).")
+@click.option("--limit", type=click.IntRange(min=1), help="Only the first N files (sorted by name).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads for every codec (torch, AVIF, JPEG XL).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite --out / --plot files if they exist.")
+@click.option("--quiet", is_flag=True, help="No progress bar and no table.")
+def rd(inputs: tuple[str, ...], codecs: str | None, out: str | None, plot_path: str | None, published: str | None,
+       title: str | None, per_image: bool, modality: str | None, limit: int | None, threads: int, force: bool, quiet: bool) -> None:
+    """Rate-distortion curves and speed of WaLLoC and other codecs on a folder of images or audio.
+
+    Every codec runs at a sweep of qualities over every file in INPUTS (folders or files): mean rate
+    from real file sizes, PSNR, MS-SSIM (images) or SI-SDR (audio), encode and decode speed, and the
+    BD-rate of each codec against WebP and JPEG (images) or Opus and MP3 (audio).
+    """
+    from walloc import rd as engine
+
+    for target in (out, plot_path):
+        if target:
+            check_target(target, force)
+    if out and plot_path and out == plot_path:
+        raise MediaError("--out and --plot name the same file")
+    curves = engine.load_published(published) if published else None
+    names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
+    if codecs is not None and not names:
+        raise MediaError("--codecs names no codec")
+    result = engine.run(inputs, names, modality=modality, limit=limit, threads=threads, per_file=per_image, progress=not quiet)
+    if per_image:
+        result["per_image"] = result.pop("per_file")
+    if not result["codecs"]:
+        raise MediaError("no codec could run: " + "; ".join(f"{k}: {v}" for k, v in result["skipped"].items()))
+    if out:
+        with atomic_output(out) as f:
+            f.write((json.dumps(result, indent=2) + "\n").encode())
+    if plot_path:
+        png = engine.plot(result, published=curves, title=title)
+        with atomic_output(plot_path) as f:
+            f.write(png)
+    if not quiet:
+        click.echo(_table(result))

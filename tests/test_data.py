@@ -1,0 +1,184 @@
+"""Latent datasets: `walloc latents` trees (resume, sharding, workers) and LatentDataset / MediaDataset."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+import walloc
+from cli.latents import run
+from conftest import DATA, run_cli
+from walloc import data, features
+from walloc.data import LatentDataset, MediaDataset
+from walloc.errors import MediaError
+
+CLOTHING = DATA / "images" / "clothing"
+CLASSES = ["cat", "dog", "owl"]
+
+
+@pytest.fixture
+def tree(tmp_path):
+    """src/<class>/<n>.png: 3 classes, 3 + 2 + 4 images of assorted sizes (plus a file to ignore)."""
+    src = tmp_path / "src"
+    rng = np.random.default_rng(0)
+    for label, n in zip(CLASSES, (3, 2, 4)):
+        (src / label).mkdir(parents=True)
+        for i in range(n):
+            h, w = rng.integers(20, 40, size=2)
+            Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(src / label / f"{i}.png")
+    (src / "notes.txt").write_text("not an image")
+    return src
+
+
+def _streams(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.wlc"))
+
+
+def test_scan_labels_and_sharding(tree):
+    items = data.scan(tree)
+    assert len(items) == 9 and data.classes_of(items) == CLASSES
+    assert [it.label for it in items] == ["cat"] * 3 + ["dog"] * 2 + ["owl"] * 4
+    assert data.stream_path("/out", items[0]).as_posix() == "/out/cat/0.wlc"
+    for world in (1, 2, 4, 20):
+        shares = [data.share(items, r, world) for r in range(world)]
+        flat = [it for s in shares for it in s]
+        assert sorted(flat, key=lambda it: it.rel) == items and len(set(flat)) == len(items)  # a partition
+        assert shares == [data.share(items, r, world) for r in range(world)]  # deterministic
+    with pytest.raises(MediaError):
+        data.share(items, 2, 2)
+    with pytest.raises(MediaError):
+        data.scan(tree / "missing")
+
+
+def test_rank_and_world_from_torchrun_env(monkeypatch):
+    monkeypatch.delenv("RANK", raising=False)
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert data.rank_and_world() == (0, 1)
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    assert data.rank_and_world() == (3, 4)
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(MediaError):
+        data.rank_and_world()
+
+
+def test_latents_tree_equals_codec_latents(tree, tmp_path, tiny_models, tiny_rgb):
+    dst = tmp_path / "dst"
+    s = run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False)
+    assert (s.total, s.written, s.skipped, s.failed) == (9, 9, 0, [])
+    assert _streams(dst) == [f"{c}/{i}.wlc" for c, n in zip(CLASSES, (3, 2, 4)) for i in range(n)]
+    assert not [p for p in dst.rglob("*") if p.name.startswith(".")]  # no temporary files left
+    for item in data.scan(tree):
+        k = features.from_bytes(data.stream_path(dst, item).read_bytes(), codec=tiny_rgb)
+        x = features.fit(walloc.io.read_image(item.path)[0], 16)
+        assert torch.equal(k, tiny_rgb.quantize(tiny_rgb.encode(x[None]))[0])
+
+
+def test_resume_skips_valid_outputs_and_redoes_bad_ones(tree, tmp_path, tiny_models):
+    dst = tmp_path / "dst"
+    run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False)
+    kept, broken, stale = dst / "cat/0.wlc", dst / "dog/1.wlc", dst / "owl/2.wlc"
+    os.utime(kept, (1, 1))
+    broken.write_bytes(broken.read_bytes()[:-3])
+    stale.write_bytes(walloc.codec.Codec.load("tiny-rgb", tiny_models).compress(torch.rand(3, 16, 16), quality=1))
+    s = run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False)
+    assert (s.written, s.skipped) == (2, 7)
+    assert kept.stat().st_mtime == 1  # untouched
+    assert walloc.peek_header(broken.read_bytes()).quality == 2 and walloc.peek_header(stale.read_bytes()).quality == 2
+    s = run(tree, dst, model="tiny-rgb", size=24, model_dir=str(tiny_models), progress=False)
+    assert (s.written, s.skipped) == (9, 0)  # another size: every output is stale
+
+
+def test_ranks_partition_the_files_and_workers_agree(tree, tmp_path, tiny_models):
+    one, two = tmp_path / "one", tmp_path / "two"
+    run(tree, one, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False)
+    done = []
+    for rank in range(3):
+        s = run(tree, two, model="tiny-rgb", size=16, model_dir=str(tiny_models), rank=rank, world=3,
+                workers=2, progress=False)
+        assert s.total == 3 and s.written == 3
+        done.append(set(_streams(two)))
+    assert [len(d) for d in done] == [3, 6, 9]
+    assert _streams(one) == _streams(two)
+    for rel in _streams(one):
+        assert (one / rel).read_bytes() == (two / rel).read_bytes()
+
+
+def test_bad_files_are_reported_and_the_rest_converted(tree, tmp_path, tiny_models):
+    (tree / "dog" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    s = run(tree, tmp_path / "dst", model="tiny-rgb", model_dir=str(tiny_models), progress=False)
+    assert s.written == 9 and len(s.failed) == 1 and "broken.png" in s.failed[0][1]
+    with pytest.raises(MediaError, match="no image or audio"):
+        run(tmp_path / "dst", tmp_path / "x", model="tiny-rgb", model_dir=str(tiny_models), progress=False)
+
+
+def test_cli_latents(tree, tmp_path, tiny_models):
+    dst = tmp_path / "dst"
+    r = run_cli("latents", str(tree), str(dst), "--size", "16", "--workers", "2", models=tiny_models)
+    assert r.returncode == 0, r.stderr.decode()
+    assert "9 written, 0 already done, 0 failed of 9 files" in r.stderr.decode()
+    assert len(_streams(dst)) == 9
+    r = run_cli("latents", str(tree), str(dst), "--size", "16", models=tiny_models)
+    assert "0 written, 9 already done" in r.stderr.decode()
+    r = run_cli("latents", str(tmp_path / "nope"), str(dst), models=tiny_models)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.count("\n") == 1 and "is not a folder" in err and "Traceback" not in err
+
+
+def test_latent_dataset(tree, tmp_path, tiny_models, tiny_rgb):
+    dst = tmp_path / "dst"
+    run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False)
+    ds = LatentDataset(dst, codec=tiny_rgb, kind="int")
+    assert len(ds) == 9 and ds.classes == CLASSES and ds.targets == [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    assert ds.shape == (6, 4, 4)
+    x, y = ds[4]
+    assert y == 1 and x.dtype == torch.int32
+    assert torch.equal(x, features.from_bytes((dst / "dog/1.wlc").read_bytes(), codec=tiny_rgb))
+
+    norm = LatentDataset(dst, codec=tiny_rgb, normalize=True)
+    stacked = torch.stack([norm[i][0] for i in range(len(norm))])
+    assert torch.allclose(stacked.mean((0, 2, 3)), torch.zeros(6), atol=1e-4)
+    assert torch.allclose(stacked.std((0, 2, 3), unbiased=False), torch.ones(6), atol=1e-3)
+    raw = torch.stack([tiny_rgb.dequantize(ds[i][0]) for i in range(len(ds))])
+    mean, std = norm.normalize
+    assert torch.allclose(stacked, (raw - mean.view(-1, 1, 1)) / std.view(-1, 1, 1), atol=1e-5)
+
+    again = LatentDataset(dst, codec=tiny_rgb, classes=CLASSES[::-1], normalize=norm.normalize)
+    assert again.targets == [2, 2, 2, 1, 1, 0, 0, 0, 0] and torch.equal(again[0][0], norm[0][0])
+    batches = list(DataLoader(norm, batch_size=4, num_workers=2, collate_fn=norm.collate))
+    xb = torch.cat([b[0] for b in batches])
+    assert xb.shape == (9, 6, 4, 4) and torch.allclose(xb, stacked)
+    assert torch.cat([b[1] for b in batches]).tolist() == norm.targets
+
+
+def test_latent_dataset_errors(tree, tmp_path, tiny_rgb):
+    with pytest.raises(MediaError, match="no .wlc files"):
+        LatentDataset(tree, codec=tiny_rgb)
+    with pytest.raises(MediaError, match="not among the classes"):
+        MediaDataset(tree, classes=["cat"])
+
+
+def test_media_dataset(tree):
+    ds = MediaDataset(tree, size=16)
+    assert len(ds) == 9 and ds.classes == CLASSES
+    x, y = ds[8]
+    assert x.shape == (3, 16, 16) and y == 2
+
+
+@pytest.mark.skipif(not (CLOTHING / "test").is_dir(), reason=f"clothing images not found at {CLOTHING}")
+def test_clothing_latents_with_the_shipped_model(tmp_path):
+    src = tmp_path / "clothing"
+    for label in sorted(p.name for p in (CLOTHING / "test").iterdir())[:3]:
+        (src / label).mkdir(parents=True)
+        for f in sorted((CLOTHING / "test" / label).iterdir())[:2]:
+            (src / label / f.name).write_bytes(f.read_bytes())
+    s = run(src, tmp_path / "wlc", model="rgb-16x", size=256, progress=False)
+    assert s.written == 6
+    ds = LatentDataset(tmp_path / "wlc")
+    assert len(ds) == 6 and ds.targets == [0, 0, 1, 1, 2, 2] and ds.shape == (12, 32, 32)
+    codec = walloc.load("rgb-16x")
+    x = features.load_signal(src / ds.items[0].rel.with_suffix(".jpg"), 256)[0]
+    assert torch.equal(ds[0][0], codec.dequantize(codec.quantize(codec.encode(x[None])))[0])

@@ -1,0 +1,230 @@
+"""Datasets for compressed-domain learning: folder trees of media or ``.wlc`` files with labels.
+
+A tree holds one file per example, its label being the name of the folder it lies in
+(``train/dress/0001.jpg`` -> ``dress``); ``walloc latents SRC DST`` mirrors a media tree into a tree of
+``.wlc`` files, which :class:`LatentDataset` reads back as (latents, label) pairs. Decoding is entropy
+decoding only (no network), done in DataLoader workers, or for a whole batch at once on the GPU with
+the CUDA coder (``device="cuda"`` and ``collate_fn=dataset.collate``). :class:`MediaDataset` is the
+pixel (or sample) baseline over the same kind of tree.
+
+    train = LatentDataset("latents/train", normalize=True)
+    test = LatentDataset("latents/test", classes=train.classes, normalize=train.normalize)
+    loader = DataLoader(train, batch_size=64, shuffle=True, num_workers=2)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from torch.utils.data import Dataset, default_collate
+
+from . import features
+from .codec import Codec
+from .errors import MediaError
+from .io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
+
+MEDIA_SUFFIXES = frozenset(IMAGE_SUFFIXES | AUDIO_SUFFIXES)
+STREAM_SUFFIX = ".wlc"
+
+
+# -- folder trees ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Item:
+    """One example of a tree: its file, its path relative to the root, and its label (folder name)."""
+
+    path: Path
+    rel: Path
+    label: str
+
+
+def scan(root: str | Path, suffixes: Sequence[str] | frozenset = MEDIA_SUFFIXES) -> list[Item]:
+    """Every file under ``root`` with one of ``suffixes`` (case-insensitive), sorted by relative path.
+
+    Hidden files and folders (names starting with '.', e.g. partial outputs) are ignored.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise MediaError(f"{root} is not a folder")
+    wanted = {s.lower() for s in suffixes}
+    items = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        for name in filenames:
+            if name.startswith(".") or Path(name).suffix.lower() not in wanted:
+                continue
+            path = Path(dirpath) / name
+            rel = path.relative_to(root)
+            items.append(Item(path, rel, rel.parent.name))
+    return sorted(items, key=lambda it: it.rel.as_posix())
+
+
+def classes_of(items: Sequence[Item]) -> list[str]:
+    """The sorted label names of a tree; a label's index is its position here."""
+    return sorted({it.label for it in items})
+
+
+def stream_path(dst_root: str | Path, item: Item) -> Path:
+    """Where the ``.wlc`` of a media item goes in the mirrored tree: same folders, suffix ``.wlc``."""
+    return Path(dst_root) / item.rel.with_suffix(STREAM_SUFFIX)
+
+
+def share(items: Sequence[Item], rank: int, world: int) -> list[Item]:
+    """The items one of ``world`` processes takes: every world-th item from ``rank`` (a partition)."""
+    if world < 1 or not 0 <= rank < world:
+        raise MediaError(f"rank {rank} is out of range for a world of {world} processes")
+    return list(items[rank::world])
+
+
+def rank_and_world() -> tuple[int, int]:
+    """(RANK, WORLD_SIZE) as ``torchrun`` sets them; (0, 1) outside torchrun."""
+    try:
+        rank, world = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        raise MediaError("RANK and WORLD_SIZE must be integers") from None
+    if world < 1 or not 0 <= rank < world:
+        raise MediaError(f"RANK={rank} is out of range for WORLD_SIZE={world}")
+    return rank, world
+
+
+def _labels(items: Sequence[Item], classes: Sequence[str] | None) -> tuple[list[str], list[int]]:
+    classes = list(classes) if classes is not None else classes_of(items)
+    index = {c: i for i, c in enumerate(classes)}
+    unknown = sorted({it.label for it in items} - set(index))
+    if unknown:
+        raise MediaError(f"labels {unknown} are not among the classes {classes}")
+    return classes, [index[it.label] for it in items]
+
+
+# -- datasets -------------------------------------------------------------------------------------------------
+Normalize = tuple[torch.Tensor, torch.Tensor]  # per-channel mean and std, each (C,)
+
+
+def standardize(x: torch.Tensor, normalize: Normalize | None, spatial: int) -> torch.Tensor:
+    """Per-channel (x - mean) / std of an item (C, *S) or a batch (B, C, *S) with ``spatial`` trailing axes."""
+    if normalize is None:
+        return x
+    mean, std = (t.to(x.device).view(-1, *(1,) * spatial) for t in normalize)
+    return (x - mean) / std
+
+
+class _TreeDataset(Dataset):
+    """A labelled folder tree of files; subclasses turn a file into a tensor."""
+
+    suffixes: frozenset = frozenset()
+
+    def __init__(self, root: str | Path, classes: Sequence[str] | None = None):
+        self.root = Path(root)
+        self.items = scan(self.root, self.suffixes)
+        if not self.items:
+            raise MediaError(f"no {'/'.join(sorted(self.suffixes))} files under {self.root}")
+        self.classes, self.targets = _labels(self.items, classes)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def load(self, index: int) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.load(index), self.targets[index]
+
+
+class LatentDataset(_TreeDataset):
+    """(latents, label) pairs from a tree of ``.wlc`` files, e.g. one written by ``walloc latents``.
+
+    Latents are (G*K, *s) tensors: ``kind="dequantized"`` (default; floats on the quantizer grid) or
+    ``"int"`` (symbols). ``normalize`` standardizes each latent channel: ``True`` measures mean and
+    std on (up to ``stats_items`` items of) this dataset; a (mean, std) pair reuses another's (pass
+    ``train.normalize`` to the test set). ``classes`` fixes the label order (default: sorted folders).
+
+    Decoding runs where ``__getitem__`` runs: in DataLoader workers. With a CUDA ``device``, items are
+    the raw streams instead and ``collate`` decodes each batch on the GPU with the CUDA coder
+    (``DataLoader(ds, batch_size=..., collate_fn=ds.collate)``); ``collate`` works in both modes.
+    """
+
+    suffixes = frozenset({STREAM_SUFFIX})
+
+    def __init__(self, root: str | Path, *, classes: Sequence[str] | None = None, kind: str = "dequantized",
+                 normalize: bool | Normalize | None = None, codec: Codec | None = None,
+                 device: str | torch.device | None = None, stats_items: int = 512):
+        super().__init__(root, classes)
+        features._check_kind(kind, ("int", "dequantized"))
+        self.kind, self.codec = kind, codec
+        self.device = torch.device(device) if device is not None else None
+        self.normalize: Normalize | None = None
+        first = self._decode([self.read(0)])
+        self.shape, self.spatial = tuple(first.shape[1:]), first.dim() - 2
+        if normalize is True:
+            self.normalize = self.stats(stats_items)
+        elif normalize not in (None, False):
+            mean, std = normalize  # type: ignore[misc]
+            self.normalize = (torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.device is not None and self.device.type == "cuda"
+
+    def read(self, index: int) -> bytes:
+        path = self.items[index].path
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise MediaError(f"cannot read {path}: {e.strerror}") from None
+
+    def _decode(self, streams: list[bytes]) -> torch.Tensor:
+        x = features.decode_streams(streams, codec=self.codec, kind=self.kind, device=self.device)
+        return standardize(x if self.kind == "int" and self.normalize is None else x.float(), self.normalize, x.dim() - 2)
+
+    def load(self, index: int) -> torch.Tensor:
+        """The latents of one item, decoded (and standardized) here."""
+        return self._decode([self.read(index)])[0]
+
+    def __getitem__(self, index: int):
+        if self.on_gpu:
+            return self.read(index), self.targets[index]
+        return self.load(index), self.targets[index]
+
+    def collate(self, batch: list) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch of items -> (latents (B, G*K, *s), labels (B,)); decodes raw streams in one call."""
+        if self.on_gpu:
+            streams, labels = zip(*batch)
+            return self._decode(list(streams)), torch.tensor(labels, device=self.device)
+        return default_collate(batch)
+
+    def stats(self, limit: int | None = 512) -> Normalize:
+        """Per-channel mean and std of the (unnormalized) latents of up to ``limit`` evenly spread items."""
+        n = len(self) if limit is None else min(limit, len(self))
+        picks = torch.linspace(0, len(self) - 1, n).round().long().tolist()
+        total = sq = count = 0
+        saved, self.normalize = self.normalize, None
+        try:
+            for start in range(0, n, 64):
+                x = self._decode([self.read(i) for i in picks[start: start + 64]]).double()
+                x = x.transpose(0, 1).reshape(x.shape[1], -1)
+                total, sq, count = total + x.sum(1), sq + (x * x).sum(1), count + x.shape[1]
+        finally:
+            self.normalize = saved
+        mean = total / count
+        std = (sq / count - mean * mean).clamp_min(1e-12).sqrt()
+        return mean.float().cpu(), std.float().cpu()
+
+
+class MediaDataset(_TreeDataset):
+    """(signal, label) pairs from a tree of images or audio: the pixel (sample) baseline.
+
+    Each file is read and fitted to ``size`` (see :func:`walloc.features.fit`), so that the signals
+    a LatentDataset was made from (``walloc latents --size``) and their latents can be compared.
+    """
+
+    suffixes = MEDIA_SUFFIXES
+
+    def __init__(self, root: str | Path, *, classes: Sequence[str] | None = None, size: int | None = None):
+        super().__init__(root, classes)
+        self.size = size
+
+    def load(self, index: int) -> torch.Tensor:
+        return features.load_signal(self.items[index].path, self.size)[0]

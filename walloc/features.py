@@ -1,0 +1,218 @@
+"""Latents to learn on: batched extraction from tensors, media files and ``.wlc`` streams, on any device.
+
+Three sources, one result: the latents of one signal are a (G*K, *s) tensor, where K is the model's
+latent dimension, s the signal's extent over 2**J, and G the number of channel groups (1 for RGB and
+stereo; see :mod:`walloc.codec` for other channel counts). Batches are (B, G*K, *s).
+
+- :func:`encode` runs the (linear, cheap) encoder on signal tensors, in batches, on any device;
+- :func:`from_bytes` / :func:`decode_streams` entropy-decode ``.wlc`` streams; no network runs. A batch
+  of streams is decoded in one call to the coder: CPU threads, or the CUDA rANS coder when the batch is
+  asked for on a GPU and the extension was built with CUDA;
+- :func:`from_files` does either, per file: media files are read (and optionally fitted to a fixed
+  size with :func:`load_signal`), ``.wlc`` files are entropy-decoded.
+
+``kind`` picks what comes out: ``"float"`` (encoder output before rounding), ``"int"`` (int32 symbols,
+what a stream holds) or ``"dequantized"`` (symbols times the quantizer step: what a classifier should
+see). ``encode(..., kind="int")`` equals the latents that ``Codec.compress`` writes, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from . import bitstream, coder, io
+from .codec import Codec
+from .errors import BitstreamError, MediaError
+
+KINDS = ("float", "int", "dequantized")
+
+
+def _check_kind(kind: str, allowed: Sequence[str] = KINDS) -> None:
+    if kind not in allowed:
+        raise ValueError(f"kind must be one of {', '.join(allowed)}, not {kind!r}")
+
+
+def _codec(codec: Codec | None, model: str | None = None, modality: str = "image") -> Codec:
+    if codec is not None:
+        return codec
+    import walloc
+
+    return walloc.load(model, modality)
+
+
+# -- tensors ------------------------------------------------------------------------------------------
+def encode(codec: Codec, x: torch.Tensor, *, kind: str = "float", quality: int | None = None,
+           batch_size: int = 64, device: str | torch.device | None = None) -> torch.Tensor:
+    """Signals (B, C, *S) (or one signal (C, *S)) -> latents (B, G*K, *ceil(S / 2**J)) on ``device``.
+
+    Any channel count C is coded in groups of the model's channels, as ``Codec.compress`` does. The
+    encoder runs ``batch_size`` signals at a time on ``device`` (default: the codec's device).
+    """
+    _check_kind(kind)
+    single = x.dim() == codec.cfg.dims + 1
+    if single:
+        x = x.unsqueeze(0)
+    if x.dim() != codec.cfg.dims + 2 or x.shape[0] == 0 or x.numel() == 0:
+        shape = "(B, C, H, W)" if codec.cfg.dims == 2 else "(B, C, L)"
+        raise MediaError(f"'{codec.name}' extracts latents from {shape} tensors, got {tuple(x.shape)}")
+    device = torch.device(device) if device is not None else codec.device
+    if device != codec.device:
+        codec.to(device)
+    b, c, m = x.shape[0], x.shape[1], codec.cfg.channels
+    groups = -(-c // m)
+    out = []
+    for start in range(0, b, batch_size):
+        part = x[start: start + batch_size].to(device, torch.float32)
+        if c % m:
+            part = torch.cat([part, part[:, -1:].expand(-1, groups * m - c, *part.shape[2:])], 1)
+        y = codec.encode(part.reshape(-1, m, *part.shape[2:]))
+        if kind != "float":
+            y = codec.quantize(y, quality)
+            if kind == "dequantized":
+                y = codec.dequantize(y, quality)
+        out.append(y.reshape(part.shape[0], groups * y.shape[1], *y.shape[2:]))
+    y = torch.cat(out)
+    return y[0] if single else y
+
+
+# -- .wlc streams ---------------------------------------------------------------------------------------
+def decode_streams(streams: Sequence[bytes], *, codec: Codec | None = None, kind: str = "int",
+                   device: str | torch.device | None = None, threads: int = 1) -> torch.Tensor:
+    """Streams of one model, quality and latent shape -> latents (B, G*K, *s), by entropy decoding alone.
+
+    All chunks of all streams go to the coder in one call: ``threads`` CPU threads (0: all cores), or
+    the CUDA rANS coder when ``device`` is a CUDA device and ``walloc._rans`` was built with CUDA.
+    """
+    _check_kind(kind, ("int", "dequantized"))
+    if not streams:
+        raise MediaError("no streams to decode")
+    parsed = [bitstream.parse(s) for s in streams]
+    first = parsed[0][0]
+    codec = codec if codec is not None else _codec(None, first.model)
+    for h, _ in parsed:
+        codec.check_stream(h)
+        if (h.quality, h.groups, h.latent_extent) != (first.quality, first.groups, first.latent_extent):
+            raise MediaError("streams decoded as one batch must share quality and latent shape "
+                             f"(got q{h.quality} {h.groups}x{h.latent_extent} and q{first.quality} {first.groups}x{first.latent_extent})")
+    q = codec.quality(first.quality)
+    k, rest = first.latent_channels, first.latent_extent[1:]
+    payloads, counts, places = [], [], []
+    for b, (h, views) in enumerate(parsed):
+        for c, view in zip(h.chunks, views):
+            payloads.append(view)
+            counts.append(c.rows * math.prod(rest))
+            places.append((b, c))
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    coders = {h.coder for h, _ in parsed}
+    pieces = _decode_chunks(payloads, counts, q.tables, coders, k, device, threads)
+    out = torch.empty((len(streams), first.groups, k, *first.latent_extent), dtype=torch.int32, device=pieces[0].device)
+    for (b, c), piece in zip(places, pieces):
+        out[b, c.group, :, c.start: c.start + c.rows] = piece.view(k, c.rows, *rest)
+    out = (out - q.tables.offset).reshape(len(streams), first.groups * k, *first.latent_extent).to(device)
+    return codec.dequantize(out, q.quality) if kind == "dequantized" else out
+
+
+def _decode_chunks(payloads: list, counts: list[int], tables, coders: set[int], k: int,
+                   device: torch.device, threads: int) -> list[torch.Tensor]:
+    """Every chunk decoded to an int32 (K, count) tensor (symbols still offset), on the GPU when asked."""
+    if coders == {2}:
+        from . import _rans
+
+        try:
+            if device.type == "cuda" and _rans.cuda_available():
+                sizes = [k * n for n in counts]
+                flat = torch.empty(sum(sizes), dtype=torch.int32, device=device)
+                stream = torch.cuda.current_stream(device).cuda_stream
+                _rans.cuda_decode_chunks(payloads, tables.cdfs, tables.precision, counts, flat.data_ptr(), stream)
+                return list(torch.split(flat, sizes))
+            arrays = _rans.decode_chunks(payloads, tables.cdfs, tables.precision, counts, threads)
+        except ValueError as e:
+            raise BitstreamError(f"corrupt rANS chunk ({e})") from None
+        return [torch.from_numpy(a) for a in arrays]
+    # streams from another coder (or a mix): one chunk at a time with the coder each stream names
+    if len(coders) != 1:
+        raise MediaError("streams decoded as one batch must use one entropy coder")
+    best = coder.get_coder(next(iter(coders)))
+    return [torch.from_numpy(best.decode(bytes(p), tables, n)) for p, n in zip(payloads, counts)]
+
+
+def from_bytes(data: bytes, *, codec: Codec | None = None, kind: str = "int",
+               device: str | torch.device | None = None) -> torch.Tensor:
+    """One ``.wlc`` stream -> its latents (G*K, *s): int32 symbols, or ``kind="dequantized"`` floats."""
+    return decode_streams([data], codec=codec, kind=kind, device=device)[0]
+
+
+# -- files ------------------------------------------------------------------------------------------------
+def fit(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """Bring one signal to a fixed size: images (C, H, W) have their short side resized to ``size``
+    (bilinear, antialiased) and are center-cropped to size x size; audio (C, L) is center-cropped, or
+    zero-padded at the end, to ``size`` samples. ``None`` keeps the signal as it is."""
+    if size is None:
+        return x
+    if size <= 0:
+        raise MediaError(f"size must be positive, got {size}")
+    if x.dim() == 3:
+        h, w = x.shape[1:]
+        if min(h, w) != size:
+            scale = size / min(h, w)
+            h, w = max(size, round(h * scale)), max(size, round(w * scale))
+            x = F.interpolate(x[None], size=(h, w), mode="bilinear", antialias=True, align_corners=False)[0].clamp(0, 1)
+        top, left = (h - size) // 2, (w - size) // 2
+        return x[:, top: top + size, left: left + size].contiguous()
+    n = x.shape[-1]
+    if n >= size:
+        start = (n - size) // 2
+        return x[:, start: start + size].contiguous()
+    return F.pad(x, (0, size - n))
+
+
+def load_signal(path: str | Path, size: int | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
+    """A media file -> (signal, meta): an image (C, H, W) in [0, 1] or audio (C, L) in [-1, 1], fitted
+    to ``size`` (see :func:`fit`)."""
+    modality = io.modality_of(path)
+    signal, meta = io.read_image(path) if modality == "image" else io.read_audio(path)
+    return fit(signal, size), meta
+
+
+def from_files(paths: Iterable[str | Path], codec: Codec | None = None, *, size: int | None = None,
+               kind: str = "float", quality: int | None = None, batch_size: int = 32,
+               device: str | torch.device | None = None) -> list[torch.Tensor]:
+    """Latents (G*K, *s) of each file, in order: media files are read, fitted to ``size`` and encoded in
+    batches of equal shapes; ``.wlc`` files are entropy-decoded (``kind`` "int" or "dequantized")."""
+    _check_kind(kind)
+    out: list[torch.Tensor | None] = []
+    pending: list[tuple[int, torch.Tensor]] = []
+
+    def flush() -> None:
+        if pending:
+            y = encode(codec, torch.stack([s for _, s in pending]), kind=kind, quality=quality,
+                       batch_size=batch_size, device=device)
+            for (i, _), latents in zip(pending, y):
+                out[i] = latents
+            pending.clear()
+
+    for path in paths:
+        path = Path(path)
+        if path.suffix.lower() == ".wlc":
+            if kind == "float":
+                raise MediaError(f"{path}: a stream holds quantized latents; ask for kind 'int' or 'dequantized'")
+            try:
+                data = path.read_bytes()
+            except OSError as e:
+                raise MediaError(f"cannot read {path}: {e.strerror}") from None
+            out.append(from_bytes(data, codec=codec, kind=kind, device=device))
+            continue
+        signal, _ = load_signal(path, size)
+        if codec is None:
+            codec = _codec(None, None, io.modality_of(path))
+        if pending and (pending[0][1].shape != signal.shape or len(pending) >= batch_size):
+            flush()
+        pending.append((len(out), signal))
+        out.append(None)
+    flush()
+    return out  # type: ignore[return-value]
