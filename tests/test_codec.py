@@ -95,6 +95,7 @@ def test_every_available_coder_decodes_the_same(tiny_rgb, monkeypatch):
         monkeypatch.setattr(coder, "get_coder", lambda coder_id=None, _c=c: _c if coder_id in (None, _c.coder_id) else coder.coders()[coder_id])
         streams[cid] = tiny_rgb.compress(x)
     monkeypatch.undo()
+    assert set(streams) == set(coder.coders())
     latents = [tiny_rgb.read_latents(s)[1] for s in streams.values()]
     assert all(torch.equal(latents[0], k) for k in latents[1:])
 

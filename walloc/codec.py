@@ -24,6 +24,7 @@ from .model import NetConfig, WallocNet
 from .zoo import Quality, load_parts
 
 CHUNK_SYMBOLS = 1 << 16  # about this many symbols per independently coded chunk
+DECODE_BATCH = 64        # chunks entropy-decoded per call: bounds the temporary memory
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ class Codec:
         tiling.encode(self.net, x, self.device, keep)
         bands = self._bands(symbols)
         best = coder.get_coder()
-        data = coder.map_chunks(lambda block: best.encode(block + q.tables.offset, q.tables), [(b,) for *_, b in bands])
+        data = best.encode_many([b + q.tables.offset for *_, b in bands], q.tables)
         header = bitstream.Header(
             modality=self.modality, coder=best.coder_id, quality=q.quality, model=self.name, model_hash=self.model_hash,
             channels=x.shape[0], bit_depth=meta.bit_depth,
@@ -161,20 +162,22 @@ class Codec:
             chunks=tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(bands, data)))
         return bitstream.pack(header, data)
 
-    def read_latents(self, data: bytes) -> tuple[bitstream.Header, torch.Tensor]:
-        """Entropy-decode a stream to its integer latents (groups, K, *latent shape); no network runs."""
+    def read_latents(self, data: bytes, threads: int = 0) -> tuple[bitstream.Header, torch.Tensor]:
+        """Entropy-decode a stream to its integer latents (groups, K, *latent shape); no network runs.
+
+        Chunks decode in ``threads`` threads (0: all cores), a bounded batch at a time.
+        """
         header, payloads = bitstream.parse(data)
         self.check_stream(header)
         q = self.quality(header.quality)
         codec = coder.get_coder(header.coder)
         rest = header.latent_extent[1:]
         out = np.empty((header.groups, header.latent_channels, *header.latent_extent), dtype=np.int32)
-
-        def place(payload: memoryview, c: bitstream.Chunk) -> None:  # chunks fill disjoint slices
-            sym = codec.decode(bytes(payload), q.tables, c.rows * math.prod(rest))
-            out[c.group, :, c.start: c.start + c.rows] = sym.reshape(header.latent_channels, c.rows, *rest)
-
-        coder.map_chunks(place, list(zip(payloads, header.chunks)))
+        for first in range(0, len(header.chunks), DECODE_BATCH):
+            chunks = header.chunks[first: first + DECODE_BATCH]
+            counts = [c.rows * math.prod(rest) for c in chunks]
+            for c, sym in zip(chunks, codec.decode_many(payloads[first: first + DECODE_BATCH], q.tables, counts, threads)):
+                out[c.group, :, c.start: c.start + c.rows] = sym.reshape(header.latent_channels, c.rows, *rest)
         out -= q.tables.offset
         return header, torch.from_numpy(out)
 

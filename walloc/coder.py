@@ -1,7 +1,7 @@
 """The range-coder front: integer symbols + integer CDF tables <-> bytes.
 
-Every coder here takes symbols (C, N) where row c is coded with table row c, and the tables of
-:class:`walloc.entropy.Tables`. A stream records which coder made it (its ``coder_id``), so streams
+Every coder here codes a list of independent chunks, each symbols (C, N) where row c is coded with
+table row c of :class:`walloc.entropy.Tables`, in parallel threads where the coder can. A stream records which coder made it (its ``coder_id``), so streams
 stay decodable when the default changes. Coders:
 
 - ``rans`` (id 2): walloc's own C++ rANS with interleaved lanes (``csrc/``), the default when built;
@@ -9,8 +9,6 @@ stay decodable when the default changes. Coders:
 """
 
 from __future__ import annotations
-
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -31,48 +29,54 @@ class ConstrictionCoder:
         freq = np.diff(tables.cdfs.astype(np.int64), axis=1).astype(np.float64) / (1 << tables.precision)
         return [constriction.stream.model.Categorical(row, perfect=False) for row in freq]
 
-    def encode(self, symbols: np.ndarray, tables: Tables) -> bytes:
+    def encode_many(self, blocks: list[np.ndarray], tables: Tables, threads: int = 0) -> list[bytes]:
+        """Each block (C, N) of table indices -> one independent stream."""
         import constriction
 
-        enc = constriction.stream.queue.RangeEncoder()
-        for row, model in zip(symbols.astype(np.int32), self._models(tables)):
-            enc.encode(np.ascontiguousarray(row), model)
-        return enc.get_compressed().tobytes()
+        models, out = self._models(tables), []
+        for block in blocks:
+            enc = constriction.stream.queue.RangeEncoder()
+            for row, model in zip(block.astype(np.int32), models):
+                enc.encode(np.ascontiguousarray(row), model)
+            out.append(enc.get_compressed().tobytes())
+        return out
 
-    def decode(self, data: bytes, tables: Tables, count: int) -> np.ndarray:
+    def decode_many(self, payloads: list[bytes], tables: Tables, counts: list[int], threads: int = 0) -> list[np.ndarray]:
+        """Streams -> blocks (C, count) of table indices."""
         import constriction
 
-        if len(data) % 4:
-            raise BitstreamError("range-coded chunk is not a whole number of 32-bit words")
-        try:
-            dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
-            out = np.stack([dec.decode(model, count) for model in self._models(tables)])
-        except (ValueError, RuntimeError, AssertionError) as e:
-            raise BitstreamError(f"corrupt range-coded chunk ({e})") from None
-        return out.astype(np.int32)
+        models, out = self._models(tables), []
+        for data, count in zip(payloads, counts):
+            if len(data) % 4:
+                raise BitstreamError("range-coded chunk is not a whole number of 32-bit words")
+            try:
+                dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
+                out.append(np.stack([dec.decode(model, count) for model in models]).astype(np.int32))
+            except (ValueError, RuntimeError, AssertionError) as e:
+                raise BitstreamError(f"corrupt range-coded chunk ({e})") from None
+        return out
 
 
 class RansCoder:
-    """walloc's C++ rANS coder (``walloc._rans``), chunks in parallel threads."""
+    """walloc's C++ rANS coder (``walloc._rans``): interleaved lanes, chunks in parallel C++ threads."""
 
     coder_id = 2
     name = "rans"
 
-    def __init__(self, threads: int = 0):
+    def __init__(self):
         from . import _rans  # noqa: F401  (fails here, not mid-stream, when the extension is missing)
 
-        self.threads = threads
-
-    def encode(self, symbols: np.ndarray, tables: Tables) -> bytes:
+    def encode_many(self, blocks: list[np.ndarray], tables: Tables, threads: int = 0) -> list[bytes]:
         from . import _rans
 
-        return _rans.encode(np.ascontiguousarray(symbols, dtype=np.int32), tables.cdfs, tables.precision)
+        blocks = [np.ascontiguousarray(b, dtype=np.int32) for b in blocks]
+        return _rans.encode_chunks(blocks, tables.cdfs, tables.precision, threads)
 
-    def decode(self, data: bytes, tables: Tables, count: int) -> np.ndarray:
+    def decode_many(self, payloads: list[bytes], tables: Tables, counts: list[int], threads: int = 0) -> list[np.ndarray]:
         from . import _rans
 
         try:
-            return _rans.decode(data, tables.cdfs, tables.precision, count)
+            return _rans.decode_chunks([bytes(p) for p in payloads], tables.cdfs, tables.precision, counts, threads)
         except ValueError as e:
             raise BitstreamError(f"corrupt rANS chunk ({e})") from None
 
@@ -95,11 +99,3 @@ def get_coder(coder_id: int | None = None):
     if coder_id not in available:
         raise BitstreamError(f"stream needs entropy coder #{coder_id}, which this install does not have")
     return available[coder_id]
-
-
-def map_chunks(fn, items: list, threads: int = 0) -> list:
-    """Run fn over independent chunks, in parallel threads when there are several."""
-    if len(items) <= 1 or threads == 1:
-        return [fn(*it) for it in items]
-    with ThreadPoolExecutor(max_workers=threads or None) as pool:
-        return list(pool.map(lambda it: fn(*it), items))

@@ -120,25 +120,23 @@ def decode_streams(streams: Sequence[bytes], *, codec: Codec | None = None, kind
 def _decode_chunks(payloads: list, counts: list[int], tables, coders: set[int], k: int,
                    device: torch.device, threads: int) -> list[torch.Tensor]:
     """Every chunk decoded to an int32 (K, count) tensor (symbols still offset), on the GPU when asked."""
-    if coders == {2}:
-        from . import _rans
-
-        try:
-            if device.type == "cuda" and _rans.cuda_available():
-                sizes = [k * n for n in counts]
-                flat = torch.empty(sum(sizes), dtype=torch.int32, device=device)
-                stream = torch.cuda.current_stream(device).cuda_stream
-                _rans.cuda_decode_chunks(payloads, tables.cdfs, tables.precision, counts, flat.data_ptr(), stream)
-                return list(torch.split(flat, sizes))
-            arrays = _rans.decode_chunks(payloads, tables.cdfs, tables.precision, counts, threads)
-        except ValueError as e:
-            raise BitstreamError(f"corrupt rANS chunk ({e})") from None
-        return [torch.from_numpy(a) for a in arrays]
-    # streams from another coder (or a mix): one chunk at a time with the coder each stream names
     if len(coders) != 1:
         raise MediaError("streams decoded as one batch must use one entropy coder")
-    best = coder.get_coder(next(iter(coders)))
-    return [torch.from_numpy(best.decode(bytes(p), tables, n)) for p, n in zip(payloads, counts)]
+    coder_id = next(iter(coders))
+    if coder_id == coder.RansCoder.coder_id and device.type == "cuda":
+        from . import _rans
+
+        if _rans.cuda_available():
+            sizes = [k * n for n in counts]
+            flat = torch.empty(sum(sizes), dtype=torch.int32, device=device)
+            stream = torch.cuda.current_stream(device).cuda_stream
+            try:
+                _rans.cuda_decode_chunks([bytes(p) for p in payloads], tables.cdfs, tables.precision, counts, flat.data_ptr(), stream)
+            except ValueError as e:
+                raise BitstreamError(f"corrupt rANS chunk ({e})") from None
+            return list(torch.split(flat, sizes))
+    arrays = coder.get_coder(coder_id).decode_many(payloads, tables, counts, threads)
+    return [torch.from_numpy(a) for a in arrays]
 
 
 def from_bytes(data: bytes, *, codec: Codec | None = None, kind: str = "int",

@@ -116,13 +116,21 @@ def _kernel(taps: torch.Tensor, dim: int, like: torch.Tensor) -> torch.Tensor:
     return taps.to(like).reshape(shape)
 
 
+def _circular(x: torch.Tensor, dim: int, left: int, right: int) -> torch.Tensor:
+    """Extend axis ``dim`` periodically by ``left`` and ``right`` samples."""
+    n = x.shape[dim]
+    if 0 <= left <= n and 0 <= right <= n:
+        return torch.cat([x.narrow(dim, n - left, left), x, x.narrow(dim, 0, right)], dim)
+    return x.index_select(dim, torch.arange(-left, n + right, device=x.device) % n)  # wraps more than once
+
+
 def _analyse(x: torch.Tensor, levels: int, dim: int) -> torch.Tensor:
     """(N, 1, H, W) -> (N, 2**levels, ...) with axis ``dim`` (2 or 3) shortened 2**levels times."""
-    n, length = 2 ** levels, x.shape[dim]
+    n = 2 ** levels
     (taps, first), _ = _banks(levels)
-    idx = torch.arange(first, length - n + first + taps.shape[1], device=x.device) % length
     stride = (n, 1) if dim == 2 else (1, n)
-    return F.conv2d(x.index_select(dim, idx), _kernel(taps, dim, x), stride=stride)
+    padded = _circular(x, dim, -first, first + taps.shape[1] - n)
+    return F.conv2d(padded, _kernel(taps, dim, x), stride=stride)
 
 
 def _synthesise(c: torch.Tensor, levels: int, dim: int) -> torch.Tensor:
