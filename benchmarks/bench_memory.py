@@ -57,7 +57,7 @@ def measured(*args: str) -> dict:
     if r.returncode != 0:
         raise SystemExit(f"failed: {' '.join(args)}\n{r.stderr[-2000:]}")
     peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", r.stderr).group(1))
-    stats = r.stderr.splitlines()[0]
+    stats = next((line for line in r.stderr.splitlines() if " -> " in line), "")  # walloc's own summary
     return {"seconds": round(seconds, 1), "peak_mb": round(peak_kb / 1024, 1), "stats": stats}
 
 

@@ -84,3 +84,16 @@ def test_bad_audio(tmp_path):
         io.read_audio(tmp_path / "junk.wav")
     with pytest.raises(MediaError, match=".wav or .flac"):
         io.write_audio(tmp_path / "x.mp3", torch.zeros(1, 10), io.AudioMeta(8000))
+
+
+def test_decompression_bomb_is_a_clean_error(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)  # claims 200 MP
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    with pytest.raises(MediaError, match="too large"):
+        io.read_image(tmp_path / "bomb.png")

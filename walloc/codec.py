@@ -24,7 +24,7 @@ from .model import NetConfig, WallocNet
 from .zoo import Quality, load_parts
 
 CHUNK_SYMBOLS = 1 << 16  # about this many symbols per independently coded chunk
-DECODE_BATCH = 64        # chunks entropy-decoded per call: bounds the temporary memory
+DECODE_BATCH = 64        # chunks entropy-coded per call: bounds the temporary memory
 
 
 @dataclass(frozen=True)
@@ -149,9 +149,13 @@ class Codec:
             symbols[g, :, r0:r1] = self.quantize(y, q.quality).cpu().numpy()
 
         tiling.encode(self.net, x, self.device, keep)
+        symbols += q.tables.offset  # table indices, in place
         bands = self._bands(symbols)
         best = coder.get_coder()
-        data = best.encode_many([b + q.tables.offset for *_, b in bands], q.tables)
+        data = []
+        for first in range(0, len(bands), DECODE_BATCH):  # a bounded batch of contiguous chunks at a time
+            blocks = [np.ascontiguousarray(view).reshape(view.shape[0], -1) for *_, view in bands[first: first + DECODE_BATCH]]
+            data += best.encode_many(blocks, q.tables)
         header = bitstream.Header(
             modality=self.modality, coder=best.coder_id, quality=q.quality, model=self.name, model_hash=self.model_hash,
             channels=x.shape[0], bit_depth=meta.bit_depth,
@@ -218,10 +222,10 @@ class Codec:
     # -- helpers ----------------------------------------------------------------------------------------
     @staticmethod
     def _bands(symbols: np.ndarray) -> list[tuple[int, int, int, np.ndarray]]:
-        """Split (G, K, R, *rest) latents into independent chunks: (group, start row, rows, (K, n))."""
+        """Split (G, K, R, *rest) latents into independent chunks: (group, start row, rows, view (K, rows, *rest))."""
         g, k, rows, *rest = symbols.shape
         band = max(1, CHUNK_SYMBOLS // (k * math.prod(rest)))
-        return [(gi, start, min(band, rows - start), np.ascontiguousarray(symbols[gi, :, start: start + band].reshape(k, -1)))
+        return [(gi, start, min(band, rows - start), symbols[gi, :, start: start + band])
                 for gi in range(g) for start in range(0, rows, band)]
 
     @staticmethod

@@ -13,6 +13,7 @@ images are read as 16-bit. Pillow itself reduces 16-bit RGB PNGs to 8 bits.
 from __future__ import annotations
 
 import io as _io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -73,12 +74,17 @@ def read_image(source: Source, native: bool = False) -> tuple[torch.Tensor, Imag
 
     stream = _open(source)
     try:
-        with Image.open(stream) as im:
+        with warnings.catch_warnings():  # huge images are what tiling is for; Pillow's hard limit still holds
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(stream)
+        with im:
             im.load()
             meta = ImageMeta(bit_depth=16 if im.mode in ("I;16", "I;16B", "I;16L", "I") else 8)
             arr = _pixels(im)
     except UnidentifiedImageError:
         raise MediaError(f"{name}: not an image Pillow can read") from None
+    except Image.DecompressionBombError as e:
+        raise MediaError(f"{name}: too large to decode safely ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise MediaError(f"{name}: damaged or truncated image ({e})") from None
     finally:

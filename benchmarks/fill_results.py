@@ -1,0 +1,332 @@
+"""Regenerate the result tables of the docs from the benchmark JSON files.
+
+    python benchmarks/fill_results.py                  # JSON from docs/rd_*.json and docs/results/
+    python benchmarks/fill_results.py --bench-dir out  # bench_*.json straight from a fresh run in out/
+    python benchmarks/fill_results.py --check          # exit 1 if a doc is not up to date
+
+Every generated table sits in a doc between two marker comments,
+
+    <!-- BEGIN speed -->
+    ...
+    <!-- END speed -->
+
+and only the text between them is replaced; the prose around the blocks is left alone (read it
+after a refresh: it may state numbers or conclusions that changed). A block whose JSON file is
+missing is kept as it is, with a warning. Sources:
+
+    docs/rd_kodak.json          walloc rd ../shared/data/images/kodak --out docs/rd_kodak.json ...
+    docs/rd_audio.json          walloc rd <clips> --out docs/rd_audio.json ...
+    BENCH_DIR/bench_peers.json    benchmarks/bench_peers.py
+    BENCH_DIR/bench_scaling.json  benchmarks/bench_scaling.py
+    BENCH_DIR/bench_entropy.json  benchmarks/bench_entropy.py
+    BENCH_DIR/bench_memory.json   benchmarks/bench_memory.py
+    BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+# ------------------------------------------------------------------------------------------------
+# formatting
+
+
+def sig(x: float | None, digits: int = 3) -> str:
+    """``digits`` significant digits, no trailing zeros, never in exponent notation; '-' if missing."""
+    if x is None:
+        return "-"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
+    return f"{x:.{digits}g}"
+
+
+def span(values: list[float], digits: int = 2) -> str:
+    """'lo-hi' when the values spread by more than 30 %, else their mean."""
+    lo, hi = min(values), max(values)
+    if lo > 0 and hi / lo > 1.3:
+        return f"{sig(lo, digits)}-{sig(hi, digits)}"
+    return sig(sum(values) / len(values), digits)
+
+
+def pct(x: float | None) -> str:
+    return "n/a" if x is None else ("0" if x == 0 else f"{x:+.1f}%")
+
+
+def table(header: list[str], align: str, rows: list[list[str]]) -> str:
+    """Markdown table; ``align`` has one letter per column: l(eft) or r(ight)."""
+    rule = ["---:" if a == "r" else "---" for a in align]
+    lines = ["| " + " | ".join(map(str, r)) + " |" for r in [header, *rows]]
+    return "\n".join([lines[0], "|" + "|".join(rule) + "|", *lines[1:]])
+
+
+def seconds(s: float) -> str:
+    return f"{s / 60:.0f} min" if s >= 120 else f"{s:.0f} s"
+
+
+# ------------------------------------------------------------------------------------------------
+# rate-distortion sweeps (walloc rd)
+
+# codec key in the rd JSON -> (name, how it is run, prefix of the swept quality value)
+RD_CODECS = {
+    "jpeg": ("JPEG", "Pillow / libjpeg-turbo, 4:2:0", "q"),
+    "webp": ("WebP", "Pillow / libwebp, method 4", "q"),
+    "jpeg2000": ("JPEG 2000", "Pillow / OpenJPEG, 9/7", "ratio "),
+    "avif": ("AVIF", "Pillow / libavif, speed 6", "q"),
+    "jpegxl": ("JPEG XL", "libjxl, effort 7", "distance "),
+    "opus": ("Opus", "libsndfile", "level "),
+    "mp3": ("MP3", "libsndfile / LAME, CBR", "level "),
+}
+
+
+def rd_label(rd: dict, codec: str) -> str:
+    qualities = [p["quality"] for p in rd["codecs"][codec]]
+    if codec.startswith("walloc:"):
+        return f"WaLLoC `{codec.split(':', 1)[1]}` (q{min(qualities)}-q{max(qualities)})"
+    name, how, prefix = RD_CODECS.get(codec, (codec, "", ""))
+    return f"{name} ({how + ', ' if how else ''}{prefix}{qualities[0]:g}-{qualities[-1]:g})"
+
+
+def rd_bd_table(rd: dict, anchors: tuple[str, str], unit: str) -> str:
+    """BD-rate of every codec against the two anchors, rate range and speed ranges."""
+    rate = rd["rate"]
+    rows = []
+    for codec, points in rd["codecs"].items():
+        rates = [p[rate] for p in points]
+        rows.append([rd_label(rd, codec), *(pct(rd[f"bd_rate_vs_{a}"].get(codec)) for a in anchors),
+                     f"{sig(min(rates), 2)}-{sig(max(rates), 2)}",
+                     span([p["enc_mps"] for p in points]), span([p["dec_mps"] for p in points])])
+    header = ["codec (library, settings)", *(f"BD-rate vs {RD_CODECS[a][0].split(' ')[0]}" for a in anchors),
+              f"{rate} range", f"encode {unit}/s", f"decode {unit}/s"]
+    out = [table(header, "lrrrrr", rows)]
+    libraries = [f"{c}: {s['library']}" for c, s in rd.get("settings", {}).items() if not c.startswith("walloc:")]
+    if libraries:
+        out.append("\nLibraries: " + "; ".join(libraries) + ".")
+    for codec, why in rd.get("skipped", {}).items():
+        out.append(f"\n`{codec}` skipped: {why}")
+    for pair, why in rd.get("bd_rate_notes", {}).items():  # "codec vs anchor": why there is no BD-rate
+        out.append(f"\nNo BD-rate for {pair}: {why}")
+    return "\n".join(out)
+
+
+def rd_points_table(rd: dict, columns: list[tuple[str, str, int]]) -> str:
+    """Every operating point of every WaLLoC model; columns: (key, header, decimals)."""
+    rows = []
+    for codec, points in rd["codecs"].items():
+        if codec.startswith("walloc:"):
+            for p in points:
+                rows.append([f"`{codec.split(':', 1)[1]}`", p["quality"], *(f"{p[k]:.{d}f}" for k, _, d in columns)])
+    return table(["model", "quality", *(h for _, h, _ in columns)], "lr" + "r" * len(columns), rows)
+
+
+def kodak_bdrate(rd: dict) -> str:
+    return rd_bd_table(rd, ("webp", "jpeg"), "MP")
+
+
+def kodak_points(rd: dict) -> str:
+    return rd_points_table(rd, [("bpp", "bpp", 3), ("psnr", "PSNR (dB)", 2), ("ms_ssim", "MS-SSIM", 4)])
+
+
+def audio_bdrate(rd: dict) -> str:
+    return rd_bd_table(rd, ("opus", "mp3"), "Msamples")
+
+
+def audio_points(rd: dict) -> str:
+    return rd_points_table(rd, [("kbps", "kbps", 1), ("psnr", "PSNR (dB)", 2), ("si_sdr", "SI-SDR (dB)", 2)])
+
+
+def models(rd_kodak: dict, rd_audio: dict) -> str:
+    """The model hashes the rd sweeps ran with."""
+    found = []
+    for rd in (rd_kodak, rd_audio):
+        for codec, s in rd.get("settings", {}).items():
+            m = re.search(r"sha256 (\w+)", s.get("library", ""))
+            if codec.startswith("walloc:") and m:
+                found.append(f"`{codec.split(':', 1)[1]}` sha256 `{m.group(1)}`")
+    return "Models: " + ", ".join(found) + "."
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/bench_peers.py
+
+PEERS = {"walloc_rgb16x": "WaLLoC `rgb-16x` (q{quality}, full .wlc path)",
+         "webp": "WebP (Pillow, q{quality})",
+         "jpeg": "JPEG (Pillow, q{quality})",
+         "compressai_factorized": "CompressAI bmshj2018-factorized (N=128, M=192)",
+         "compressai_hyperprior": "CompressAI bmshj2018-hyperprior (N=128, M=192)",
+         "reference_walloc16x": "reference WaLLoC 16x architecture (Nd=768)"}
+
+
+def speed(b: dict) -> str:
+    rows = []
+    for name, r in b["codecs"].items():
+        label = PEERS.get(name, name).format(quality=r.get("quality"))
+        rows.append([label, f"{r['params_m']} M" if "params_m" in r else "-", r.get("bpp", "-"),
+                     sig(r["enc_mps"]), sig(r["dec_mps"]), f"{r['enc_peak_mb']} / {r['dec_peak_mb']}"])
+    for name, why in b.get("skipped", {}).items():
+        rows.append([f"{name}: skipped ({why})", "", "", "", "", ""])
+    return table(["codec", "params", "bpp", "encode MP/s", "decode MP/s", "peak MB (enc / dec)"], "lrrrrr", rows)
+
+
+def goals(b: dict) -> str:
+    rows = [[g["goal"], f"{g['target']:g}x", "-" if g["ratio"] is None else f"{g['ratio']}x",
+             {True: "yes", False: "no", None: "not measured"}[g["met"]]] for g in b["goals"]]
+    return table(["goal", "target", "measured", "met"], "lrrl", rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/bench_scaling.py
+
+
+def scaling(s: dict) -> str:
+    out = []
+    for kind, unit in (("image", "MP"), ("audio", "s")):
+        if kind not in s:
+            continue
+        rows = [[f"{r['size']:g}", "x".join(map(str, r["shape"])), sig(r["enc_s"]), sig(r["dec_s"]),
+                 f"{r['enc_peak_mb']:.0f} ({r['enc_peak_mb'] - r['input_mb']:.0f})",
+                 f"{r['dec_peak_mb']:.0f} ({r['dec_peak_mb'] - r['input_mb']:.0f})"] for r in s[kind]["rows"]]
+        out.append(table([f"{kind} size ({unit})", "shape", "encode s", "decode s", "enc peak MB (beyond signal)",
+                          "dec peak MB (beyond signal)"], "rlrrrr", rows))
+        for key, a in s[kind]["analysis"].items():
+            out.append(f"{kind} {'encode' if key == 'enc' else 'decode'}: time grows as size^{a['time_slope']} "
+                       f"({'linear' if a['linear'] else 'not linear'}), {a['s_per_unit_at_largest']} s per {unit} "
+                       f"at the largest size; peak memory {a['memory']}; beyond the signal it "
+                       f"{a['working_memory_beyond_signal']}.")
+    return "\n\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/bench_entropy.py
+
+CODERS = {"walloc": "walloc rANS, 1 thread",
+          "walloc_mt": "walloc rANS, chunks on all threads",
+          "walloc_cuda": "walloc rANS, CUDA",
+          "constriction_range": "constriction range coder",
+          "constriction_ans": "constriction ANS",
+          "compressai_rans": "CompressAI rANS"}
+
+
+def entropy(e: dict) -> str:
+    rows = [[f"{CODERS.get(name, name)} (`{name}`)", sig(c["encode_msym_s"]), sig(c["decode_msym_s"]),
+             f"{sig(c['overhead_pct'], 2)}%"] for name, c in e["coders"].items()]
+    out = [table(["coder", "encode Msym/s", "decode Msym/s", "size over ideal"], "lrrr", rows)]
+    data = [f"{name} ({d['symbols']:,} symbols: {d['describe']})" for name, d in e.get("datasets", {}).items()]
+    if data:
+        out.append("Data: " + "; ".join(data) + ".")
+    return "\n\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/bench_memory.py
+
+
+def memory(m: dict) -> str:
+    rows = []
+    for name, c in m["cases"].items():
+        rows.append([f"`{name}`", f"{c['input_bytes'] / 1e6:,.1f} MB", f"{c['wlc_bytes'] / 1e6:,.1f} MB",
+                     f"{c['encode']['seconds']:.0f}", f"{c['encode']['peak_mb']:,.0f}",
+                     f"{c['decode']['seconds']:.0f}", f"{c['decode']['peak_mb']:,.0f}",
+                     "yes" if c["under_limit"] else "**no**"])
+    return table(["case", "input file", ".wlc", "encode s", "encode peak MB", "decode s", "decode peak MB",
+                  f"under {m['limit_mb']:,} MB"], "lrrrrrrl", rows)
+
+
+# ------------------------------------------------------------------------------------------------
+# benchmarks/bench_cdl.py
+
+
+def cdl(c: dict) -> str:
+    rows, used = [], []
+    for name, v in c["variants"].items():
+        if "skipped" in v:
+            rows.append([f"`{name}`", "-", f"skipped: {v['skipped']}", "", "", ""])
+            continue
+        rows.append([f"`{name}`", "x".join(map(str, v["input_shape"])), f"{100 * v['test_acc']:.1f}%",
+                     f"{v['train_s']:.0f}", f"{v['bytes_per_example']:,.0f}", f"{v['load_items_s']:,.0f}"])
+        if "model" in v:
+            used.append(f"`{v['model']}` quality {v['quality']}")
+    out = [table(["variant", "input", "test acc", "train s", "bytes / example", "load items/s"], "llrrrr", rows)]
+    out.append(f"Measured with {' and '.join(used) or 'no WaLLoC model'}; {c['epochs']} epochs, batch {c['batch']}, "
+               f"seed {c['seed']}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, torch {c.get('torch', '?')}; "
+               f"the benchmark took {seconds(c['total_s'])}.")
+    return "\n\n".join(out)
+
+
+# ------------------------------------------------------------------------------------------------
+# blocks: marker name -> (doc, JSON sources, renderer)
+
+
+def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., str]]]:
+    results, learning = DOCS / "results.md", DOCS / "compressed-learning.md"
+    kodak, audio = DOCS / "rd_kodak.json", DOCS / "rd_audio.json"
+    return {
+        "models": (results, [kodak, audio], models),
+        "kodak_bdrate": (results, [kodak], kodak_bdrate),
+        "kodak_points": (results, [kodak], kodak_points),
+        "speed": (results, [bench_dir / "bench_peers.json"], speed),
+        "goals": (results, [bench_dir / "bench_peers.json"], goals),
+        "entropy": (results, [bench_dir / "bench_entropy.json"], entropy),
+        "memory": (results, [bench_dir / "bench_memory.json"], memory),
+        "scaling": (results, [bench_dir / "bench_scaling.json"], scaling),
+        "audio_bdrate": (results, [audio], audio_bdrate),
+        "audio_points": (results, [audio], audio_points),
+        "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
+    }
+
+
+def replace_block(text: str, name: str, body: str) -> str:
+    pattern = re.compile(rf"(<!-- BEGIN {name} -->\n)(?:.*?\n)?(<!-- END {name} -->)", re.S)
+    if not pattern.search(text):
+        raise KeyError(name)
+    return pattern.sub(lambda m: m.group(1) + body.strip() + "\n" + m.group(2), text, count=1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bench-dir", type=Path, default=DOCS / "results",
+                    help="folder of the bench_*.json files (default: docs/results)")
+    ap.add_argument("--only", default="", help="comma-separated block names (default: all)")
+    ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if a doc would change")
+    args = ap.parse_args()
+
+    spec = blocks(args.bench_dir.resolve())
+    only = [b for b in args.only.split(",") if b]
+    unknown = set(only) - set(spec)
+    if unknown:
+        ap.error(f"unknown block(s) {sorted(unknown)}; known: {', '.join(spec)}")
+    docs: dict[Path, str] = {}
+    for name, (doc, sources, render) in spec.items():
+        if only and name not in only:
+            continue
+        missing = [p for p in sources if not p.exists()]
+        if missing:
+            print(f"{name}: kept as it is, missing {', '.join(map(str, missing))}", file=sys.stderr)
+            continue
+        text = docs.setdefault(doc, doc.read_text())
+        try:
+            docs[doc] = replace_block(text, name, render(*(json.loads(p.read_text()) for p in sources)))
+        except KeyError:
+            print(f"{name}: no '<!-- BEGIN {name} -->' ... '<!-- END {name} -->' markers in {doc}", file=sys.stderr)
+            return 2
+        print(f"{name}: {doc.relative_to(ROOT)} <- {', '.join(p.name for p in sources)}", file=sys.stderr)
+    changed = [doc for doc, text in docs.items() if text != doc.read_text()]
+    if args.check:
+        for doc in changed:
+            print(f"out of date: {doc.relative_to(ROOT)}", file=sys.stderr)
+        return 1 if changed else 0
+    for doc in changed:
+        doc.write_text(docs[doc])
+    print(f"updated: {', '.join(str(d.relative_to(ROOT)) for d in changed) or 'nothing'}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
