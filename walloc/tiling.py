@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from .errors import MediaError
 from .model import WallocNet
 
-BAND_LATENTS = 1 << 20   # latent values per band: bounds every intermediate to a few tens of MB
+BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate (and conv workspace)
 _SCALE = {torch.uint8: 255.0, torch.int16: 32768.0, torch.int32: 2147483648.0}
 
 
@@ -51,8 +51,10 @@ def from_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 
 def band_rows(net: WallocNet, rest: tuple[int, ...]) -> int:
-    """Latent rows per band for latent trailing extent ``rest``."""
-    return max(1, BAND_LATENTS // (net.cfg.latent_dim * math.prod(rest)))
+    """Latent rows per band for latent trailing extent ``rest``; at least four margins, so that
+    recomputed margin rows never cost more than the rows kept."""
+    margins = analysis_margin(net.cfg.levels) + net.receptive_rows
+    return max(4 * margins, BAND_LATENTS // (net.cfg.latent_dim * math.prod(rest)))
 
 
 def _bands(rows: int, size: int) -> list[tuple[int, int]]:
@@ -85,7 +87,7 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
         channels = torch.tensor([min(g * m + i, c - 1) for i in range(m)])
         for r0, r1 in _bands(rows, size):
             idx = (torch.arange((r0 - margin) * block, (r1 + margin) * block) % padded).clamp(max=s0 - 1)
-            band = to_float(x.index_select(0, channels).index_select(1, idx)).unsqueeze(0)
+            band = to_float(x.index_select(1, idx).index_select(0, channels)).unsqueeze(0)  # rows first: band-sized copies only
             with torch.inference_mode():
                 y = net.encode(_pad_rest(band, block).to(device))
             emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])
