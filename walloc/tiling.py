@@ -86,8 +86,12 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
     for g in range(-(-c // m)):
         channels = torch.tensor([min(g * m + i, c - 1) for i in range(m)])
         for r0, r1 in _bands(rows, size):
-            idx = (torch.arange((r0 - margin) * block, (r1 + margin) * block) % padded).clamp(max=s0 - 1)
-            band = to_float(x.index_select(1, idx).index_select(0, channels)).unsqueeze(0)  # rows first: band-sized copies only
+            lo, hi = (r0 - margin) * block, (r1 + margin) * block
+            if 0 <= lo and hi <= s0:  # inside the signal: a view, no gather over the whole signal
+                rows_of = x[:, lo:hi]
+            else:                     # wraps around or reaches the padding
+                rows_of = x.index_select(1, (torch.arange(lo, hi) % padded).clamp(max=s0 - 1))
+            band = to_float(rows_of.index_select(0, channels)).unsqueeze(0)
             with torch.inference_mode():
                 y = net.encode(_pad_rest(band, block).to(device))
             emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])
