@@ -1,6 +1,8 @@
-"""``python -m walloc.train CONFIG``: the same pipeline as ``walloc train``."""
+"""``python -m walloc.train CONFIG [OPTIONS]``: the same pipeline as ``walloc train``."""
+
+import sys
 
 from cli.main import main
 
 if __name__ == "__main__":
-    main(["train", *__import__("sys").argv[1:]])
+    main(["train", *sys.argv[1:]])
