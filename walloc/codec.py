@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import bitstream, coder, tiling
 from .entropy import FactorizedDensity, Tables
@@ -94,21 +93,12 @@ class Codec:
         return self.quality(quality).tables
 
     # -- tensors: the API for compressed-domain learning ----------------------------------------------
-    def pad(self, x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, ...]]:
-        """Pad the trailing axes of (B, C, *S) up to a multiple of 2**J by edge replication."""
-        block = self.cfg.block_size
-        padding = tuple((-s) % block for s in x.shape[2:])
-        if any(padding):
-            spec = [v for p in reversed(padding) for v in (0, p)]
-            x = F.pad(x, spec, mode="replicate")
-        return x, padding
-
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Signal (B, C, *S) -> float latents (B, K, *ceil(S / 2**J)), bounded, before rounding."""
         if x.dim() != self.cfg.dims + 2 or x.shape[1] != self.cfg.channels:
             raise MediaError(f"'{self.name}' encodes (B, {self.cfg.channels}, {'H, W' if self.cfg.dims == 2 else 'L'}) tensors, got {tuple(x.shape)}")
         with torch.inference_mode():
-            return self.net.encode(self.pad(x.to(self.device, torch.float32))[0])
+            return self.net.encode(tiling.pad_to_block(x.to(self.device, torch.float32), self.cfg.block_size))
 
     def quantize(self, latents: torch.Tensor, quality: int | None = None) -> torch.Tensor:
         """Float latents -> integer latents (int32) at this quality's quantizer step."""

@@ -58,20 +58,25 @@ class ImageCodec:
         raise NotImplementedError
 
 
-class WallocImage(ImageCodec):
-    """A shipped WaLLoC image model through its public compress/decompress API."""
+class _WallocModel:
+    """A shipped WaLLoC model through its public compress/decompress API (mixed into a modality base)."""
 
     quality_meaning = "model quality level"
+    modality = ""
 
     def __init__(self, model: str, threads: int = 1):
         import walloc
 
         self.codec = walloc.load(model)
-        if self.codec.modality != "image":
-            raise CodecUnavailable(f"model '{model}' codes {self.codec.modality}, not images")
+        if self.codec.modality != self.modality:
+            raise CodecUnavailable(f"model '{model}' codes {self.codec.modality}, not {self.modality}")
         self.name = f"walloc:{model}"
         self.qualities = tuple(self.codec.qualities)
         self.library = f"walloc {walloc.__version__}, model sha256 {self.codec.sha256[:12]}"
+
+
+class WallocImage(_WallocModel, ImageCodec):
+    modality = "image"
 
     def encode(self, pixels: np.ndarray, quality) -> bytes:
         x = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255)
@@ -189,18 +194,8 @@ class AudioCodec:
         raise NotImplementedError
 
 
-class WallocAudio(AudioCodec):
-    quality_meaning = "model quality level"
-
-    def __init__(self, model: str, threads: int = 1):
-        import walloc
-
-        self.codec = walloc.load(model)
-        if self.codec.modality != "audio":
-            raise CodecUnavailable(f"model '{model}' codes {self.codec.modality}, not audio")
-        self.name = f"walloc:{model}"
-        self.qualities = tuple(self.codec.qualities)
-        self.library = f"walloc {walloc.__version__}, model sha256 {self.codec.sha256[:12]}"
+class WallocAudio(_WallocModel, AudioCodec):
+    modality = "audio"
 
     def encode(self, samples: np.ndarray, rate: int, quality) -> bytes:
         return self.codec.compress(torch.from_numpy(samples), int(quality), io.AudioMeta(sample_rate=rate))
@@ -456,11 +451,14 @@ def sweep(codecs: Sequence[ImageCodec | AudioCodec], files: Sequence[Path], moda
                     bar.update(len(plan[codec.name]))
                     continue
                 bar.set_description(f"{codec.name} {path.name}")
+                def measure(q):
+                    return measure_image(codec, signal, q) if modality == "image" else measure_audio(codec, signal, rate, q)
+
                 for q in plan[codec.name]:
                     try:
                         if path == files[0] and q == plan[codec.name][0]:  # warm-up, untimed
-                            measure_image(codec, signal, q) if modality == "image" else measure_audio(codec, signal, rate, q)
-                        m = measure_image(codec, signal, q) if modality == "image" else measure_audio(codec, signal, rate, q)
+                            measure(q)
+                        m = measure(q)
                     except CodecUnavailable as e:
                         skipped[codec.name] = str(e)
                         bar.update(len(plan[codec.name]) - plan[codec.name].index(q))

@@ -61,9 +61,10 @@ def _bands(rows: int, size: int) -> list[tuple[int, int]]:
     return [(r, min(rows, r + size)) for r in range(0, rows, size)]
 
 
-def _pad_rest(x: torch.Tensor, block: int) -> torch.Tensor:
-    """Edge-replicate trailing axes after the first spatial one up to a multiple of block."""
-    extra = [0] + [(-s) % block for s in x.shape[3:]]
+def pad_to_block(x: torch.Tensor, block: int, skip_first: bool = False) -> torch.Tensor:
+    """Edge-replicate the spatial axes of (B, C, *S) up to a multiple of block (all but the first
+    with ``skip_first``: a band's rows are already whole blocks)."""
+    extra = [0 if skip_first and i == 0 else (-s) % block for i, s in enumerate(x.shape[2:])]
     if any(extra):
         x = F.pad(x, [v for p in reversed(extra) for v in (0, p)], mode="replicate")
     return x
@@ -93,7 +94,7 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
                 rows_of = x.index_select(1, (torch.arange(lo, hi) % padded).clamp(max=s0 - 1))
             band = to_float(rows_of.index_select(0, channels)).unsqueeze(0)
             with torch.inference_mode():
-                y = net.encode(_pad_rest(band, block).to(device))
+                y = net.encode(pad_to_block(band, block, skip_first=True).to(device))
             emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])
     return (rows, *latent_rest)
 
