@@ -1,6 +1,7 @@
-"""Build of the walloc C++/CUDA entropy coder extension, ``walloc._rans``.
+"""Build of the walloc C++ extensions: the C++/CUDA entropy coder ``walloc._rans`` and the CPU
+wavelet packet analysis ``walloc._packet``.
 
-Package metadata lives in pyproject.toml; this file only declares the extension.
+Package metadata lives in pyproject.toml; this file only declares the extensions.
 
 * The C++ coder (csrc/rans_py.cpp + csrc/rans_core.h) is always built, with -O3.  If it fails to
   compile the install fails: there is no pure-Python fallback.
@@ -108,4 +109,14 @@ ext = Pybind11Extension(
 )
 ext.walloc_cuda_source = os.path.join(CSRC, "rans.cu")
 
-setup(ext_modules=[ext], cmdclass={"build_ext": build_ext})
+# The encoder's wavelet packet (csrc/packet.h), always built like the coder; portable (no -march).
+packet = Pybind11Extension(
+    "walloc._packet",
+    sources=[os.path.join(CSRC, "packet_py.cpp")],
+    include_dirs=[CSRC],
+    cxx_std=17,
+    extra_compile_args=["-O3", "-ffp-contract=off"],  # no fused multiply-adds: the same floats everywhere
+    depends=[os.path.join(CSRC, "packet.h")],
+)
+
+setup(ext_modules=[ext, packet], cmdclass={"build_ext": build_ext})

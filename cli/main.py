@@ -165,7 +165,9 @@ def models(as_json: bool) -> None:
 @click.option("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default).")
 @click.option("--export/--no-export", default=True, help="Write the trained model to models/ and measure it.")
 @click.option("--export-only", is_flag=True, help="Export the last checkpoint without training further.")
-def train(config: str, workdir: str | None, resume: bool, threads: int, export: bool, export_only: bool) -> None:
+@click.option("--refit-context", is_flag=True,
+              help="Only refit the shipped model's context tables on the config's data and re-measure it; weights stay.")
+def train(config: str, workdir: str | None, resume: bool, threads: int, export: bool, export_only: bool, refit_context: bool) -> None:
     """Train a model from a TOML config (see configs/), then export and measure it.
 
     \b
@@ -176,12 +178,15 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
 
     from walloc.train import TrainConfig
     from walloc.train import train as run
-    from walloc.train.export import export_model
+    from walloc.train.export import export_model, refit_model_context
     from walloc.train.loop import load_trained
 
     if threads:
         torch.set_num_threads(threads)
     cfg = TrainConfig.load(config)
+    if refit_context:
+        _say(f"refitted {refit_model_context(cfg)}")
+        return
     workdir = workdir or f"runs/{cfg.name}"
     if export_only:
         net, density, stats = load_trained(cfg, workdir)

@@ -9,7 +9,8 @@
 // p <= 16, so the state is always >= 2^15 * M and the arithmetic loss of rANS is negligible.
 //
 // Symbol i of the flattened (C, count) input (row-major) is coded by lane i % L with the table
-// of its row.  The encoder walks the symbols backwards and writes words backwards; the decoder
+// of its row, or with a table chosen per symbol by the causal context model (ContextModel,
+// below; the decoder computes the same choice from the symbols it has decoded).  The encoder walks the symbols backwards and writes words backwards; the decoder
 // walks forwards and reads forwards, so the stream is a single contiguous array of words.
 //
 // Escapes: a symbol outside [0, K) or with zero frequency cannot be coded with the table.
@@ -69,6 +70,7 @@ enum Status : int {
   ERR_ESCAPE = 6,       // malformed escape (bad length, non-canonical value)
   ERR_NO_ESCAPE = 7,    // encoder: an escape is needed in a row whose table cannot host one
   ERR_INTERNAL = 8,     // encoder: output capacity exceeded (cannot happen with the bound)
+  ERR_RANGE = 9,        // encoder: a context-model residual does not fit int32
 };
 
 WR_HD const char* status_message(int s) {
@@ -83,6 +85,7 @@ WR_HD const char* status_message(int s) {
     case ERR_NO_ESCAPE:
       return "a symbol needs the escape path but its table has no symbol with frequency >= 2";
     case ERR_INTERNAL: return "internal error: output buffer bound exceeded";
+    case ERR_RANGE: return "a symbol's residual from its prediction does not fit int32";
     default: return "unknown error";
   }
 }
@@ -142,6 +145,14 @@ WR_HD int bit_length32(uint32_t v) {
   return 32 - __clz(v);
 #else
   return v ? 32 - __builtin_clz(v) : 0;
+#endif
+}
+
+WR_HD int clz64(uint64_t v) {  // v > 0
+#if defined(__CUDA_ARCH__)
+  return __clzll((long long)v);
+#else
+  return __builtin_clzll(v);
 #endif
 }
 
@@ -231,21 +242,29 @@ struct PrepassResult {
   uint64_t cost;  // 1/16 bits
 };
 
-// Counts escapes and estimates the payload size of one chunk (symbols: C x count, row-major).
-WR_HD PrepassResult encode_prepass(const int32_t* sym, uint64_t count, const TableView& base) {
+// Table row of symbol n of input row c: row c, or rows[c * count + n] when the caller chose a
+// table per symbol (the context model below).
+WR_HD int table_of(const uint16_t* rows, int c, uint64_t count, uint64_t n) {
+  return rows ? (int)rows[(uint64_t)c * count + n] : c;
+}
+
+// Counts escapes and estimates the payload size of one chunk (symbols: channels x count,
+// row-major; channels = base.C unless rows gives a table per symbol).
+WR_HD PrepassResult encode_prepass(const int32_t* sym, uint64_t count, const TableView& base,
+                                   const uint16_t* rows = nullptr, int channels = -1) {
   PrepassResult r = {0, 0};
   const int K = base.K;
-  for (int c = 0; c < base.C; ++c) {
+  const int C = rows ? channels : base.C;
+  for (int c = 0; c < C; ++c) {
     const int32_t* row = sym + (uint64_t)c * count;
-    const EncSym* e = base.enc + (size_t)c * (K + 1);
-    const uint32_t* cost = base.cost + (size_t)c * K;
     for (uint64_t n = 0; n < count; ++n) {
+      const int t = table_of(rows, c, count, n);
       int32_t s = row[n];
-      if (is_escape(e, K, s)) {
+      if (is_escape(base.enc + (size_t)t * (K + 1), K, s)) {
         r.escapes++;
         r.cost += (uint64_t)ESC_COST_BITS << COST_FRAC_BITS;
       } else {
-        r.cost += cost[s];
+        r.cost += base.cost[(size_t)t * K + s];
       }
     }
   }
@@ -303,14 +322,14 @@ WR_HD void enc_escape(uint64_t& x, uint32_t* buf, uint64_t& pos, const EncSym& e
   enc_put(x, buf, pos, esc, prec);
 }
 
-// Encodes one chunk (symbols: C x count, row-major).  `tv` must be the variant matching
-// `escape`, and `escapes` the prepass count; cap must be >= encode_capacity_words(...).
-// The words (without header) are written backwards ending at buf[cap]; on success *used is
-// their number and they occupy buf[cap - *used, cap).
+// Encodes one chunk (symbols: channels x count, row-major; rows as in encode_prepass).  `tv`
+// must be the variant matching `escape`, and `escapes` the prepass count; cap must be >=
+// encode_capacity_words(...).  The words (without header) are written backwards ending at
+// buf[cap]; on success *used is their number and they occupy buf[cap - *used, cap).
 WR_HD int encode_core(const int32_t* sym, uint64_t count, const TableView& tv, int lanes,
                       bool escape, uint64_t escapes, uint32_t* buf, uint64_t cap,
-                      uint64_t* used) {
-  const int C = tv.C, K = tv.K, prec = tv.prec;
+                      uint64_t* used, const uint16_t* rows = nullptr, int channels = -1) {
+  const int C = rows ? channels : tv.C, K = tv.K, prec = tv.prec;
   const uint64_t total = (uint64_t)C * count;
   *used = 0;
   if (total == 0) return OK;
@@ -323,8 +342,8 @@ WR_HD int encode_core(const int32_t* sym, uint64_t count, const TableView& tv, i
   int j = (int)((total - 1) % (uint64_t)lanes);
   for (int c = C - 1; c >= 0; --c) {
     const int32_t* row = sym + (uint64_t)c * count;
-    const EncSym* e = tv.enc + (size_t)c * (K + 1);
     for (uint64_t n = count; n-- > 0;) {
+      const EncSym* e = tv.enc + (size_t)table_of(rows, c, count, n) * (K + 1);
       int32_t s = row[n];
       uint64_t xs = x[j];
       if (is_escape(e, K, s)) {
@@ -410,36 +429,132 @@ WR_HD int dec_escape(uint64_t& x, Reader& r, const uint32_t* cdf_row, int K, int
   return OK;
 }
 
+// How the decoder picks each symbol's table and turns the decoded symbol into the output value.
+// The plain model: input row c uses table c and symbols are stored as decoded.
+struct PlainModel {
+  int c = 0;
+  WR_HD void start_channel(int channel, const int32_t*) { c = channel; }
+  WR_HD int table() { return c; }
+  WR_HD int32_t value(int32_t s) const { return s; }
+};
+
+// The causal context model (walloc streams with coder id 3).  A chunk's symbols are latent
+// planes (channels x rows x width, row-major) coded channel by channel in raster order, so when
+// a symbol is coded its left, top-left, top and top-right neighbours in its plane are known
+// (zero outside the chunk, which keeps chunks independent).  Each channel has a mode:
+//   0: the value itself, with a table chosen by the neighbours' magnitude 2|L| + 2|T| + |TL| + |TR|;
+//   1: the residual from the median predictor med(L, T, L + T - TL) (LOCO-I), and
+//   2: the residual from the average (L + T + 1) >> 1, both with a table chosen by the local
+//      gradient |L - TL| + |T - TL| + |T - TR|.
+// The activity a picks bucket min(buckets - 1, floor(2 log2(1 + a))) of the channel's tables:
+// table row = channel * buckets + bucket.  Stored symbols are value + offset; a coded symbol is
+// residual + roff.  The encoder and decoder share this struct, so their contexts agree by
+// construction.  Calls to table() must visit a plane's positions in order.
+struct ContextModel {
+  int buckets = 1;
+  int32_t offset = 0, roff = 0;
+  uint64_t width = 1;
+  const uint8_t* modes = nullptr;
+  // position state
+  const int32_t* p = nullptr;
+  int c = 0, mode = 0;
+  uint64_t n = 0, x = 0;
+  int64_t pred = 0;
+
+  WR_HD void start_channel(int channel, const int32_t* plane) {
+    c = channel;
+    p = plane;
+    mode = modes[channel];
+    n = 0;
+    x = 0;
+  }
+  WR_HD int64_t at(uint64_t i) const { return (int64_t)p[i] - offset; }
+  WR_HD static int64_t mag(int64_t v) { return v < 0 ? -v : v; }
+  WR_HD int table() {
+    const bool left = x > 0, top = n >= width, right = x + 1 < width;
+    const int64_t L = left ? at(n - 1) : 0, T = top ? at(n - width) : 0;
+    const int64_t TL = left && top ? at(n - width - 1) : 0;
+    const int64_t TR = right && top ? at(n - width + 1) : 0;
+    int64_t act;
+    if (mode == 0) {
+      pred = 0;
+      act = 2 * mag(L) + 2 * mag(T) + mag(TL) + mag(TR);
+    } else {
+      if (mode == 1) {
+        const int64_t hi = L > T ? L : T, lo = L > T ? T : L;
+        pred = TL >= hi ? lo : (TL <= lo ? hi : L + T - TL);
+      } else {
+        pred = (L + T + 1) >> 1;
+      }
+      act = mag(L - TL) + mag(T - TL) + mag(T - TR);
+    }
+    if (act > (1 << 24)) act = 1 << 24;
+    const uint64_t u = (uint64_t)act + 1;
+    int b = 63 - clz64(u * u);  // floor(2 log2(1 + act))
+    if (b >= buckets) b = buckets - 1;
+    ++n;
+    x = (x + 1 == width) ? 0 : x + 1;
+    return c * buckets + b;
+  }
+  // Decoded symbol -> stored value + offset (wrapping, never overflowing, on corrupt input).
+  WR_HD int32_t value(int32_t s) const {
+    return (int32_t)(uint32_t)((uint64_t)((int64_t)s - roff + pred + offset));
+  }
+  // Encoder side: stored symbol -> coded symbol; false when it does not fit int32.
+  WR_HD bool coded(int32_t s, int32_t* out) const {
+    const int64_t v = (int64_t)s - offset - pred + roff;
+    if (v < INT32_MIN || v > INT32_MAX) return false;
+    *out = (int32_t)v;
+    return true;
+  }
+};
+
+// Encoder side of the context model: the table row and coded symbol of every symbol of a chunk
+// (channels x count).  Returns a Status.
+WR_HD int context_prepare(const int32_t* sym, int channels, uint64_t count, ContextModel m,
+                          uint16_t* rows, int32_t* coded) {
+  for (int c = 0; c < channels; ++c) {
+    m.start_channel(c, sym + (uint64_t)c * count);
+    for (uint64_t n = 0; n < count; ++n) {
+      const uint64_t i = (uint64_t)c * count + n;
+      rows[i] = (uint16_t)m.table();
+      if (!m.coded(sym[i], &coded[i])) return ERR_RANGE;
+    }
+  }
+  return OK;
+}
+
 // Decodes the rows of one stream after its header and initial states (see decode_core).
-template <bool kLut>
-WR_HD int decode_rows(const TableView& tv, uint64_t count, int lanes, uint64_t* x, Reader& r,
-                      int32_t* out) {
-  const int C = tv.C, K = tv.K, prec = tv.prec;
+template <bool kLut, class Model>
+WR_HD int decode_rows(const TableView& tv, int channels, uint64_t count, int lanes, uint64_t* x,
+                      Reader& r, int32_t* out, Model& model) {
+  const int K = tv.K, prec = tv.prec;
   const uint8_t* data = r.data;
   const uint8_t zero[4] = {0, 0, 0, 0};
   const uint64_t mask = ((uint64_t)1 << prec) - 1;
   int j = 0;
-  for (int c = 0; c < C; ++c) {
-    const DecSym* ds = tv.dec + (size_t)c * (K + 1);
-    const uint16_t* lut = kLut ? tv.lut + ((size_t)c << prec) : nullptr;
-    const uint32_t* cdf_row = tv.cdf + (size_t)c * (K + 1);
+  for (int c = 0; c < channels; ++c) {
     int32_t* o = out + (uint64_t)c * count;
+    model.start_channel(c, o);
     uint64_t n = 0;
     while (n < count) {
       uint64_t run = count - n;
       if (run > (uint64_t)(lanes - j)) run = (uint64_t)(lanes - j);
       for (uint64_t k = 0; k < run; ++k) {
+        const int t = model.table();
+        const DecSym* ds = tv.dec + (size_t)t * (K + 1);
         uint64_t xs = x[j + k];
         const uint32_t slot = (uint32_t)(xs & mask);
-        const uint32_t s = kLut ? (uint32_t)lut[slot] : lookup_symbol(tv, c, slot);
+        const uint32_t s = kLut ? (uint32_t)tv.lut[((size_t)t << prec) + slot]
+                                : lookup_symbol(tv, t, slot);
         const DecSym d = ds[s];
         xs = (uint64_t)d.freq * (xs >> prec) + slot - d.start;
         if (s >= (uint32_t)K) {  // escape (only present in escape streams)
           int32_t v;
-          int e = dec_escape(xs, r, cdf_row, K, &v);
+          int e = dec_escape(xs, r, tv.cdf + (size_t)t * (K + 1), K, &v);
           if (e != OK) return e;
           x[j + k] = xs;
-          o[n + k] = v;
+          o[n + k] = model.value(v);
           continue;
         }
         // branchless guarded renormalization: reads a zero word past the end (never the
@@ -450,7 +565,7 @@ WR_HD int decode_rows(const TableView& tv, uint64_t count, int lanes, uint64_t* 
         xs = need ? ((xs << 32) | w) : xs;
         r.pos += need ? 4 : 0;
         x[j + k] = xs;
-        o[n + k] = (int32_t)s;
+        o[n + k] = model.value((int32_t)s);
       }
       if (r.pos > r.len) return ERR_TRUNCATED;
       n += run;
@@ -461,15 +576,17 @@ WR_HD int decode_rows(const TableView& tv, uint64_t count, int lanes, uint64_t* 
   return OK;
 }
 
-// Decodes one chunk into out (C x count, row-major).  v0 / v1: the table variants without /
-// with escape slots; only the one the header asks for is used (the caller builds it).
-WR_HD int decode_core(const uint8_t* data, size_t len, const TableView& v0, const TableView& v1,
-                      uint64_t count, int32_t* out) {
+// Decodes one chunk of `channels` rows into out (channels x count, row-major), with the table
+// choice of `model`.  v0 / v1: the table variants without / with escape slots; only the one the
+// header asks for is used (the caller builds it).
+template <class Model>
+WR_HD int decode_with(const uint8_t* data, size_t len, const TableView& v0, const TableView& v1,
+                      int channels, uint64_t count, int32_t* out, Model& model) {
   Header h;
   int st = parse_header(data, len, &h);
   if (st != OK) return st;
   const TableView& tv = h.escape ? v1 : v0;
-  const uint64_t total = (uint64_t)tv.C * count;
+  const uint64_t total = (uint64_t)channels * count;
   if (h.total != total) return ERR_COUNT;
   if ((len - h.bytes) % 4 != 0) return ERR_TRAILING;
   const int lanes = h.lanes;
@@ -483,13 +600,20 @@ WR_HD int decode_core(const uint8_t* data, size_t len, const TableView& v0, cons
     x[j] = lo | (hi << 32);
     if (x[j] < RANS_L || x[j] >= (1ull << 63)) return ERR_STATE;
   }
-  st = tv.lut ? decode_rows<true>(tv, count, lanes, x, r, out)
-              : decode_rows<false>(tv, count, lanes, x, r, out);
+  st = tv.lut ? decode_rows<true>(tv, channels, count, lanes, x, r, out, model)
+              : decode_rows<false>(tv, channels, count, lanes, x, r, out, model);
   if (st != OK) return st;
   if (r.pos != r.len) return ERR_TRAILING;
   for (int l = 0; l < lanes; ++l)
     if (x[l] != RANS_L) return ERR_STATE;
   return OK;
+}
+
+// Decodes one chunk of the plain model (row c with table c) into out (C x count).
+WR_HD int decode_core(const uint8_t* data, size_t len, const TableView& v0, const TableView& v1,
+                      uint64_t count, int32_t* out) {
+  PlainModel model;
+  return decode_with(data, len, v0, v1, v0.C, count, out, model);
 }
 
 }  // namespace wrans

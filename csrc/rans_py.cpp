@@ -196,16 +196,48 @@ struct EncodedChunk {
 };
 
 void encode_chunk(const int32_t* sym, uint64_t count, Tables& t, int lanes_req,
-                  EncodedChunk& out) {
-  const uint64_t total = (uint64_t)t.C * count;
+                  EncodedChunk& out, const uint16_t* rows, int channels) {
+  const uint64_t total = (uint64_t)channels * count;
   const bool esc = out.pre.escapes > 0;
   const int lanes = choose_lanes(total, out.pre.cost, lanes_req);
   out.header_len = write_header(out.header, lanes, esc, total);
   out.cap = encode_capacity_words(total, out.pre.escapes, lanes);
   out.words.reset(new uint32_t[out.cap ? out.cap : 1]);  // uninitialised: touched as written
   out.status = encode_core(sym, count, t.view(esc ? 1 : 0), lanes, esc, out.pre.escapes,
-                           out.words.get(), out.cap, &out.used);
+                           out.words.get(), out.cap, &out.used, rows, channels);
 }
+
+// The context model's parameters as given from Python, checked against the tables.
+struct ContextArgs {
+  std::vector<uint8_t> modes;
+  int buckets = 1;
+  int32_t offset = 0, roff = 0;
+  int64_t width = 0;  // 0: each chunk is one row
+
+  int channels() const { return (int)modes.size(); }
+  void check(const Tables& t) const {
+    if (buckets < 1 || buckets > 64) throw py::value_error("buckets must be in [1, 64]");
+    if ((int64_t)modes.size() * buckets != t.C)
+      throw py::value_error("cdfs must have channels x buckets = " +
+                            std::to_string(modes.size() * buckets) + " rows, got " +
+                            std::to_string(t.C));
+    for (uint8_t m : modes)
+      if (m > 2) throw py::value_error("context modes must be 0, 1 or 2");
+    if (width < 0) throw py::value_error("width must be >= 0");
+  }
+  ContextModel model(uint64_t count) const {
+    if (width > 0 && count % (uint64_t)width)
+      throw py::value_error("chunk length " + std::to_string(count) +
+                            " is not a whole number of rows of width " + std::to_string(width));
+    ContextModel m;
+    m.buckets = buckets;
+    m.offset = offset;
+    m.roff = roff;
+    m.width = width > 0 ? (uint64_t)width : (count ? count : 1);
+    m.modes = modes.data();
+    return m;
+  }
+};
 
 [[noreturn]] void raise_status(int status, long chunk) {
   std::string msg = status_message(status);
@@ -215,31 +247,55 @@ void encode_chunk(const int32_t* sym, uint64_t count, Tables& t, int lanes_req,
 
 // ---------------------------------------------------------------------------------------------
 
+// Encodes independent chunks; with `ctx`, each symbol's table comes from the context model.
 py::list encode_chunks_impl(const std::vector<I32Array>& chunks, Tables& t, int lanes,
-                            int threads) {
+                            int threads, const ContextArgs* ctx = nullptr) {
   check_lanes(lanes);
+  const int channels = ctx ? ctx->channels() : t.C;
   const size_t n = chunks.size();
   std::vector<const int32_t*> ptrs(n);
   std::vector<uint64_t> counts(n);
+  std::vector<ContextModel> models;
   for (size_t i = 0; i < n; ++i) {
-    if (chunks[i].shape(0) != t.C)
+    if (chunks[i].shape(0) != channels)
       throw py::value_error("chunk " + std::to_string(i) + ": symbols have " +
-                            std::to_string(chunks[i].shape(0)) + " rows but cdfs has " +
-                            std::to_string(t.C));
+                            std::to_string(chunks[i].shape(0)) + " rows but the tables code " +
+                            std::to_string(channels));
     counts[i] = (uint64_t)chunks[i].shape(1);
-    checked_total(t.C, (int64_t)counts[i]);
+    checked_total(channels, (int64_t)counts[i]);
     ptrs[i] = chunks[i].data();
+    if (ctx) models.push_back(ctx->model(counts[i]));
   }
   std::vector<EncodedChunk> out(n);
+  // context model: per-symbol table rows and coded symbols, made per chunk
+  std::vector<std::vector<uint16_t>> rows(ctx ? n : 0);
+  std::vector<std::vector<int32_t>> coded(ctx ? n : 0);
   {
     py::gil_scoped_release nogil;
     t.build_enc(0);
     TableView base = t.view(0);
-    parallel_for(n, threads, [&](size_t i) { out[i].pre = encode_prepass(ptrs[i], counts[i], base); });
+    parallel_for(n, threads, [&](size_t i) {
+      if (ctx) {
+        rows[i].resize(channels * counts[i]);
+        coded[i].resize(channels * counts[i]);
+        out[i].status = context_prepare(ptrs[i], channels, counts[i], models[i], rows[i].data(),
+                                        coded[i].data());
+        ptrs[i] = coded[i].data();
+      }
+      if (out[i].status == OK)
+        out[i].pre = encode_prepass(ptrs[i], counts[i], base, ctx ? rows[i].data() : nullptr, channels);
+    });
     bool any_escape = false;
     for (auto& o : out) any_escape |= o.pre.escapes > 0;
     if (any_escape) t.build_enc(1);
-    parallel_for(n, threads, [&](size_t i) { encode_chunk(ptrs[i], counts[i], t, lanes, out[i]); });
+    parallel_for(n, threads, [&](size_t i) {
+      if (out[i].status == OK)
+        encode_chunk(ptrs[i], counts[i], t, lanes, out[i], ctx ? rows[i].data() : nullptr, channels);
+      if (ctx) {
+        std::vector<uint16_t>().swap(rows[i]);
+        std::vector<int32_t>().swap(coded[i]);
+      }
+    });
   }
   py::list result;
   for (size_t i = 0; i < n; ++i) {
@@ -252,15 +308,18 @@ py::list encode_chunks_impl(const std::vector<I32Array>& chunks, Tables& t, int 
 
 std::vector<py::array> decode_chunks_impl(const std::vector<ByteView>& data, Tables& t,
                                           const std::vector<int64_t>& counts, int threads,
-                                          bool single) {
+                                          bool single, const ContextArgs* ctx = nullptr) {
+  const int channels = ctx ? ctx->channels() : t.C;
   const size_t n = data.size();
   if (counts.size() != n)
     throw py::value_error("got " + std::to_string(n) + " chunks but " +
                           std::to_string(counts.size()) + " counts");
   bool need[2] = {false, false};
   uint64_t all = 0;
+  std::vector<ContextModel> models;
   for (size_t i = 0; i < n; ++i) {
-    uint64_t total = checked_total(t.C, counts[i]);
+    uint64_t total = checked_total(channels, counts[i]);
+    if (ctx) models.push_back(ctx->model((uint64_t)counts[i]));
     Header h;
     int st = parse_header(data[i].data(), data[i].size(), &h);
     if (st == OK && h.total != total) st = ERR_COUNT;
@@ -268,7 +327,7 @@ std::vector<py::array> decode_chunks_impl(const std::vector<ByteView>& data, Tab
       std::string msg = status_message(st);
       if (st == ERR_COUNT)
         msg += " (stream has " + std::to_string(h.total) + ", requested " +
-               std::to_string(t.C) + " x " + std::to_string(counts[i]) + ")";
+               std::to_string(channels) + " x " + std::to_string(counts[i]) + ")";
       if (!single) msg = "chunk " + std::to_string(i) + ": " + msg;
       throw py::value_error(msg);
     }
@@ -278,7 +337,7 @@ std::vector<py::array> decode_chunks_impl(const std::vector<ByteView>& data, Tab
   std::vector<py::array> outs(n);
   std::vector<int32_t*> optr(n);
   for (size_t i = 0; i < n; ++i) {
-    I32Array a({(py::ssize_t)t.C, (py::ssize_t)counts[i]});
+    I32Array a({(py::ssize_t)channels, (py::ssize_t)counts[i]});
     optr[i] = a.mutable_data();
     outs[i] = std::move(a);
   }
@@ -291,7 +350,12 @@ std::vector<py::array> decode_chunks_impl(const std::vector<ByteView>& data, Tab
       if (need[v]) t.build_dec(v, use_lut);
     TableView v0 = t.view(0), v1 = t.view(1);
     parallel_for(n, threads, [&](size_t i) {
-      status[i] = decode_core(data[i].data(), data[i].size(), v0, v1, (uint64_t)counts[i], optr[i]);
+      if (ctx) {
+        status[i] = decode_with(data[i].data(), data[i].size(), v0, v1, channels,
+                                (uint64_t)counts[i], optr[i], models[i]);
+      } else {
+        status[i] = decode_core(data[i].data(), data[i].size(), v0, v1, (uint64_t)counts[i], optr[i]);
+      }
     });
   }
   for (size_t i = 0; i < n; ++i)
@@ -336,6 +400,60 @@ std::vector<py::array> decode_chunks(py::iterable data, py::handle cdfs, int pre
   std::vector<ByteView> views;
   for (py::handle h : data) views.emplace_back(h);
   return decode_chunks_impl(views, *t, counts, threads, false);
+}
+
+ContextArgs context_args(py::handle modes, int buckets, int32_t offset, int32_t roff,
+                         int64_t width) {
+  ContextArgs a;
+  py::array m = as_integer_array(modes, "modes", 1);
+  for (py::handle v : m) a.modes.push_back((uint8_t)std::min<long long>(v.cast<long long>(), 255));
+  a.buckets = buckets;
+  a.offset = offset;
+  a.roff = roff;
+  a.width = width;
+  return a;
+}
+
+py::list encode_context_chunks(py::iterable chunks, py::handle cdfs, int precision,
+                               py::handle modes, int buckets, int32_t offset, int32_t roff,
+                               int64_t width, int threads, int lanes) {
+  check_lanes(lanes);
+  auto t = load_tables(as_cdfs(cdfs), precision);
+  ContextArgs ctx = context_args(modes, buckets, offset, roff, width);
+  ctx.check(*t);
+  std::vector<I32Array> arrays;
+  size_t i = 0;
+  for (py::handle h : chunks) arrays.push_back(as_symbols(h, "chunk " + std::to_string(i++)));
+  return encode_chunks_impl(arrays, *t, lanes, threads, &ctx);
+}
+
+std::vector<py::array> decode_context_chunks(py::iterable data, py::handle cdfs, int precision,
+                                             std::vector<int64_t> counts, py::handle modes,
+                                             int buckets, int32_t offset, int32_t roff,
+                                             int64_t width, int threads) {
+  auto t = load_tables(as_cdfs(cdfs), precision);
+  ContextArgs ctx = context_args(modes, buckets, offset, roff, width);
+  ctx.check(*t);
+  std::vector<ByteView> views;
+  for (py::handle h : data) views.emplace_back(h);
+  return decode_chunks_impl(views, *t, counts, threads, false, &ctx);
+}
+
+// The context model's table rows and coded symbols of one chunk, as the coder computes them.
+py::tuple context_of(py::handle symbols, py::handle modes, int buckets, int32_t offset,
+                     int32_t roff, int64_t width) {
+  I32Array sym = as_symbols(symbols, "symbols");
+  ContextArgs ctx = context_args(modes, buckets, offset, roff, width);
+  if (sym.shape(0) != ctx.channels())
+    throw py::value_error("symbols must have one row per mode");
+  const uint64_t count = (uint64_t)sym.shape(1);
+  ContextModel m = ctx.model(count);
+  py::array_t<uint16_t> rows({sym.shape(0), sym.shape(1)});
+  I32Array coded({sym.shape(0), sym.shape(1)});
+  int st = context_prepare(sym.data(), ctx.channels(), count, m, rows.mutable_data(),
+                           coded.mutable_data());
+  if (st != OK) raise_status(st, -1);
+  return py::make_tuple(rows, coded);
 }
 
 py::dict stream_info(py::handle data) {
@@ -432,6 +550,21 @@ PYBIND11_MODULE(_rans, m) {
   m.def("decode_chunks", &decode_chunks, py::arg("data"), py::arg("cdfs"), py::arg("precision"),
         py::arg("counts"), py::arg("threads") = 0,
         "decode() over independent chunks on `threads` threads (0: all).");
+  m.def("encode_context_chunks", &encode_context_chunks, py::arg("chunks"), py::arg("cdfs"),
+        py::arg("precision"), py::arg("modes"), py::arg("buckets"), py::arg("offset"),
+        py::arg("roff"), py::arg("width") = 0, py::arg("threads") = 0, py::arg("lanes") = 32,
+        "encode_chunks() with the causal context model (csrc/rans_core.h, ContextModel): chunk "
+        "symbols (C, N) are C planes of N / width rows of `width` (0: one row), stored as value "
+        "+ offset; channel c uses mode modes[c] and table rows c * buckets .. c * buckets + "
+        "buckets - 1 of cdfs, which code residual + roff.");
+  m.def("decode_context_chunks", &decode_context_chunks, py::arg("data"), py::arg("cdfs"),
+        py::arg("precision"), py::arg("counts"), py::arg("modes"), py::arg("buckets"),
+        py::arg("offset"), py::arg("roff"), py::arg("width") = 0, py::arg("threads") = 0,
+        "Inverse of encode_context_chunks: chunks -> int32 (C, counts[i]) stored symbols.");
+  m.def("context_of", &context_of, py::arg("symbols"), py::arg("modes"), py::arg("buckets"),
+        py::arg("offset"), py::arg("roff"), py::arg("width") = 0,
+        "(table rows uint16 (C, N), coded symbols int32 (C, N)) of one chunk under the context "
+        "model, exactly as encode_context_chunks computes them (for tests and analysis).");
   m.def("stream_info", &stream_info, py::arg("data"),
         "Parse a stream header: dict(lanes, symbols, escape, header_bytes, version).");
   m.def("clear_table_cache", []() { table_cache().clear(); },

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds walloc._rans with AddressSanitizer + UndefinedBehaviorSanitizer into a temporary
-# directory (the normal build is left alone) and runs tests/test_rans.py against that build.
+# directory (the normal build is left alone) and runs tests/test_rans.py and tests/test_context.py
+# against that build.
 # Exits non-zero on any test failure or sanitizer report.
 #
 #   csrc/sanitize.sh [extra pytest args]        (PYTHON=... to choose the interpreter)
@@ -40,7 +41,7 @@ spec.loader.exec_module(mod)
 sys.modules["walloc._rans"] = mod
 walloc._rans = mod
 import pytest
-args = [f"{root}/tests/test_rans.py", "-q", "-p", "no:cacheprovider", "-x", "-rs", "--capture=sys"] + sys.argv[3:]
+args = [f"{root}/tests/test_rans.py", f"{root}/tests/test_context.py", "-q", "-p", "no:cacheprovider", "-x", "-rs", "--capture=sys"] + sys.argv[3:]
 code = pytest.main(args)
 from walloc import _rans
 assert _rans.__file__ == so, f"tests ran against {_rans.__file__}, not the sanitized build"
@@ -48,7 +49,7 @@ sys.exit(int(code))
 EOF
 
 LOG="$WORK/log.txt"
-echo "[sanitize] running tests/test_rans.py under ASan+UBSan"
+echo "[sanitize] running tests/test_rans.py tests/test_context.py under ASan+UBSan"
 set +e
 ( cd "$WORK" && \
   LD_PRELOAD="$LIBASAN $LIBUBSAN" \

@@ -64,6 +64,12 @@ def test_train_exports_a_loadable_measured_model(config, tmp_path):
     assert codec.config["qualities"][0]["measured"]["files"] == 3
     x = torch.rand(3, 20, 24)
     assert codec.decompress(codec.compress(x)).shape == x.shape
+    stream = codec.compress(x)
+    (models / "tiny-trained.context.safetensors").unlink()
+    r = run_cli("train", str(config), "--refit-context", models=models)  # weights stay: old streams decode
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    again = Codec.load("tiny-trained", models)
+    assert again.sha256 == codec.sha256 and torch.equal(again.read_latents(stream)[1], codec.read_latents(stream)[1])
 
 
 def test_resume_continues_exactly(config, tmp_path):

@@ -42,7 +42,7 @@ def test_unknown_model_names_the_shipped_ones(tiny_models):
 
 def test_missing_weights_and_bad_json(tiny_models, tmp_path):
     shutil.copy(tiny_models / "tiny-rgb.json", tmp_path / "tiny-rgb.json")
-    with pytest.raises(ModelError, match="no weights"):
+    with pytest.raises(ModelError, match="weights: missing file"):
         Codec.load("tiny-rgb", tmp_path)
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ModelError, match="cannot read"):

@@ -9,6 +9,7 @@ Compression and decompression run band by band (``tiling``), so memory stays bou
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -48,8 +49,9 @@ class Codec:
         self.device = torch.device("cpu")
 
     @classmethod
-    def load(cls, name: str, model_dir=None) -> "Codec":
-        config, net, density, qualities = load_parts(name, model_dir)
+    def load(cls, name: str, model_dir=None, context: bool = True) -> "Codec":
+        """A shipped model; ``context=False`` ignores its context tables (factorized coding only)."""
+        config, net, density, qualities = load_parts(name, model_dir, context)
         return cls(name, config, net, density, qualities)
 
     # -- properties ---------------------------------------------------------------------------------
@@ -76,6 +78,14 @@ class Codec:
     @property
     def model_hash(self) -> bytes:
         return bytes.fromhex(self.sha256)[: bitstream.HASH_BYTES]
+
+    def stream_hash(self, coder_id: int) -> bytes:
+        """What a stream of this coder records as its model: the weights' hash, and for the context
+        coder the hash of weights and context tables together (both are needed to decode it)."""
+        if coder_id != coder.ContextRansCoder.coder_id or "context" not in self.config:
+            return self.model_hash
+        both = bytes.fromhex(self.sha256) + bytes.fromhex(self.config["context"]["sha256"])
+        return hashlib.sha256(both).digest()[: bitstream.HASH_BYTES]
 
     def to(self, device: str | torch.device) -> "Codec":
         self.device = torch.device(device)
@@ -141,13 +151,12 @@ class Codec:
         tiling.encode(self.net, x, self.device, keep)
         symbols += q.tables.offset  # table indices, in place
         bands = self._bands(symbols)
-        best = coder.get_coder()
+        best = coder.for_quality(q)
         data = []
         for first in range(0, len(bands), DECODE_BATCH):  # a bounded batch of contiguous chunks at a time
-            blocks = [np.ascontiguousarray(view).reshape(view.shape[0], -1) for *_, view in bands[first: first + DECODE_BATCH]]
-            data += best.encode_many(blocks, q.tables)
+            data += best.encode_many([view for *_, view in bands[first: first + DECODE_BATCH]], q)
         header = bitstream.Header(
-            modality=self.modality, coder=best.coder_id, quality=q.quality, model=self.name, model_hash=self.model_hash,
+            modality=self.modality, coder=best.coder_id, quality=q.quality, model=self.name, model_hash=self.stream_hash(best.coder_id),
             channels=x.shape[0], bit_depth=meta.bit_depth,
             float_samples=bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False)),
             sample_rate=getattr(meta, "sample_rate", 0), extent=tuple(x.shape[1:]),
@@ -169,9 +178,9 @@ class Codec:
         out = np.empty((header.groups, header.latent_channels, *header.latent_extent), dtype=np.int32)
         for first in range(0, len(header.chunks), DECODE_BATCH):
             chunks = header.chunks[first: first + DECODE_BATCH]
-            counts = [c.rows * math.prod(rest) for c in chunks]
-            for c, sym in zip(chunks, codec.decode_many(payloads[first: first + DECODE_BATCH], q.tables, counts, threads)):
-                out[c.group, :, c.start: c.start + c.rows] = sym.reshape(header.latent_channels, c.rows, *rest)
+            shapes = [(header.latent_channels, c.rows, *rest) for c in chunks]
+            for c, sym in zip(chunks, codec.decode_many(payloads[first: first + DECODE_BATCH], q, shapes, threads)):
+                out[c.group, :, c.start: c.start + c.rows] = sym
         out -= q.tables.offset
         return header, torch.from_numpy(out)
 
@@ -236,8 +245,8 @@ class Codec:
         shapes, unknown quality, or more latents than its payload could hold."""
         if header.model != self.name:
             raise ModelError(f"stream was made with model '{header.model}', not '{self.name}'")
-        if header.model_hash != self.model_hash:
-            raise ModelError(f"stream was made with a different version of model '{self.name}' (weights hash {header.model_hash.hex()} vs {self.model_hash.hex()})")
+        if header.model_hash != self.stream_hash(header.coder):
+            raise ModelError(f"stream was made with a different version of model '{self.name}' (model hash {header.model_hash.hex()} vs {self.stream_hash(header.coder).hex()})")
         if header.modality != self.modality:
             raise BitstreamError(f"{header.modality} stream names the {self.modality} model '{self.name}'")
         expect = tuple(-(-(e + p) // self.cfg.block_size) for e, p in zip(header.extent, header.padding))
@@ -245,5 +254,8 @@ class Codec:
             raise BitstreamError("stream's latent shape does not match its signal shape and model")
         if header.groups != -(-header.channels // self.cfg.channels):
             raise BitstreamError(f"stream declares {header.groups} channel groups for {header.channels} channels")
-        self._check_payload_can_hold(header, self.quality(header.quality).tables)
+        q = self.quality(header.quality)
+        if header.coder == coder.ContextRansCoder.coder_id and q.context is None:
+            raise BitstreamError(f"stream uses context tables that model '{self.name}' does not have")
+        self._check_payload_can_hold(header, q.context.tables if header.coder == coder.ContextRansCoder.coder_id else q.tables)
 

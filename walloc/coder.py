@@ -1,19 +1,31 @@
-"""The range-coder front: integer symbols + integer CDF tables <-> bytes.
+"""The range-coder front: integer symbols + a quality's integer CDF tables <-> bytes.
 
-Every coder here codes a list of independent chunks, each symbols (C, N) where row c is coded with
-table row c of :class:`walloc.entropy.Tables`, in parallel threads where the coder can. A stream records which coder made it (its ``coder_id``), so streams
-stay decodable when the default changes. Coders:
+Every coder here codes a list of independent chunks, each latent symbols (C, rows, *rest) (values
+plus the quality's offset), in parallel threads where the coder can. A stream records which coder
+made it (its ``coder_id``), so streams stay decodable when the default changes. Coders:
 
-- ``rans`` (id 2): walloc's own C++ rANS with interleaved lanes (``csrc/``), the default when built;
+- ``rans-context`` (id 3): walloc's C++ rANS with the causal context model of
+  :mod:`walloc.context`, the default for models that ship context tables;
+- ``rans`` (id 2): walloc's C++ rANS (``csrc/``) with one factorized table per channel;
 - ``constriction`` (id 1): constriction's range coder, the reference implementation and test oracle.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .entropy import Tables
 from .errors import BitstreamError
+
+
+def _flat(blocks: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.ascontiguousarray(b, dtype=np.int32).reshape(b.shape[0], -1) for b in blocks]
+
+
+def _counts(shapes: list[tuple[int, ...]]) -> list[int]:
+    return [math.prod(s[1:]) for s in shapes]
 
 
 class ConstrictionCoder:
@@ -29,29 +41,29 @@ class ConstrictionCoder:
         freq = np.diff(tables.cdfs.astype(np.int64), axis=1).astype(np.float64) / (1 << tables.precision)
         return [constriction.stream.model.Categorical(row, perfect=False) for row in freq]
 
-    def encode_many(self, blocks: list[np.ndarray], tables: Tables, threads: int = 0) -> list[bytes]:
-        """Each block (C, N) of table indices -> one independent stream."""
+    def encode_many(self, blocks: list[np.ndarray], quality, threads: int = 0) -> list[bytes]:
+        """Each block (C, rows, *rest) of table indices -> one independent stream."""
         import constriction
 
-        models, out = self._models(tables), []
-        for block in blocks:
+        models, out = self._models(quality.tables), []
+        for block in _flat(blocks):
             enc = constriction.stream.queue.RangeEncoder()
             for row, model in zip(block.astype(np.int32), models):
                 enc.encode(np.ascontiguousarray(row), model)
             out.append(enc.get_compressed().tobytes())
         return out
 
-    def decode_many(self, payloads: list[bytes], tables: Tables, counts: list[int], threads: int = 0) -> list[np.ndarray]:
-        """Streams -> blocks (C, count) of table indices."""
+    def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
+        """Streams -> blocks of the given shapes (C, rows, *rest) of table indices."""
         import constriction
 
-        models, out = self._models(tables), []
-        for data, count in zip(payloads, counts):
+        models, out = self._models(quality.tables), []
+        for data, count, shape in zip(payloads, _counts(shapes), shapes):
             if len(data) % 4:
                 raise BitstreamError("range-coded chunk is not a whole number of 32-bit words")
             try:
                 dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
-                out.append(np.stack([dec.decode(model, count) for model in models]).astype(np.int32))
+                out.append(np.stack([dec.decode(model, count) for model in models]).astype(np.int32).reshape(shape))
             except (ValueError, RuntimeError, AssertionError) as e:
                 raise BitstreamError(f"corrupt range-coded chunk ({e})") from None
         return out
@@ -66,19 +78,56 @@ class RansCoder:
     def __init__(self):
         from . import _rans  # noqa: F401  (fails here, not mid-stream, when the extension is missing)
 
-    def encode_many(self, blocks: list[np.ndarray], tables: Tables, threads: int = 0) -> list[bytes]:
+    def encode_many(self, blocks: list[np.ndarray], quality, threads: int = 0) -> list[bytes]:
         from . import _rans
 
-        blocks = [np.ascontiguousarray(b, dtype=np.int32) for b in blocks]
-        return _rans.encode_chunks(blocks, tables.cdfs, tables.precision, threads)
+        t = quality.tables
+        return _rans.encode_chunks(_flat(blocks), t.cdfs, t.precision, threads)
 
-    def decode_many(self, payloads: list[bytes], tables: Tables, counts: list[int], threads: int = 0) -> list[np.ndarray]:
+    def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
         from . import _rans
 
+        t = quality.tables
         try:
-            return _rans.decode_chunks([bytes(p) for p in payloads], tables.cdfs, tables.precision, counts, threads)
+            flat = _rans.decode_chunks([bytes(p) for p in payloads], t.cdfs, t.precision, _counts(shapes), threads)
         except ValueError as e:
             raise BitstreamError(f"corrupt rANS chunk ({e})") from None
+        return [a.reshape(s) for a, s in zip(flat, shapes)]
+
+
+class ContextRansCoder(RansCoder):
+    """The C++ rANS coder with the causal context model (:mod:`walloc.context`): each symbol's
+    table is chosen from its decoded neighbours in its latent plane."""
+
+    coder_id = 3
+    name = "rans-context"
+
+    @staticmethod
+    def _args(quality, shape: tuple[int, ...]) -> dict:
+        m = quality.context
+        if m is None:
+            raise BitstreamError(f"quality {quality.quality} of this model has no context tables")
+        return dict(cdfs=m.tables.cdfs, precision=m.tables.precision, modes=m.modes, buckets=m.buckets,
+                    offset=m.kmax, roff=m.tables.offset, width=shape[2] if len(shape) > 2 else 0)
+
+    def encode_many(self, blocks: list[np.ndarray], quality, threads: int = 0) -> list[bytes]:
+        from . import _rans
+
+        if not blocks:
+            return []
+        return _rans.encode_context_chunks(_flat(blocks), threads=threads, **self._args(quality, blocks[0].shape))
+
+    def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
+        from . import _rans
+
+        if not payloads:
+            return []
+        try:
+            flat = _rans.decode_context_chunks([bytes(p) for p in payloads], counts=_counts(shapes), threads=threads,
+                                               **self._args(quality, shapes[0]))
+        except ValueError as e:
+            raise BitstreamError(f"corrupt rANS chunk ({e})") from None
+        return [a.reshape(s) for a, s in zip(flat, shapes)]
 
 
 def coders() -> dict[int, object]:
@@ -86,16 +135,23 @@ def coders() -> dict[int, object]:
     found: dict[int, object] = {ConstrictionCoder.coder_id: ConstrictionCoder()}
     try:
         found[RansCoder.coder_id] = RansCoder()
+        found[ContextRansCoder.coder_id] = ContextRansCoder()
     except ImportError:
         pass
     return found
 
 
-def get_coder(coder_id: int | None = None):
-    """The coder with this id, or the best available one when no id is given."""
+def for_quality(quality):
+    """The best available coder for this quality: the context model when the model ships one."""
     available = coders()
-    if coder_id is None:
-        return available[max(available)]
+    if quality.context is None:
+        available.pop(ContextRansCoder.coder_id, None)
+    return available[max(available)]
+
+
+def get_coder(coder_id: int):
+    """The coder with this stream id."""
+    available = coders()
     if coder_id not in available:
         raise BitstreamError(f"stream needs entropy coder #{coder_id}, which this install does not have")
     return available[coder_id]

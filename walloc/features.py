@@ -101,25 +101,26 @@ def decode_streams(streams: Sequence[bytes], *, codec: Codec | None = None, kind
                              f"(got q{h.quality} {h.groups}x{h.latent_extent} and q{first.quality} {first.groups}x{first.latent_extent})")
     q = codec.quality(first.quality)
     k, rest = first.latent_channels, first.latent_extent[1:]
-    payloads, counts, places = [], [], []
+    payloads, shapes, places = [], [], []
     for b, (h, views) in enumerate(parsed):
         for c, view in zip(h.chunks, views):
             payloads.append(view)
-            counts.append(c.rows * math.prod(rest))
+            shapes.append((k, c.rows, *rest))
             places.append((b, c))
     device = torch.device(device) if device is not None else torch.device("cpu")
     coders = {h.coder for h, _ in parsed}
-    pieces = _decode_chunks(payloads, counts, q.tables, coders, k, device, threads)
+    pieces = _decode_chunks(payloads, shapes, q, coders, device, threads)
     out = torch.empty((len(streams), first.groups, k, *first.latent_extent), dtype=torch.int32, device=pieces[0].device)
     for (b, c), piece in zip(places, pieces):
-        out[b, c.group, :, c.start: c.start + c.rows] = piece.view(k, c.rows, *rest)
+        out[b, c.group, :, c.start: c.start + c.rows] = piece
     out = (out - q.tables.offset).reshape(len(streams), first.groups * k, *first.latent_extent).to(device)
     return codec.dequantize(out, q.quality) if kind == "dequantized" else out
 
 
-def _decode_chunks(payloads: list, counts: list[int], tables, coders: set[int], k: int,
+def _decode_chunks(payloads: list, shapes: list[tuple[int, ...]], q, coders: set[int],
                    device: torch.device, threads: int) -> list[torch.Tensor]:
-    """Every chunk decoded to an int32 (K, count) tensor (symbols still offset), on the GPU when asked."""
+    """Every chunk decoded to an int32 (K, rows, *rest) tensor (symbols still offset), on the GPU when asked
+    (factorized streams only: the context coder decodes on the CPU)."""
     if len(coders) != 1:
         raise MediaError("streams decoded as one batch must use one entropy coder")
     coder_id = next(iter(coders))
@@ -127,15 +128,16 @@ def _decode_chunks(payloads: list, counts: list[int], tables, coders: set[int], 
         from . import _rans
 
         if _rans.cuda_available():
-            sizes = [k * n for n in counts]
+            sizes = [math.prod(s) for s in shapes]
             flat = torch.empty(sum(sizes), dtype=torch.int32, device=device)
             stream = torch.cuda.current_stream(device).cuda_stream
             try:
-                _rans.cuda_decode_chunks([bytes(p) for p in payloads], tables.cdfs, tables.precision, counts, flat.data_ptr(), stream)
+                _rans.cuda_decode_chunks([bytes(p) for p in payloads], q.tables.cdfs, q.tables.precision,
+                                         [math.prod(s[1:]) for s in shapes], flat.data_ptr(), stream)
             except ValueError as e:
                 raise BitstreamError(f"corrupt rANS chunk ({e})") from None
-            return list(torch.split(flat, sizes))
-    arrays = coder.get_coder(coder_id).decode_many(payloads, tables, counts, threads)
+            return [piece.view(s) for piece, s in zip(torch.split(flat, sizes), shapes)]
+    arrays = coder.get_coder(coder_id).decode_many(payloads, q, shapes, threads)
     return [torch.from_numpy(a) for a in arrays]
 
 

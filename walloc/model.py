@@ -97,8 +97,10 @@ class WallocNet(nn.Module):
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Signal (B, C, *S) with S divisible by 2**J -> bounded float latents (B, K, *S/2**J)."""
-        z = self.encoder(self.analysis(x))
-        return self.cfg.bound * torch.erf(z / math.sqrt(2.0))
+        z = wavelet.packet_conv(x, self.cfg.levels, self.encoder.weight, self.encoder.bias)
+        if torch.is_grad_enabled() and z.requires_grad:
+            return self.cfg.bound * torch.erf(z / math.sqrt(2.0))
+        return z.div_(math.sqrt(2.0)).erf_().mul_(self.cfg.bound)  # same values, in place: no temporaries
 
     def decode_coefficients(self, y: torch.Tensor) -> torch.Tensor:
         """Bounded (possibly quantized) latents -> packet coefficients; the Gaussian CDF is undone first."""

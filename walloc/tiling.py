@@ -33,12 +33,21 @@ def analysis_margin(levels: int) -> int:
     return math.ceil(9 * (2 ** levels - 1) / 2 ** levels) + 1
 
 
+def _all_finite(x: torch.Tensor) -> bool:
+    """NaN and infinities propagate to the minimum or maximum: one pass over x and no mask the size
+    of x (reduced in memory order, so a channels-last view is not copied either)."""
+    if x.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(x.permute(sorted(range(x.dim()), key=lambda d: -x.stride(d))))
+    return bool(torch.isfinite(lo) and torch.isfinite(hi))
+
+
 def to_float(x: torch.Tensor) -> torch.Tensor:
     """Integer samples -> floats in the codec's range; floats are checked for NaN/inf."""
     if x.dtype in _SCALE:
-        return x.to(torch.float32) / _SCALE[x.dtype]
+        return x.to(torch.float32).div_(_SCALE[x.dtype])
     x = x.to(torch.float32)
-    if not torch.isfinite(x).all():
+    if not _all_finite(x):
         raise MediaError("the signal holds NaN or infinite values")
     return x
 
@@ -85,14 +94,17 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
     size = band_rows(net, latent_rest)
     margin = 0 if size >= rows else analysis_margin(net.cfg.levels)
     for g in range(-(-c // m)):
-        channels = torch.tensor([min(g * m + i, c - 1) for i in range(m)])
+        first = g * m
+        # a whole group is a view of its channels; only the last, padded one is gathered
+        channels = None if first + m <= c else torch.tensor([min(first + i, c - 1) for i in range(m)])
         for r0, r1 in _bands(rows, size):
             lo, hi = (r0 - margin) * block, (r1 + margin) * block
             if 0 <= lo and hi <= s0:  # inside the signal: a view, no gather over the whole signal
                 rows_of = x[:, lo:hi]
             else:                     # wraps around or reaches the padding
                 rows_of = x.index_select(1, (torch.arange(lo, hi) % padded).clamp(max=s0 - 1))
-            band = to_float(rows_of.index_select(0, channels)).unsqueeze(0)
+            group = rows_of.narrow(0, first, m) if channels is None else rows_of.index_select(0, channels)
+            band = to_float(group).unsqueeze(0)  # strided views go to the packet as they are
             with torch.inference_mode():
                 y = net.encode(pad_to_block(band, block, skip_first=True).to(device))
             emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])

@@ -3,7 +3,10 @@
 The first step of the data path: a full packet (every subband split again at every level) turns a
 signal into many channels at a lower resolution, which a 1x1 convolution can then mix cheaply.
 Analysis matches ``pywt.dwt(x, "bior4.4", mode="periodization")`` coefficient for coefficient;
-synthesis is its exact inverse. Everything is batched torch, differentiable, and device-agnostic.
+synthesis is its exact inverse. Everything is batched torch, differentiable, and device-agnostic:
+that torch code is the definition. Only the encoder's common case, packet analysis of a float32 CPU
+tensor that needs no gradient, runs in C++ instead (``walloc._packet``: the same transform by lifting,
+equal to float32 rounding and several times faster).
 """
 
 from __future__ import annotations
@@ -12,6 +15,11 @@ import functools
 
 import torch
 import torch.nn.functional as F
+
+try:  # built with the package; a source tree without the build falls back to the torch path
+    from . import _packet
+except ImportError:
+    _packet = None
 
 # CDF 9/7 filter banks as PyWavelets defines ``bior4.4`` (analysis low/high, synthesis low/high).
 _DEC_LO = (0.0, 0.03782845550726404, -0.023849465019556843, -0.11062440441843718, 0.37740285561283066,
@@ -150,8 +158,53 @@ def _stages(levels: int) -> list[int]:
     return [min(_STAGE, levels - done) for done in range(0, levels, _STAGE)]
 
 
+_GRAIN = 1 << 16  # samples per C++ thread at least: below that, starting a thread costs more than it saves
+
+
+def _native_ok(x: torch.Tensor, levels: int, dims: int, *params: torch.Tensor) -> bool:
+    """Whether the C++ path may run: CPU float32, no autograd wanted, every level of even length."""
+    return (_packet is not None and x.device.type == "cpu" and x.dtype == torch.float32 and x.layout == torch.strided
+            and x.dim() == dims + 2 and levels >= 1 and all(s > 0 and s % 2 ** levels == 0 for s in x.shape[2:])
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *params))))
+
+
+def _threads(x: torch.Tensor) -> int:
+    return max(1, min(torch.get_num_threads(), x.numel() // _GRAIN))
+
+
+def _native(x: torch.Tensor, levels: int, dims: int) -> torch.Tensor | None:
+    """The packet by the C++ lifting when x allows it, else None."""
+    if not _native_ok(x, levels, dims):
+        return None
+    b, c, *size = x.shape
+    out = x.new_empty(b, c * 2 ** (dims * levels), *(s >> levels for s in size))
+    (_packet.packet2d if dims == 2 else _packet.packet1d)(x.detach().numpy(), out.numpy(), levels, _threads(x))
+    return out
+
+
+def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The packet, then a 1x1 convolution (weight (K, P, 1[, 1]), bias (K,)): the linear encoder.
+
+    On the C++ path the two run fused, one signal channel at a time, so the packet (P / K times the
+    size of the result) never exists in full.
+    """
+    dims = x.dim() - 2
+    if not _native_ok(x, levels, dims, weight, bias):
+        conv = F.conv2d if dims == 2 else F.conv1d
+        return conv(packet2d(x, levels) if dims == 2 else packet1d(x, levels), weight, bias)
+    b, _, *size = x.shape
+    z = x.new_empty(b, weight.shape[0], *(s >> levels for s in size))
+    run = _packet.encode2d if dims == 2 else _packet.encode1d
+    w = weight.detach().to(torch.float32).reshape(weight.shape[0], -1).contiguous()
+    run(x.detach().numpy(), w.numpy(), bias.detach().to(torch.float32).contiguous().numpy(), z.numpy(), levels, _threads(x))
+    return z
+
+
 def packet1d(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Full 1-D packet: (B, C, L) -> (B, C * 2**levels, L / 2**levels), subbands in natural order."""
+    fast = _native(x, levels, 1)
+    if fast is not None:
+        return fast
     b = x.shape[0]
     for j in _stages(levels):
         _, c, n = x.shape
@@ -192,6 +245,9 @@ def packet2d(x: torch.Tensor, levels: int) -> torch.Tensor:
     Each level splits every channel into four subbands in the order of ``pywt.dwt2``'s
     (cA, (cH, cV, cD)) output: subband index = (high along H) + 2 * (high along W).
     """
+    fast = _native(x, levels, 2)
+    if fast is not None:
+        return fast
     for j in _stages(levels):
         b, c, h, w = x.shape
         n = 2 ** j

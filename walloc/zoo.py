@@ -1,8 +1,10 @@
-"""The shipped models: ``models/NAME.json`` (config, qualities, hash) + ``models/NAME.safetensors``.
+"""The shipped models: ``models/NAME.json`` (config, qualities, hash) + ``models/NAME.safetensors``,
+and optionally ``models/NAME.context.safetensors`` (the context model's tables, :mod:`walloc.context`).
 
-Weights load only from safetensors (loading a model cannot run code) and only when the file's
-SHA-256 equals the one recorded in its JSON; streams name the model by that hash, so a stream made
-with different weights is refused rather than decoded into garbage.
+Weights and tables load only from safetensors (loading a model cannot run code) and only when each
+file's SHA-256 equals the one recorded in its JSON; streams name the model by that hash, so a stream
+made with different weights or tables is refused rather than decoded into garbage. The context
+tables live in their own file so that adding or refitting them leaves older streams decodable.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .context import ContextTables
 from .entropy import FactorizedDensity, Tables
 from .errors import ModelError
 from .model import NetConfig, WallocNet
@@ -31,6 +34,7 @@ class Quality:
     step: float
     tables: Tables | None = None
     measured: dict | None = None
+    context: ContextTables | None = None
 
 
 @dataclass(frozen=True)
@@ -87,37 +91,75 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_parts(name: str, model_dir: Path | None = None) -> tuple[dict, WallocNet, FactorizedDensity, list[Quality]]:
-    """Read and verify one model; returns its config, network, density and qualities."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
+def load_parts(name: str, model_dir: Path | None = None, context: bool = True) -> tuple[dict, WallocNet, FactorizedDensity, list[Quality]]:
+    """Read and verify one model (with its context tables unless ``context`` is False); returns its
+    config, network, density and qualities."""
     folder = Path(model_dir or MODEL_DIR)
     cfg_path, weights = folder / f"{name}.json", folder / f"{name}.safetensors"
     if not cfg_path.exists():
         known = ", ".join(m.name for m in list_models(folder)) or "none"
         raise ModelError(f"unknown model '{name}' (shipped: {known})")
     cfg = _read_config(cfg_path)
-    if not weights.exists():
-        raise ModelError(f"model '{name}' has no weights file {weights}")
-    digest = file_sha256(weights)
-    if digest != cfg["sha256"]:
-        raise ModelError(f"model '{name}': weights file hash {digest[:16]} does not match the recorded {cfg['sha256'][:16]}; refusing to load it")
-    try:
-        state = load_file(weights)
-    except (SafetensorError, OSError) as e:
-        raise ModelError(f"model '{name}': unreadable weights ({e})") from None
+    state = _verified(weights, cfg["sha256"], f"model '{name}' weights")
     net_cfg = NetConfig(**cfg["net"])
     net, density = WallocNet(net_cfg), FactorizedDensity(net_cfg.latent_dim)
     net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
     density.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("density.")})
     net.eval(), density.eval()
+    if not context:
+        cfg = {k: v for k, v in cfg.items() if k != "context"}
+    context = _load_context(name, folder, cfg)
     qualities = []
     for q in cfg["qualities"]:
         cdfs = state[f"tables.{q['quality']}"].numpy().astype(np.uint32)
         tables = Tables(cdfs=cdfs, offset=q["offset"], precision=q["precision"])
-        qualities.append(Quality(q["quality"], q["step"], tables, q.get("measured")))
+        ctx = None
+        if context is not None:
+            ctx_cdfs = context[f"tables.{q['quality']}"].numpy().astype(np.uint32)
+            ctx = ContextTables(modes=context[f"modes.{q['quality']}"].numpy().astype(np.uint8), buckets=cfg["context"]["buckets"],
+                                kmax=q["offset"], tables=Tables(cdfs=ctx_cdfs, offset=2 * q["offset"], precision=q["precision"]))
+        qualities.append(Quality(q["quality"], q["step"], tables, q.get("measured"), ctx))
     return cfg, net, density, qualities
+
+
+def _verified(path: Path, sha256: str, what: str) -> dict:
+    """A safetensors file's tensors, after checking its SHA-256 against the recorded one."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise ModelError(f"{what}: missing file {path}")
+    digest = file_sha256(path)
+    if digest != sha256:
+        raise ModelError(f"{what}: file hash {digest[:16]} does not match the recorded {sha256[:16]}; refusing to load it")
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError) as e:
+        raise ModelError(f"{what}: unreadable file ({e})") from None
+
+
+def _load_context(name: str, folder: Path, cfg: dict) -> dict | None:
+    if "context" not in cfg:
+        return None
+    return _verified(folder / f"{name}.context.safetensors", cfg["context"]["sha256"], f"model '{name}' context tables")
+
+
+def save_context(name: str, contexts: dict[int, ContextTables], info: dict, model_dir: Path | None = None) -> None:
+    """Write one context model per quality beside a saved model and record it in the model's JSON."""
+    from safetensors.torch import save_file
+
+    folder = Path(model_dir or MODEL_DIR)
+    state = {}
+    for q, m in contexts.items():
+        state[f"modes.{q}"] = torch.from_numpy(m.modes.astype(np.int32))
+        state[f"tables.{q}"] = torch.from_numpy(m.tables.cdfs.astype(np.int32))
+    path = folder / f"{name}.context.safetensors"
+    save_file(state, str(path))
+    buckets = {m.buckets for m in contexts.values()}
+    cfg_path = folder / f"{name}.json"
+    cfg = _read_config(cfg_path)
+    cfg["context"] = {"sha256": file_sha256(path), "buckets": buckets.pop(), **info}
+    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
 
 
 def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: list[float], extra: dict,

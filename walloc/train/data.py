@@ -47,6 +47,10 @@ class ImageCrops:
             out.append(x)
         return torch.stack(out).float() / 255.0
 
+    def signals(self):
+        """Every whole image, as floats in [0, 1]."""
+        return (im.float() / 255.0 for im in self.images)
+
 
 class AudioSegments:
     """Random segments with a random gain, as float tensors in [-1, 1]; mono is spread to all channels."""
@@ -73,3 +77,7 @@ class AudioSegments:
             gain = float(np.exp(rng.uniform(np.log(0.5), np.log(1.5))))
             out.append((clip[:, start: start + self.length] * gain).clamp(-1, 1))
         return torch.stack(out)
+
+    def signals(self):
+        """Every whole clip."""
+        return iter(self.clips)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .. import evaluate, zoo
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from .. import context, evaluate, zoo
 from ..codec import Codec
 from ..entropy import FactorizedDensity
 from ..model import WallocNet
 from .data import AUDIO_SUFFIXES, IMAGE_SUFFIXES
-from .loop import TrainConfig
+from .loop import TrainConfig, make_data
+
+CONTEXT_LATENTS = 1 << 24  # training latents the context tables are fitted on, at most
 
 
 def eval_files(cfg: TrainConfig) -> list[Path]:
@@ -24,11 +31,37 @@ def _relative(folder: str) -> str:
     return str(Path(*parts[parts.index("shared"):])) if "shared" in parts else folder
 
 
+def fit_context(codec: Codec, signals: Iterable[torch.Tensor], limit: int = CONTEXT_LATENTS) -> dict[int, context.ContextTables]:
+    """Fit the context model of every quality to the integer latents of whole training signals."""
+    latents, count = [], 0
+    for x in signals:
+        y = codec.encode(x.unsqueeze(0))[0]
+        latents.append(y if y.dim() == 3 else y.unsqueeze(1))  # audio (K, L) as planes (K, 1, L)
+        count += y.numel()
+        if count >= limit:
+            break
+    fitted = {}
+    for q in codec.qualities:
+        kmax = codec.quality(q).tables.offset
+        fitted[q] = context.fit([codec.quantize(y, q).numpy().astype(np.int64) for y in latents], kmax)
+    return fitted
+
+
 def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, stats: dict, model_dir: Path | None = None) -> Path:
-    """Write weights, tables and JSON; then measure every quality and record it in the JSON and card."""
+    """Write weights, tables and JSON, fit the context tables on the training data; then measure
+    every quality and record it in the JSON and card."""
     extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats}
-    path = zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
+    zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
+    return refit_model_context(cfg, model_dir)
+
+
+def refit_model_context(cfg: TrainConfig, model_dir: Path | None = None) -> Path:
+    """Fit a saved model's context tables on its training data (its weights stay as they are, so
+    streams of its factorized coder stay decodable); then measure it and write its card."""
+    fitted = fit_context(Codec.load(cfg.name, model_dir, context=False), make_data(cfg).signals())
+    zoo.save_context(cfg.name, fitted, {"fitted_on": [_relative(f) for f in cfg.folders]}, model_dir)
     codec = Codec.load(cfg.name, model_dir)
+    path = Path(model_dir or zoo.MODEL_DIR) / f"{cfg.name}.json"
     files = eval_files(cfg)
     config = json.loads(path.read_text())
     if files:
@@ -59,7 +92,8 @@ def write_card(config: dict, path: Path) -> None:
 WaLLoC model for {net['modality']}: {net['channels']} channel(s), wavelet packet J={net['levels']} (CDF 9/7),
 {packet} packet channels -> {net['latent_dim']} latent channels ({packet / net['latent_dim']:g}x fewer dimensions),
 {net['latent_bits']}-bit bounded latents, decoder width {net['width']} with {net['blocks']} residual blocks,
-factorized entropy model frozen to {len(config['qualities'])} sets of 16-bit integer tables (one per quality).
+factorized entropy model frozen to {len(config['qualities'])} sets of 16-bit integer tables (one per quality),
+{"and a causal context model (" + str(config['context']['buckets']) + " tables per channel and quality, fitted on the training data) that codes the streams." if 'context' in config else "which code the streams."}
 Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256']}`.
 
 ## Training
