@@ -16,6 +16,10 @@ Coders:
   constriction_ans    constriction.stream.stack.AnsCoder + Categorical per channel
   compressai_rans     compressai.ans RansEncoder/RansDecoder .encode_with_indexes
 
+A last section, "context_model", codes the same Kodak latents (planes, one stream per image, one
+thread) with the causal context model that `.wlc` streams use (coder id 3, walloc/context.py)
+beside the factorized tables above: bytes, and encode/decode throughput of both.
+
 Throughput is symbols / median wall time over repeats (million symbols per second).  Overhead
 is the coded size over the ideal information content -sum log2(freq / 2^precision) under the
 integer tables.  Model/table preparation of the baselines (constriction Categorical objects,
@@ -395,6 +399,45 @@ def print_table(title: str, coders: dict) -> None:
             print(f"  {n:<20} skipped: {r.get('skipped')}")
 
 
+def context_model(repeats: int, quick: bool) -> dict:
+    """The context-model coder against the factorized coder on rgb-16x Kodak latents (planes)."""
+    import torch
+
+    import walloc
+    from walloc import _rans, io
+
+    paths = sorted(glob.glob(str(ROOT.parent / "shared" / "data" / "images" / "kodak" / "*.png")))[: 6 if quick else None]
+    if not paths:
+        return {"skipped": "no Kodak images"}
+    codec = walloc.load("rgb-16x")
+    q = codec.quality()
+    m, t = q.context, q.tables
+    planes = []
+    with torch.no_grad():
+        for p in paths:
+            x, _ = io.read_image(p)
+            planes.append((codec.quantize(codec.encode(x.unsqueeze(0)))[0].numpy() + t.offset).astype(np.int32))
+    flat = [np.ascontiguousarray(k.reshape(k.shape[0], -1)) for k in planes]
+    args = [dict(modes=m.modes, buckets=m.buckets, offset=m.kmax, roff=m.tables.offset, width=k.shape[2]) for k in planes]
+    symbols = sum(k.size for k in planes)
+    rows = {}
+    for name, enc, dec in [
+        ("factorized", lambda: [_rans.encode(k, t.cdfs, t.precision) for k in flat],
+         lambda out: [_rans.decode(b, t.cdfs, t.precision, k.shape[1]) for b, k in zip(out, flat)]),
+        ("context", lambda: [_rans.encode_context_chunks([k], m.tables.cdfs, 16, threads=1, **a)[0] for k, a in zip(flat, args)],
+         lambda out: [_rans.decode_context_chunks([b], m.tables.cdfs, 16, [k.shape[1]], threads=1, **a)[0] for b, k, a in zip(out, flat, args)]),
+    ]:
+        enc_s, out = timeit(enc, repeats)
+        dec_s, back = timeit(lambda: dec(out), repeats)
+        assert all(np.array_equal(a, b) for a, b in zip(back, flat)), f"{name} round trip failed"
+        rows[name] = {"bytes": sum(len(b) for b in out), "enc_msym_s": symbols / enc_s / 1e6, "dec_msym_s": symbols / dec_s / 1e6}
+    rows["context"]["bytes_vs_factorized"] = rows["context"]["bytes"] / rows["factorized"]["bytes"]
+    print(f"\ncontext model, {len(paths)} Kodak images at quality {q.quality}:")
+    for name, r in rows.items():
+        print(f"  {name:<11} {r['bytes']:>9,} B  enc {r['enc_msym_s']:7.1f}  dec {r['dec_msym_s']:7.1f} Msym/s")
+    return {"images": len(paths), "quality": q.quality, "symbols": symbols, **rows}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True, help="JSON file to write")
@@ -427,7 +470,7 @@ def main() -> int:
         print_table("kodak", datasets["kodak"]["coders"])
 
     result = {"coders": aggregate(datasets), "machine": machine(), "datasets": datasets,
-              "repeats": repeats, "quick": args.quick}
+              "context_model": context_model(repeats, args.quick), "repeats": repeats, "quick": args.quick}
     print_table("all datasets", result["coders"])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -75,6 +75,7 @@ struct DeviceTables {
     view.enc = with_enc ? enc.as<EncSym>() : nullptr;
     view.dec = with_dec ? dec.as<DecSym>() : nullptr;
     view.lut = (with_dec && !t.lut[v].empty()) ? lut.as<uint16_t>() : nullptr;
+    view.coarse = nullptr;  // the device always decodes through full slot tables
     return cudaSuccess;
   }
 };

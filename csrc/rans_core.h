@@ -59,6 +59,9 @@ constexpr uint32_t ESC_COST_BITS = 48;        // nominal cost of an escape, for 
 // 64-bit state flush of each lane costs <= 1/2048 of the payload (0.05%).
 constexpr uint64_t BITS_PER_LANE = 1ull << 17;
 constexpr int MAX_HEADER_BYTES = 1 + 2 + 10;
+// Slot buckets per table of the coarse lookup: small enough to stay in cache with many tables
+// (the context model has channels x buckets of them), fine enough that the scan is ~1 step.
+constexpr int COARSE_BITS = 10;
 
 enum Status : int {
   OK = 0,
@@ -116,7 +119,9 @@ struct TableView {
   const int32_t* steal;  // C, symbol hosting the escape slot, -1 if none (variant 1 only)
   const EncSym* enc;     // C x (K+1); entry K is the escape (variant 1)
   const DecSym* dec;     // C x (K+1)
-  const uint16_t* lut;   // C x 2^prec slot -> symbol (K = escape), or null: binary search
+  const uint16_t* lut;   // C x 2^prec slot -> symbol (K = escape), or null: see coarse
+  const uint16_t* coarse;  // C x 2^min(prec, COARSE_BITS): symbol of each slot bucket's first
+                           // slot, where a short scan starts (used when lut is null)
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -388,13 +393,12 @@ WR_HD bool dec_renorm_checked(uint64_t& x, Reader& r) {
 
 WR_HD uint32_t lookup_symbol(const TableView& tv, int c, uint32_t slot) {
   if (tv.lut) return tv.lut[((size_t)c << tv.prec) + slot];
-  // binary search: largest s with cdf[s] <= slot (skips zero-frequency symbols)
+  // the symbol s with cdf[s] <= slot < cdf[s + 1] (zero-frequency symbols are skipped), found by
+  // scanning up from the symbol of the slot's coarse bucket
   const uint32_t* cdf = tv.cdf + (size_t)c * (tv.K + 1);
-  uint32_t lo = 0, hi = (uint32_t)tv.K;  // cdf[lo] <= slot < cdf[hi]
-  while (hi - lo > 1) {
-    uint32_t mid = (lo + hi) >> 1;
-    if (cdf[mid] <= slot) lo = mid; else hi = mid;
-  }
+  const int cb = tv.prec < COARSE_BITS ? tv.prec : COARSE_BITS;
+  uint32_t lo = tv.coarse[((size_t)c << cb) + (slot >> (tv.prec - cb))];
+  while (cdf[lo + 1] <= slot) ++lo;  // ends by cdf[K] = 2^prec > slot
   if (tv.steal && tv.steal[c] == (int32_t)lo && slot + 1 == cdf[lo + 1]) return (uint32_t)tv.K;
   return lo;
 }

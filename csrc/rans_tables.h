@@ -21,7 +21,8 @@ struct Tables {
   std::vector<int32_t> steal;   // C
   std::vector<EncSym> enc[2];   // per variant, C x (K+1)
   std::vector<DecSym> dec[2];   // per variant, C x (K+1)
-  std::vector<uint16_t> lut[2]; // per variant, C x 2^prec slot -> symbol (empty: binary search)
+  std::vector<uint16_t> lut[2]; // per variant, C x 2^prec slot -> symbol (empty: see coarse)
+  std::vector<uint16_t> coarse; // C x 2^min(prec, COARSE_BITS), both variants (see TableView)
   bool have_enc[2] = {false, false};
   bool have_dec[2] = {false, false};
   // Tables may be shared between calls (see the cache in rans_py.cpp): building is serialized,
@@ -33,7 +34,7 @@ struct Tables {
     size_t b = cdf.size() * 4 + cost.size() * 4 + steal.size() * 4;
     for (int v = 0; v < 2; ++v)
       b += enc[v].size() * sizeof(EncSym) + dec[v].size() * sizeof(DecSym) + lut[v].size() * 2;
-    return b;
+    return b + coarse.size() * 2;
   }
 
   // Validates and copies the tables; returns an error message or "".
@@ -128,6 +129,21 @@ struct Tables {
       }
       have_dec[v] = true;
     }
+    if (!use_lut && coarse.empty() && C > 0) {
+      const int cb = prec < COARSE_BITS ? prec : COARSE_BITS;
+      const size_t n = (size_t)1 << cb;
+      std::vector<uint16_t> T((size_t)C * n);
+      for (int c = 0; c < C; ++c) {
+        const uint32_t* r = &cdf[(size_t)c * (K + 1)];
+        uint32_t s = 0;
+        for (size_t j = 0; j < n; ++j) {  // symbol holding the bucket's first slot
+          const uint32_t slot = (uint32_t)(j << (prec - cb));
+          while (r[s + 1] <= slot) ++s;
+          T[(size_t)c * n + j] = (uint16_t)s;
+        }
+      }
+      coarse.swap(T);
+    }
     if (use_lut && lut[v].empty() && C > 0) {
       const size_t M = (size_t)1 << prec;
       std::vector<uint16_t> L((size_t)C * M);
@@ -153,14 +169,17 @@ struct Tables {
     tv.enc = enc[v].data();
     tv.dec = dec[v].data();
     tv.lut = lut[v].empty() ? nullptr : lut[v].data();
+    tv.coarse = coarse.empty() ? nullptr : coarse.data();
     return tv;
   }
 };
 
-// Whether slot tables pay off, given `symbols` decoded with these tables so far (including the
-// current call): below that, decoding uses a binary search over the cdf.
+// Whether full slot tables pay off, given `symbols` decoded with these tables so far (including
+// the current call): they must fit in cache (at most 2 MB) and be used enough to repay their
+// filling; otherwise decoding uses the coarse lookup.
 inline bool lut_pays_off(const Tables& t, uint64_t symbols) {
   uint64_t entries = (uint64_t)t.C << t.prec;
+  if (entries > (1u << 20)) return false;
   return t.prec <= 12 || entries <= 32 * symbols + 65536;  // fill ~0.6 ns/entry vs ~25 ns/symbol saved
 }
 

@@ -38,6 +38,20 @@ def tiny_models(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture
+def tiny_copy(tiny_models, tmp_path) -> Path:
+    """A private copy of the tiny models' folder, for tests that damage or edit model files."""
+    import shutil
+
+    return Path(shutil.copytree(tiny_models, tmp_path / "models"))
+
+
+def flip_last_byte(path: Path) -> None:
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1
+    path.write_bytes(bytes(raw))
+
+
 @pytest.fixture(scope="session")
 def tiny_rgb(tiny_models):
     from walloc.codec import Codec

@@ -2,7 +2,6 @@
 and the model files that carry its tables."""
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -14,6 +13,8 @@ import walloc
 from walloc import _rans, coder, context
 from walloc.codec import Codec
 from walloc.errors import ModelError
+
+from conftest import flip_last_byte
 
 
 def planes(rng, c, h, w, kmax, scale):
@@ -99,35 +100,29 @@ def test_codec_streams_use_the_context_coder(tiny_rgb, tiny_stereo):
         assert torch.equal(symbols[0], codec.quantize(codec.encode(x.unsqueeze(0)), codec.default_quality)[0])
 
 
-def test_factorized_streams_stay_decodable_after_context_tables_are_added(tiny_models, tmp_path):
-    for f in tiny_models.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    cfg_path = tmp_path / "tiny-rgb.json"
+def test_factorized_streams_stay_decodable_after_context_tables_are_added(tiny_copy):
+    cfg_path = tiny_copy / "tiny-rgb.json"
     cfg = json.loads(cfg_path.read_text())
     without = {k: v for k, v in cfg.items() if k != "context"}
     cfg_path.write_text(json.dumps(without))
     x = torch.rand(3, 32, 32)
-    old = Codec.load("tiny-rgb", tmp_path).compress(x)
+    old = Codec.load("tiny-rgb", tiny_copy).compress(x)
     assert walloc.peek_header(old).coder == coder.RansCoder.coder_id
     cfg_path.write_text(json.dumps(cfg))
-    new = Codec.load("tiny-rgb", tmp_path)
+    new = Codec.load("tiny-rgb", tiny_copy)
     assert torch.equal(new.read_latents(old)[1], new.read_latents(new.compress(x))[1])
 
 
-def test_context_tables_are_verified_and_named_by_streams(tiny_models, tmp_path):
-    for f in tiny_models.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    data = Codec.load("tiny-rgb", tmp_path).compress(torch.rand(3, 32, 32))
-    tables = tmp_path / "tiny-rgb.context.safetensors"
-    raw = bytearray(tables.read_bytes())
-    raw[-1] ^= 1
-    tables.write_bytes(bytes(raw))
+def test_context_tables_are_verified_and_named_by_streams(tiny_copy):
+    data = Codec.load("tiny-rgb", tiny_copy).compress(torch.rand(3, 32, 32))
+    tables = tiny_copy / "tiny-rgb.context.safetensors"
+    flip_last_byte(tables)
     with pytest.raises(ModelError, match="context tables: file hash"):
-        Codec.load("tiny-rgb", tmp_path)
+        Codec.load("tiny-rgb", tiny_copy)
     # tables refitted (a new, valid file and hash): the old context stream is refused by name
-    cfg_path = tmp_path / "tiny-rgb.json"
+    cfg_path = tiny_copy / "tiny-rgb.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["context"]["sha256"] = walloc.zoo.file_sha256(tables)
     cfg_path.write_text(json.dumps(cfg))
     with pytest.raises(ModelError, match="different version"):
-        Codec.load("tiny-rgb", tmp_path).decompress(data)
+        Codec.load("tiny-rgb", tiny_copy).decompress(data)

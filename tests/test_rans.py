@@ -482,8 +482,8 @@ def test_table_cache_many_table_sets_and_threads():
     np.testing.assert_array_equal(_rans.decode(data, cdfs, prec, sym.shape[1]), sym)
 
 
-def test_binary_search_and_lookup_table_paths_agree():
-    # small calls on big tables decode by binary search, large ones build slot tables
+def test_coarse_lookup_and_slot_table_paths_agree():
+    # small calls on big tables decode through the coarse lookup, large ones build slot tables
     rng = np.random.default_rng(17)
     cdfs = random_tables(rng, 8, 300, 16, kinds=("random", "minimal"))
     small = random_symbols(rng, cdfs, 50, 0.05)

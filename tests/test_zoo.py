@@ -10,6 +10,8 @@ from walloc import zoo
 from walloc.codec import Codec
 from walloc.errors import ModelError
 
+from conftest import flip_last_byte
+
 
 def test_shipped_models_are_listed_with_defaults():
     found = {m.name: m for m in zoo.list_models()}
@@ -24,15 +26,10 @@ def test_shipped_models_are_listed_with_defaults():
         assert not list(zoo.MODEL_DIR.glob("*.pt")) and not list(zoo.MODEL_DIR.glob("*.pkl"))
 
 
-def test_tampered_weights_are_refused(tiny_models, tmp_path):
-    for f in tiny_models.iterdir():
-        shutil.copy(f, tmp_path / f.name)
-    weights = tmp_path / "tiny-rgb.safetensors"
-    raw = bytearray(weights.read_bytes())
-    raw[-1] ^= 1
-    weights.write_bytes(bytes(raw))
+def test_tampered_weights_are_refused(tiny_copy):
+    flip_last_byte(tiny_copy / "tiny-rgb.safetensors")
     with pytest.raises(ModelError, match="does not match"):
-        Codec.load("tiny-rgb", tmp_path)
+        Codec.load("tiny-rgb", tiny_copy)
 
 
 def test_unknown_model_names_the_shipped_ones(tiny_models):
