@@ -16,7 +16,7 @@ import click
 import torch
 
 import walloc
-from walloc import io, metrics
+from walloc import coder, io, metrics
 from walloc.errors import MediaError, WallocError
 from walloc.tiling import to_float
 
@@ -133,6 +133,7 @@ def info(file: str, as_json: bool) -> None:
     data = read_input(file)
     fields = walloc.peek_header(data).to_json()
     fields["file_bytes"] = len(data)
+    fields["coder_name"] = coder.NAMES.get(fields["coder"], "unknown")
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return

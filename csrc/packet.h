@@ -1,5 +1,6 @@
 // Periodized CDF 9/7 wavelet packet analysis (PyWavelets "bior4.4", mode "periodization") on
-// float32, by lifting: the fast CPU encoder path of walloc.wavelet.packet1d / packet2d.
+// float32 (the encoder also on uint8 / int16 samples), by lifting: the fast CPU encoder path of
+// walloc.wavelet.packet1d / packet2d.
 //
 // Lifting (Daubechies & Sweldens 1998) splits a signal into its even samples s and odd samples d
 // and updates them in place with four two-tap steps and one scaling, ~7 flops per sample and
@@ -49,19 +50,27 @@ inline void step_prev(float* __restrict a, const float* __restrict b, std::ptrdi
   for (std::ptrdiff_t i = 1; i < m; ++i) a[i] += c * (b[i - 1] + b[i]);
 }
 
+// A sample as the codec's float: integer samples are read as walloc.tiling.to_float converts them
+// (float32(x) / 255 for uint8 images, / 32768 for int16 audio, a true division: the same floats), so
+// the encoder takes them as they are and no float copy of the whole signal is ever made.
+inline float sample(float v) { return v; }
+inline float sample(std::uint8_t v) { return float(v) / 255.0f; }
+inline float sample(std::int16_t v) { return float(v) / 32768.0f; }
+
 // Samples x[0], x[stride], ... (n even) -> low (n/2) and high (n/2), times lo_scale and hi_scale.
-inline void split(const float* x, std::ptrdiff_t stride, std::ptrdiff_t n, float* __restrict low,
+template <class T>
+inline void split(const T* x, std::ptrdiff_t stride, std::ptrdiff_t n, float* __restrict low,
                   float* __restrict high, float lo_scale, float hi_scale) {
   const std::ptrdiff_t m = n / 2;
   if (stride == 1) {
     for (std::ptrdiff_t i = 0; i < m; ++i) {
-      low[i] = x[2 * i];
-      high[i] = x[2 * i + 1];
+      low[i] = sample(x[2 * i]);
+      high[i] = sample(x[2 * i + 1]);
     }
   } else {
     for (std::ptrdiff_t i = 0; i < m; ++i) {
-      low[i] = x[2 * i * stride];
-      high[i] = x[(2 * i + 1) * stride];
+      low[i] = sample(x[2 * i * stride]);
+      high[i] = sample(x[(2 * i + 1) * stride]);
     }
   }
   step_next(high, low, m, ALPHA);
@@ -122,7 +131,8 @@ inline void split_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w, b
 // One 2-D level of plane src (h x w, strides sh, sw) into four contiguous (h/2 x w/2) planes at
 // dst: (low H, low W), (high H, low W), (low H, high W), (high H, high W).  ``pending`` is a scale
 // still owed by src (the vertical scaling of the level before, folded into this horizontal pass).
-inline void split2d(const float* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptrdiff_t h, std::ptrdiff_t w,
+template <class T>
+inline void split2d(const T* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptrdiff_t h, std::ptrdiff_t w,
                     float* dst, float pending, bool last) {
   const std::ptrdiff_t hh = h / 2, hw = w / 2, q = hh * hw;
   // horizontal: row y goes to row y/2 of the even-row (s) or odd-row (d) plane of each W band
@@ -156,44 +166,41 @@ inline float* scratch(int slot, std::size_t n, std::vector<float>& own) {
   return buf.data();
 }
 
-// Packet of one plane: J levels, ping-ponging between dst (levels J, J-2, ...) and one scratch plane.
-WPACKET_CLONES inline void packet2d_plane(const float* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptrdiff_t h,
+// Packet of one plane of samples T: J levels, ping-ponging between dst (levels J, J-2, ...) and one
+// scratch plane; the first level reads src (strides sh, sw), the later ones contiguous floats.
+template <class T>
+WPACKET_CLONES inline void packet2d_plane(const T* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptrdiff_t h,
                            std::ptrdiff_t w, int levels, float* dst) {
   std::vector<float> own;
   float* tmp = levels > 1 ? scratch(0, std::size_t(h * w), own) : nullptr;
-  const float* in = src;
-  std::ptrdiff_t ih = sh, iw = sw;
-  for (int l = 1; l <= levels; ++l) {
+  float* in = (levels - 1) % 2 == 0 ? dst : tmp;
+  split2d(src, sh, sw, h, w, in, 1.0f, levels == 1);
+  for (int l = 2; l <= levels; ++l) {
     float* out = (levels - l) % 2 == 0 ? dst : tmp;
     const std::ptrdiff_t n = std::ptrdiff_t(1) << (2 * (l - 1));  // planes in, each (ph x pw)
     const std::ptrdiff_t ph = h >> (l - 1), pw = w >> (l - 1);
     for (std::ptrdiff_t p = 0; p < n; ++p) {
       // plane p's vertical scaling is still owed: K for a low-H band, -1/K for a high one
-      const float pending = l == 1 ? 1.0f : (p & 1 ? HIGH : LOW);
-      const float* plane = l == 1 ? in : in + p * ph * pw;
-      split2d(plane, ih, iw, ph, pw, out + 4 * p * (ph / 2) * (pw / 2), pending, l == levels);
+      split2d(in + p * ph * pw, pw, std::ptrdiff_t(1), ph, pw, out + 4 * p * (ph / 2) * (pw / 2), p & 1 ? HIGH : LOW,
+              l == levels);
     }
     in = out;
-    ih = pw / 2;
-    iw = 1;
   }
 }
 
-// Packet of one signal: J levels of length-halving splits, ping-ponging like packet2d_plane.
-WPACKET_CLONES inline void packet1d_signal(const float* src, std::ptrdiff_t stride, std::ptrdiff_t n, int levels, float* dst) {
+// Packet of one signal of samples T: J levels of length-halving splits, ping-ponging like packet2d_plane.
+template <class T>
+WPACKET_CLONES inline void packet1d_signal(const T* src, std::ptrdiff_t stride, std::ptrdiff_t n, int levels, float* dst) {
   std::vector<float> own;
   float* tmp = levels > 1 ? scratch(0, std::size_t(n), own) : nullptr;
-  const float* in = src;
-  std::ptrdiff_t is = stride;
-  for (int l = 1; l <= levels; ++l) {
+  float* in = (levels - 1) % 2 == 0 ? dst : tmp;
+  split(src, stride, n, in, in + n / 2, LOW, HIGH);
+  for (int l = 2; l <= levels; ++l) {
     float* out = (levels - l) % 2 == 0 ? dst : tmp;
     const std::ptrdiff_t count = std::ptrdiff_t(1) << (l - 1), len = n >> (l - 1);
-    for (std::ptrdiff_t p = 0; p < count; ++p) {
-      const float* sig = l == 1 ? in : in + p * len;
-      split(sig, is, len, out + 2 * p * (len / 2), out + (2 * p + 1) * (len / 2), LOW, HIGH);
-    }
+    for (std::ptrdiff_t p = 0; p < count; ++p)
+      split(in + p * len, std::ptrdiff_t(1), len, out + 2 * p * (len / 2), out + (2 * p + 1) * (len / 2), LOW, HIGH);
     in = out;
-    is = 1;
   }
 }
 
@@ -219,49 +226,58 @@ inline void check_levels(std::ptrdiff_t n, int levels, const char* axis) {
 // -- the encoder: packet, then a 1x1 projection, without the packet ever existing in full ----------------
 
 typedef float v4 __attribute__((vector_size(16)));
+typedef float v8 __attribute__((vector_size(32)));
 
-inline v4 load4(const float* p) {
-  v4 v;
+// The ABI note on 8-float vectors passed by value does not apply: the functions that take them are
+// always inlined.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+// Unaligned vector access, always inlined: 8-float vectors then stay in registers in gemm_avx2.
+template <class V>
+__attribute__((always_inline)) inline V load(const float* p) {
+  V v;
   __builtin_memcpy(&v, p, sizeof v);
   return v;
 }
 
-inline void store4(float* p, v4 v) { __builtin_memcpy(p, &v, sizeof v); }
+template <class V>
+__attribute__((always_inline)) inline void store(float* p, const V& v) { __builtin_memcpy(p, &v, sizeof v); }
 
-// part (k x n) = w (k x q, row pitch ldw) . p (q x n).  Every output sums its q products in order
-// from zero, in the register tiles and the scalar edges alike, so results do not depend on the tiling.
-inline void gemm(const float* w, std::ptrdiff_t ldw, const float* p, std::ptrdiff_t k, std::ptrdiff_t q,
-                 std::ptrdiff_t n, float* part) {
-  constexpr std::ptrdiff_t KB = 4, NB = 8;  // 4 outputs x 8 positions: 8 accumulator registers
+// part (k x n) = w (k x q, row pitch ldw) . p (q x n), in register tiles of 4 outputs x two vectors V
+// of positions (8 accumulator registers).  Every output sums its q products in order from zero, in
+// the tiles and the scalar edges alike, so results depend neither on the tiling nor on V.
+template <class V>
+__attribute__((always_inline)) inline void gemm_tiles(const float* w, std::ptrdiff_t ldw, const float* p,
+                                                      std::ptrdiff_t k, std::ptrdiff_t q, std::ptrdiff_t n, float* part) {
+  constexpr std::ptrdiff_t KB = 4, L = sizeof(V) / sizeof(float), NB = 2 * L;
   std::ptrdiff_t n0 = 0;
   for (; n0 + NB <= n; n0 += NB) {
     std::ptrdiff_t k0 = 0;
     for (; k0 + KB <= k; k0 += KB) {
-      v4 acc[KB][2] = {};
+      V acc[KB][2] = {};
       for (std::ptrdiff_t j = 0; j < q; ++j) {
-        const v4 a = load4(p + j * n + n0), b = load4(p + j * n + n0 + 4);
+        const V a = load<V>(p + j * n + n0), b = load<V>(p + j * n + n0 + L);
         for (std::ptrdiff_t r = 0; r < KB; ++r) {
-          const float c = w[(k0 + r) * ldw + j];
-          const v4 cv = {c, c, c, c};
+          const V cv = w[(k0 + r) * ldw + j] - V{};  // broadcast: c - 0 is c, -0 included
           acc[r][0] += cv * a;
           acc[r][1] += cv * b;
         }
       }
       for (std::ptrdiff_t r = 0; r < KB; ++r) {
-        store4(part + (k0 + r) * n + n0, acc[r][0]);
-        store4(part + (k0 + r) * n + n0 + 4, acc[r][1]);
+        store(part + (k0 + r) * n + n0, acc[r][0]);
+        store(part + (k0 + r) * n + n0 + L, acc[r][1]);
       }
     }
     for (; k0 < k; ++k0) {
-      v4 acc[2] = {};
+      V acc[2] = {};
       for (std::ptrdiff_t j = 0; j < q; ++j) {
-        const float c = w[k0 * ldw + j];
-        const v4 cv = {c, c, c, c};
-        acc[0] += cv * load4(p + j * n + n0);
-        acc[1] += cv * load4(p + j * n + n0 + 4);
+        const V cv = w[k0 * ldw + j] - V{};
+        acc[0] += cv * load<V>(p + j * n + n0);
+        acc[1] += cv * load<V>(p + j * n + n0 + L);
       }
-      store4(part + k0 * n + n0, acc[0]);
-      store4(part + k0 * n + n0 + 4, acc[1]);
+      store(part + k0 * n + n0, acc[0]);
+      store(part + k0 * n + n0 + L, acc[1]);
     }
   }
   for (; n0 < n; ++n0)
@@ -271,6 +287,25 @@ inline void gemm(const float* w, std::ptrdiff_t ldw, const float* p, std::ptrdif
       part[r * n + n0] = acc;
     }
 }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+__attribute__((target("avx2"))) inline void gemm_avx2(const float* w, std::ptrdiff_t ldw, const float* p,
+                                                      std::ptrdiff_t k, std::ptrdiff_t q, std::ptrdiff_t n, float* part) {
+  gemm_tiles<v8>(w, ldw, p, k, q, n, part);
+}
+#endif
+
+// gemm_tiles with 8-float vectors on CPUs with AVX2 (twice the products per instruction, the same
+// sums), with 4-float ones elsewhere (8-float vectors would run SSE out of registers).
+inline void gemm(const float* w, std::ptrdiff_t ldw, const float* p, std::ptrdiff_t k, std::ptrdiff_t q,
+                 std::ptrdiff_t n, float* part) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return gemm_avx2(w, ldw, p, k, q, n, part);
+#endif
+  gemm_tiles<v4>(w, ldw, p, k, q, n, part);
+}
+#pragma GCC diagnostic pop
 
 // z (B, K, N) = bias + sum over channels c of w[:, c*Q:(c+1)*Q] . packet(x[b, c]): the channels'
 // terms are formed separately and added in channel order, whatever the threads, so the result is
@@ -331,8 +366,9 @@ inline void packet1d(const float* x, const std::ptrdiff_t shape[3], const std::p
 }
 
 
-// x (B, C, H, W) at strides s[4], w (K, C * 4^J) row-major, bias (K) -> z (B, K, H / 2^J, W / 2^J).
-inline void encode2d(const float* x, const std::ptrdiff_t shape[4], const std::ptrdiff_t s[4], int levels,
+// x (B, C, H, W) samples T at strides s[4], w (K, C * 4^J) row-major, bias (K) -> z (B, K, H / 2^J, W / 2^J).
+template <class T>
+inline void encode2d(const T* x, const std::ptrdiff_t shape[4], const std::ptrdiff_t s[4], int levels,
                      const float* w, const float* bias, std::ptrdiff_t k, float* z, int threads) {
   const std::ptrdiff_t c = shape[1], h = shape[2], wd = shape[3];
   check_levels(h, levels, "H");
@@ -343,8 +379,9 @@ inline void encode2d(const float* x, const std::ptrdiff_t shape[4], const std::p
   });
 }
 
-// x (B, C, L) at strides s[3], w (K, C * 2^J) row-major, bias (K) -> z (B, K, L / 2^J).
-inline void encode1d(const float* x, const std::ptrdiff_t shape[3], const std::ptrdiff_t s[3], int levels,
+// x (B, C, L) samples T at strides s[3], w (K, C * 2^J) row-major, bias (K) -> z (B, K, L / 2^J).
+template <class T>
+inline void encode1d(const T* x, const std::ptrdiff_t shape[3], const std::ptrdiff_t s[3], int levels,
                      const float* w, const float* bias, std::ptrdiff_t k, float* z, int threads) {
   const std::ptrdiff_t c = shape[1], len = shape[2];
   check_levels(len, levels, "L");

@@ -100,6 +100,7 @@ def test_info_and_models_json(tiny_models, photo):
     r = run_cli("info", str(photo.with_suffix(".wlc")), "--json", models=tiny_models)
     fields = json.loads(r.stdout)
     assert fields["extent"] == [40, 56] and fields["model"] == "tiny-rgb" and fields["channels"] == 3
+    assert (fields["coder"], fields["coder_name"]) == (3, "rans-context")
     assert "model_hash" in run_cli("info", str(photo.with_suffix(".wlc")), models=tiny_models).stdout.decode()
     listed = json.loads(run_cli("models", "--json", models=tiny_models).stdout)
     assert {m["name"] for m in listed} == {"tiny-rgb", "tiny-stereo"}

@@ -114,6 +114,25 @@ def test_shipped_image_model_on_kodak():
     assert torch.equal(walloc.read_latents(data), codec.quantize(codec.encode(x[None])))
 
 
+def _uint8_matches_floats(codec: Codec, pixels: torch.Tensor) -> None:
+    """compress of uint8 pixels (H, W, C), as rd and the CLI hand them over (a channels-first view),
+    is byte for byte compress of the same pixels as floats in [0, 1]."""
+    x = pixels.permute(2, 0, 1)
+    assert codec.compress(x) == codec.compress(x.float() / 255)
+
+
+@pytest.mark.parametrize("shape", [(48, 40, 3), (37, 53, 3), (9, 7, 4)])
+def test_uint8_compresses_like_its_floats(tiny_rgb, shape):
+    _uint8_matches_floats(tiny_rgb, torch.randint(0, 256, shape, dtype=torch.uint8))
+
+
+@needs_kodak
+def test_uint8_kodak_compresses_like_its_floats():
+    x, _ = io.read_image(KODAK / "kodim01.png", native=True)
+    assert x.dtype == torch.uint8
+    _uint8_matches_floats(walloc.load("rgb-16x"), x.permute(1, 2, 0).contiguous())
+
+
 @needs_audio
 def test_shipped_audio_model_on_music():
     codec = walloc.load(modality="audio")

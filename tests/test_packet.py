@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from walloc import wavelet
+from walloc import tiling, wavelet
 
 _packet = pytest.importorskip("walloc._packet", reason="C++ extension walloc._packet not built (make setup)")
 
@@ -108,3 +108,23 @@ def test_fused_encoder_matches_packet_then_conv(dims, shape, levels):
         out = torch.empty_like(z)
         _packet.encode2d(hwc.numpy(), w.reshape(7, -1).numpy(), b.numpy(), out.numpy(), levels, threads=3)
         assert torch.equal(out, z)
+
+
+@pytest.mark.parametrize("dtype, shape, levels", [(torch.uint8, (2, 3, 32, 48), 3), (torch.int16, (1, 2, 65536), 4)])
+def test_fused_encoder_reads_integer_samples(dtype, shape, levels):
+    """uint8 / int16 samples give exactly the floats of tiling.to_float(x), every sample value included."""
+    info = torch.iinfo(dtype)
+    x = torch.randint(info.min, info.max + 1, shape, dtype=dtype)
+    values = torch.arange(info.min, info.max + 1).to(dtype)
+    x.view(-1)[: values.numel()] = values[torch.randperm(values.numel())]
+    if dtype == torch.uint8:  # as images arrive: channels-last memory
+        x = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    dims = x.dim() - 2
+    p = shape[1] * 2 ** (dims * levels)
+    w, b = torch.randn(5, p, *(1,) * dims) / p ** 0.5, torch.randn(5)
+    assert wavelet.reads_samples(x)
+    with torch.no_grad():
+        assert torch.equal(wavelet.packet_conv(x, levels, w, b), wavelet.packet_conv(tiling.to_float(x), levels, w, b))
+    with pytest.raises(TypeError, match="float32, uint8 or int16"):
+        _packet.encode2d(torch.zeros(1, 1, 4, 4, dtype=torch.int32).numpy(), w.reshape(5, -1)[:, :16].contiguous().numpy(),
+                         b.numpy(), torch.empty(1, 5, 1, 1).numpy(), 2)

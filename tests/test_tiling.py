@@ -60,6 +60,16 @@ def test_integer_inputs_and_outputs(tiny_rgb, tiny_stereo):
     assert tiny_stereo.decompress(b, torch.int16).dtype == torch.int16
 
 
+def test_integer_bands_reach_the_encoder_as_they_are(tiny_rgb, tiny_stereo, small_bands, monkeypatch):
+    """On the CPU, uint8 and int16 bands (several, with wrapped margins and padding) are never
+    converted to float: the C++ encoder reads the samples itself."""
+    img = torch.randint(0, 256, (3, 90, 37), dtype=torch.uint8)
+    pcm = torch.randint(-32768, 32768, (2, 3000), dtype=torch.int16)
+    expect = tiny_rgb.compress(img), tiny_stereo.compress(pcm, meta=io.AudioMeta(8000))
+    monkeypatch.setattr(tiling, "to_float", lambda x: pytest.fail("integer band converted to float"))
+    assert (tiny_rgb.compress(img), tiny_stereo.compress(pcm, meta=io.AudioMeta(8000))) == expect
+
+
 def test_bands_are_bounded_and_cheap(tiny_rgb, tiny_stereo):
     for codec, rest in ((tiny_rgb, (1250,)), (tiny_stereo, ())):
         rows = tiling.band_rows(codec.net, rest)

@@ -144,12 +144,16 @@ class Codec:
         block = self.cfg.block_size
         groups = -(-x.shape[0] // self.cfg.channels)
         symbols = np.empty((groups, self.cfg.latent_dim, *[-(-e // block) for e in x.shape[1:]]), dtype=np.int32)
+        kmax = q.tables.offset
 
         def keep(g: int, r0: int, r1: int, y: torch.Tensor) -> None:
-            symbols[g, :, r0:r1] = self.quantize(y, q.quality).cpu().numpy()
+            # what quantize gives, plus the offset that makes it a table index, computed in the band's
+            # own buffer (the encoder's, unused after this) and cast once into its place in symbols
+            with torch.inference_mode():
+                y.div_(q.step).round_().clamp_(-kmax, kmax).add_(kmax)
+                torch.from_numpy(symbols[g, :, r0:r1]).copy_(y)
 
         tiling.encode(self.net, x, self.device, keep)
-        symbols += q.tables.offset  # table indices, in place
         bands = self._bands(symbols)
         best = coder.for_quality(q)
         data = []

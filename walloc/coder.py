@@ -130,6 +130,9 @@ class ContextRansCoder(RansCoder):
         return [a.reshape(s) for a, s in zip(flat, shapes)]
 
 
+NAMES = {c.coder_id: c.name for c in (ConstrictionCoder, RansCoder, ContextRansCoder)}  # by stream id
+
+
 def coders() -> dict[int, object]:
     """Every coder available in this install, by stream id."""
     found: dict[int, object] = {ConstrictionCoder.coder_id: ConstrictionCoder()}

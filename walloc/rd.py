@@ -79,8 +79,8 @@ class WallocImage(_WallocModel, ImageCodec):
     modality = "image"
 
     def encode(self, pixels: np.ndarray, quality) -> bytes:
-        x = torch.from_numpy(pixels).permute(2, 0, 1).float().div_(255)
-        return self.codec.compress(x, int(quality))
+        # uint8 as it is: the encoder reads the samples itself, with no float copy of the image
+        return self.codec.compress(torch.from_numpy(pixels).permute(2, 0, 1), int(quality))
 
     def decode(self, data: bytes) -> np.ndarray:
         y = self.codec.decompress(data)

@@ -9,8 +9,9 @@ that every kept row sees exactly what it would see in one pass over the whole si
   while the packet synthesis again needs circular margins of coefficients.
 
 Band results equal whole-signal results up to float rounding, so tiles leave no visible seams.
-Integer inputs (uint8 images, int16 audio) are converted one band at a time, and outputs can be
-written straight into integer tensors, so a 100-megapixel image never exists as float32 in full.
+Integer inputs (uint8 images, int16 audio) go to the CPU encoder as they are (it reads them as
+``to_float`` would convert them) or else are converted one band at a time, and outputs can be written
+straight into integer tensors, so a 100-megapixel image never exists as float32 in full.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from . import wavelet
 from .errors import MediaError
 from .model import WallocNet
 
@@ -104,7 +106,9 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
             else:                     # wraps around or reaches the padding
                 rows_of = x.index_select(1, (torch.arange(lo, hi) % padded).clamp(max=s0 - 1))
             group = rows_of.narrow(0, first, m) if channels is None else rows_of.index_select(0, channels)
-            band = to_float(group).unsqueeze(0)  # strided views go to the packet as they are
+            band = group.unsqueeze(0)  # strided views go to the packet as they are
+            if not (device.type == "cpu" and wavelet.reads_samples(band)):
+                band = to_float(band)
             with torch.inference_mode():
                 y = net.encode(pad_to_block(band, block, skip_first=True).to(device))
             emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])

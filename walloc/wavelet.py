@@ -161,9 +161,15 @@ def _stages(levels: int) -> list[int]:
 _GRAIN = 1 << 16  # samples per C++ thread at least: below that, starting a thread costs more than it saves
 
 
-def _native_ok(x: torch.Tensor, levels: int, dims: int, *params: torch.Tensor) -> bool:
-    """Whether the C++ path may run: CPU float32, no autograd wanted, every level of even length."""
-    return (_packet is not None and x.device.type == "cpu" and x.dtype == torch.float32 and x.layout == torch.strided
+# Integer samples the C++ encoder reads itself, as walloc.tiling.to_float converts them (x / 255, x / 32768).
+_SAMPLES = (torch.uint8, torch.int16)
+
+
+def _native_ok(x: torch.Tensor, levels: int, dims: int, *params: torch.Tensor, samples: bool = False) -> bool:
+    """Whether the C++ path may run: CPU float32 (or, with ``samples``, integer samples), no autograd
+    wanted, every level of even length."""
+    return (_packet is not None and x.device.type == "cpu" and x.layout == torch.strided
+            and (x.dtype == torch.float32 or samples and x.dtype in _SAMPLES)
             and x.dim() == dims + 2 and levels >= 1 and all(s > 0 and s % 2 ** levels == 0 for s in x.shape[2:])
             and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *params))))
 
@@ -182,18 +188,25 @@ def _native(x: torch.Tensor, levels: int, dims: int) -> torch.Tensor | None:
     return out
 
 
+def reads_samples(x: torch.Tensor) -> bool:
+    """Whether x holds integer samples (uint8, int16, on the CPU) that :func:`packet_conv` reads as
+    they are once x is padded to whole blocks, outside autograd: the caller need not convert to float."""
+    return _packet is not None and x.device.type == "cpu" and x.dtype in _SAMPLES
+
+
 def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """The packet, then a 1x1 convolution (weight (K, P, 1[, 1]), bias (K,)): the linear encoder.
 
     On the C++ path the two run fused, one signal channel at a time, so the packet (P / K times the
-    size of the result) never exists in full.
+    size of the result) never exists in full; there x may also hold integer samples (see
+    :func:`reads_samples`), read as floats plane by plane.
     """
     dims = x.dim() - 2
-    if not _native_ok(x, levels, dims, weight, bias):
+    if not _native_ok(x, levels, dims, weight, bias, samples=True):
         conv = F.conv2d if dims == 2 else F.conv1d
         return conv(packet2d(x, levels) if dims == 2 else packet1d(x, levels), weight, bias)
     b, _, *size = x.shape
-    z = x.new_empty(b, weight.shape[0], *(s >> levels for s in size))
+    z = torch.empty(b, weight.shape[0], *(s >> levels for s in size), dtype=torch.float32)
     run = _packet.encode2d if dims == 2 else _packet.encode1d
     w = weight.detach().to(torch.float32).reshape(weight.shape[0], -1).contiguous()
     run(x.detach().numpy(), w.numpy(), bias.detach().to(torch.float32).contiguous().numpy(), z.numpy(), levels, _threads(x))
