@@ -135,7 +135,7 @@ def test_from_files_media_and_streams(tiny_rgb, tiny_stereo, tmp_path):
         features.from_files([tmp_path / "missing.png"], tiny_rgb)
 
 
-def test_encode_on_a_device(tiny_models):
+def test_encode_on_a_device(tiny_models, monkeypatch):
     codec = walloc.codec.Codec.load("tiny-rgb", tiny_models)
     x = _image(5, 16, 16)[None]
     y = features.encode(codec, x, kind="int", device="cpu")
@@ -143,5 +143,9 @@ def test_encode_on_a_device(tiny_models):
     if torch.cuda.is_available():
         g = features.encode(codec, x, kind="int", device="cuda")
         assert g.device.type == "cuda" and torch.equal(g.cpu(), y)
-        streams = [codec.to("cpu").compress(x[0])]
+        streams = [codec.to("cpu").compress(x[0])]  # context-model streams: decoded on the CPU
         assert torch.equal(features.decode_streams(streams, codec=codec, device="cuda").cpu()[0], y[0])
+        monkeypatch.setattr(coder, "for_quality", lambda q: coder.RansCoder())
+        streams = [codec.compress(x[0]) for _ in range(3)]  # factorized streams: the CUDA coder decodes them
+        assert coder.RansCoder.cuda_ready() and walloc.peek_header(streams[0]).coder == coder.RansCoder.coder_id
+        assert torch.equal(features.decode_streams(streams, codec=codec, device="cuda").cpu(), y.expand(3, -1, -1, -1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -174,19 +175,48 @@ class Codec:
 
         Chunks decode in ``threads`` threads (0: all cores), a bounded batch at a time.
         """
-        header, payloads = bitstream.parse(data)
-        self.check_stream(header)
-        q = self.quality(header.quality)
-        codec = coder.get_coder(header.coder)
-        rest = header.latent_extent[1:]
-        out = np.empty((header.groups, header.latent_channels, *header.latent_extent), dtype=np.int32)
-        for first in range(0, len(header.chunks), DECODE_BATCH):
-            chunks = header.chunks[first: first + DECODE_BATCH]
-            shapes = [(header.latent_channels, c.rows, *rest) for c in chunks]
-            for c, sym in zip(chunks, codec.decode_many(payloads[first: first + DECODE_BATCH], q, shapes, threads)):
-                out[c.group, :, c.start: c.start + c.rows] = sym
+        headers, symbols = self.read_latents_batch([data], threads)
+        return headers[0], symbols[0]
+
+    def read_latents_batch(self, streams: Sequence[bytes], threads: int = 0,
+                           device: str | torch.device | None = None) -> tuple[list[bitstream.Header], torch.Tensor]:
+        """Streams of this model with one quality, coder and latent shape -> their headers and integer
+        latents (B, groups, K, *latent shape), by entropy decoding alone.
+
+        Chunks decode a bounded batch at a time on ``threads`` CPU threads (0: all cores), or all at
+        once on a CUDA ``device`` where the stream's coder has a CUDA path (factorized streams).
+        """
+        if not streams:
+            raise MediaError("no streams to decode")
+        parsed = [bitstream.parse(s) for s in streams]
+        first = parsed[0][0]
+        for h, _ in parsed:
+            self.check_stream(h)
+            if (h.quality, h.groups, h.latent_extent) != (first.quality, first.groups, first.latent_extent):
+                raise MediaError("streams decoded as one batch must share quality and latent shape "
+                                 f"(got q{h.quality} {h.groups}x{h.latent_extent} and q{first.quality} {first.groups}x{first.latent_extent})")
+            if h.coder != first.coder:
+                raise MediaError("streams decoded as one batch must use one entropy coder")
+        q, codec = self.quality(first.quality), coder.get_coder(first.coder)
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        on_gpu = device.type == "cuda" and codec.cuda_ready()
+        k, rest = first.latent_channels, first.latent_extent[1:]
+        jobs = [(b, c, p) for b, (h, payloads) in enumerate(parsed) for c, p in zip(h.chunks, payloads)]
+        out = torch.empty((len(parsed), first.groups, k, *first.latent_extent), dtype=torch.int32,
+                          device=device if on_gpu else "cpu")
+        batch = len(jobs) if on_gpu else DECODE_BATCH
+        for i in range(0, len(jobs), batch):
+            part = jobs[i: i + batch]
+            shapes = [(k, c.rows, *rest) for _, c, _ in part]
+            payloads = [p for *_, p in part]
+            if on_gpu:
+                pieces = codec.decode_cuda(payloads, q, shapes, device)
+            else:
+                pieces = [torch.from_numpy(a) for a in codec.decode_many(payloads, q, shapes, threads)]
+            for (b, c, _), piece in zip(part, pieces):
+                out[b, c.group, :, c.start: c.start + c.rows] = piece
         out -= q.tables.offset
-        return header, torch.from_numpy(out)
+        return [h for h, _ in parsed], out.to(device)
 
     def decompress_full(self, data: bytes, dtype: torch.dtype = torch.float32) -> Decoded:
         """Stream -> signal plus its metadata and header, decoded band by band.

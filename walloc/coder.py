@@ -35,6 +35,10 @@ class ConstrictionCoder:
     name = "constriction"
 
     @staticmethod
+    def cuda_ready() -> bool:
+        return False
+
+    @staticmethod
     def _models(tables: Tables) -> list:
         import constriction
 
@@ -94,6 +98,29 @@ class RansCoder:
             raise BitstreamError(f"corrupt rANS chunk ({e})") from None
         return [a.reshape(s) for a, s in zip(flat, shapes)]
 
+    @staticmethod
+    def cuda_ready() -> bool:
+        """Whether this coder can decode on a GPU here (built with CUDA, a device present)."""
+        from . import _rans
+
+        return _rans.cuda_available()
+
+    def decode_cuda(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], device) -> list:
+        """decode_many into int32 tensors on a CUDA device (one thread per chunk, same streams)."""
+        import torch
+
+        from . import _rans
+
+        sizes = [math.prod(s) for s in shapes]
+        flat = torch.empty(sum(sizes), dtype=torch.int32, device=device)
+        stream = torch.cuda.current_stream(device).cuda_stream
+        try:
+            _rans.cuda_decode_chunks([bytes(p) for p in payloads], quality.tables.cdfs, quality.tables.precision,
+                                     _counts(shapes), flat.data_ptr(), stream)
+        except ValueError as e:
+            raise BitstreamError(f"corrupt rANS chunk ({e})") from None
+        return [piece.view(s) for piece, s in zip(torch.split(flat, sizes), shapes)]
+
 
 class ContextRansCoder(RansCoder):
     """The C++ rANS coder with the causal context model (:mod:`walloc.context`): each symbol's
@@ -101,6 +128,10 @@ class ContextRansCoder(RansCoder):
 
     coder_id = 3
     name = "rans-context"
+
+    @staticmethod
+    def cuda_ready() -> bool:
+        return False  # the context model decodes on the CPU
 
     @staticmethod
     def _args(quality, shape: tuple[int, ...]) -> dict:

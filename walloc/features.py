@@ -5,9 +5,10 @@ latent dimension, s the signal's extent over 2**J, and G the number of channel g
 stereo; see :mod:`walloc.codec` for other channel counts). Batches are (B, G*K, *s).
 
 - :func:`encode` runs the (linear, cheap) encoder on signal tensors, in batches, on any device;
-- :func:`from_bytes` / :func:`decode_streams` entropy-decode ``.wlc`` streams; no network runs. A batch
-  of streams is decoded in one call to the coder: CPU threads, or the CUDA rANS coder when the batch is
-  asked for on a GPU and the extension was built with CUDA;
+- :func:`from_bytes` / :func:`decode_streams` entropy-decode ``.wlc`` streams through
+  :meth:`Codec.read_latents_batch`; no network runs. The chunks of a batch of streams decode on CPU
+  threads, or with the CUDA rANS coder when the batch is asked for on a GPU, the streams are
+  factorized and the extension was built with CUDA (context-model streams decode on the CPU);
 - :func:`from_files` does either, per file: media files are read (and optionally fitted to a fixed
   size with :func:`load_signal`), ``.wlc`` files are entropy-decoded.
 
@@ -18,16 +19,15 @@ see). ``encode(..., kind="int")`` equals the latents that ``Codec.compress`` wri
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from . import bitstream, coder, io
+from . import bitstream, io
 from .codec import Codec
-from .errors import BitstreamError, MediaError
+from .errors import MediaError
 
 KINDS = ("float", "int", "dequantized")
 
@@ -85,60 +85,17 @@ def decode_streams(streams: Sequence[bytes], *, codec: Codec | None = None, kind
                    device: str | torch.device | None = None, threads: int = 1) -> torch.Tensor:
     """Streams of one model, quality and latent shape -> latents (B, G*K, *s), by entropy decoding alone.
 
-    All chunks of all streams go to the coder in one call: ``threads`` CPU threads (0: all cores), or
-    the CUDA rANS coder when ``device`` is a CUDA device and ``walloc._rans`` was built with CUDA.
+    Chunks decode on ``threads`` CPU threads (0: all cores), or with the CUDA rANS coder when ``device``
+    is a CUDA device, the streams are factorized (coder 2) and ``walloc._rans`` was built with CUDA.
     """
     _check_kind(kind, ("int", "dequantized"))
     if not streams:
         raise MediaError("no streams to decode")
-    parsed = [bitstream.parse(s) for s in streams]
-    first = parsed[0][0]
-    codec = codec if codec is not None else _codec(None, first.model)
-    for h, _ in parsed:
-        codec.check_stream(h)
-        if (h.quality, h.groups, h.latent_extent) != (first.quality, first.groups, first.latent_extent):
-            raise MediaError("streams decoded as one batch must share quality and latent shape "
-                             f"(got q{h.quality} {h.groups}x{h.latent_extent} and q{first.quality} {first.groups}x{first.latent_extent})")
-    q = codec.quality(first.quality)
-    k, rest = first.latent_channels, first.latent_extent[1:]
-    payloads, shapes, places = [], [], []
-    for b, (h, views) in enumerate(parsed):
-        for c, view in zip(h.chunks, views):
-            payloads.append(view)
-            shapes.append((k, c.rows, *rest))
-            places.append((b, c))
-    device = torch.device(device) if device is not None else torch.device("cpu")
-    coders = {h.coder for h, _ in parsed}
-    pieces = _decode_chunks(payloads, shapes, q, coders, device, threads)
-    out = torch.empty((len(streams), first.groups, k, *first.latent_extent), dtype=torch.int32, device=pieces[0].device)
-    for (b, c), piece in zip(places, pieces):
-        out[b, c.group, :, c.start: c.start + c.rows] = piece
-    out = (out - q.tables.offset).reshape(len(streams), first.groups * k, *first.latent_extent).to(device)
-    return codec.dequantize(out, q.quality) if kind == "dequantized" else out
-
-
-def _decode_chunks(payloads: list, shapes: list[tuple[int, ...]], q, coders: set[int],
-                   device: torch.device, threads: int) -> list[torch.Tensor]:
-    """Every chunk decoded to an int32 (K, rows, *rest) tensor (symbols still offset), on the GPU when asked
-    (factorized streams only: the context coder decodes on the CPU)."""
-    if len(coders) != 1:
-        raise MediaError("streams decoded as one batch must use one entropy coder")
-    coder_id = next(iter(coders))
-    if coder_id == coder.RansCoder.coder_id and device.type == "cuda":
-        from . import _rans
-
-        if _rans.cuda_available():
-            sizes = [math.prod(s) for s in shapes]
-            flat = torch.empty(sum(sizes), dtype=torch.int32, device=device)
-            stream = torch.cuda.current_stream(device).cuda_stream
-            try:
-                _rans.cuda_decode_chunks([bytes(p) for p in payloads], q.tables.cdfs, q.tables.precision,
-                                         [math.prod(s[1:]) for s in shapes], flat.data_ptr(), stream)
-            except ValueError as e:
-                raise BitstreamError(f"corrupt rANS chunk ({e})") from None
-            return [piece.view(s) for piece, s in zip(torch.split(flat, sizes), shapes)]
-    arrays = coder.get_coder(coder_id).decode_many(payloads, q, shapes, threads)
-    return [torch.from_numpy(a) for a in arrays]
+    codec = codec if codec is not None else _codec(None, bitstream.peek_header(streams[0]).model)
+    headers, out = codec.read_latents_batch(streams, threads, device)
+    first = headers[0]
+    out = out.reshape(len(streams), first.groups * first.latent_channels, *first.latent_extent)
+    return codec.dequantize(out, first.quality) if kind == "dequantized" else out
 
 
 def from_bytes(data: bytes, *, codec: Codec | None = None, kind: str = "int",
