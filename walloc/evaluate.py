@@ -1,41 +1,34 @@
-"""Measure a codec on a set of files through the public API: real stream sizes, real decodes."""
+"""A model's card numbers: one quality of one codec through the rate-distortion sweep of :mod:`walloc.rd`
+(real stream sizes, real decodes), in the units of the model cards."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-import numpy as np
-
-from . import io, metrics
+from . import rd
 from .codec import Codec
 
 
+def _ratio(codec: Codec, path: Path, rate: float) -> float:
+    """Compression ratio against the raw samples: 8-bit RGB images, 16-bit PCM audio."""
+    if codec.modality == "image":
+        return 24.0 / rate
+    import soundfile
+
+    info = soundfile.info(str(path))
+    return 16.0 * info.channels * info.samplerate / (rate * 1000)
+
+
 def measure(codec: Codec, files: list[Path], quality: int | None = None) -> dict:
-    """Mean rate (bpp for images, kbps for audio), PSNR, compression ratio and speed over files."""
-    rates, psnrs, ratios, seconds, samples = [], [], [], 0.0, 0
+    """Mean rate (bpp for images, kbps for audio), PSNR, compression ratio and round-trip speed over files."""
+    q = codec.default_quality if quality is None else quality
+    adapter = rd.walloc_adapter(codec, codec.modality)
+    result = rd.sweep([adapter], files, codec.modality, per_file=True, progress=False, qualities={adapter.name: [q]})
+    point, rows = result["curves"][adapter.name][0], result["per_file"][adapter.name]
     unit = "bpp" if codec.modality == "image" else "kbps"
-    for path in files:
-        if codec.modality == "image":
-            x, meta = io.read_image(path)
-        else:
-            x, meta = io.read_audio(path)
-        start = time.perf_counter()
-        data = codec.compress(x, quality, meta)
-        y = codec.decompress(data)
-        seconds += time.perf_counter() - start
-        bits = 8 * len(data)
-        if codec.modality == "image":
-            rates.append(bits / (x.shape[1] * x.shape[2]))
-            psnrs.append(metrics.psnr_8bit(y, x))
-            samples += x.shape[1] * x.shape[2]
-        else:
-            rates.append(bits / (x.shape[1] / meta.sample_rate) / 1000)
-            psnrs.append(metrics.psnr(y, x))
-            samples += x.shape[1]
-        ratios.append(x.numel() * 16 / bits if codec.modality == "audio" else x.numel() * 8 / bits)
-    per_file = [{"file": p.name, unit: round(r, 4), "psnr": round(q, 3), "ratio": round(c, 2)}
-                for p, r, q, c in zip(files, rates, psnrs, ratios)]
-    return {unit: round(float(np.mean(rates)), 4), "psnr": round(float(np.mean(psnrs)), 3),
-            "ratio": round(float(np.mean(ratios)), 2), "files": len(files),
-            "roundtrip_msamples_s": round(samples / seconds / 1e6, 3), "per_file": per_file}
+    ratios = [_ratio(codec, path, row[unit]) for path, row in zip(files, rows)]
+    per_file = [{"file": row["file"], unit: round(row[unit], 4), "psnr": round(row["psnr"], 3), "ratio": round(r, 2)}
+                for row, r in zip(rows, ratios)]
+    return {unit: round(point[unit], 4), "psnr": round(point["psnr"], 3), "ratio": round(sum(ratios) / len(ratios), 2),
+            "files": len(files), "roundtrip_msamples_s": round(1 / (1 / point["enc_mps"] + 1 / point["dec_mps"]), 3),
+            "per_file": per_file}

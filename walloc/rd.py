@@ -64,13 +64,14 @@ class _WallocModel:
     quality_meaning = "model quality level"
     modality = ""
 
-    def __init__(self, model: str, threads: int = 1):
+    def __init__(self, model, threads: int = 1):
+        """``model``: a shipped model's name, or a loaded :class:`walloc.codec.Codec`."""
         import walloc
 
-        self.codec = walloc.load(model)
+        self.codec = walloc.load(model) if isinstance(model, str) else model
         if self.codec.modality != self.modality:
-            raise CodecUnavailable(f"model '{model}' codes {self.codec.modality}, not {self.modality}")
-        self.name = f"walloc:{model}"
+            raise CodecUnavailable(f"model '{self.codec.name}' codes {self.codec.modality}, not {self.modality}")
+        self.name = f"walloc:{self.codec.name}"
         self.qualities = tuple(self.codec.qualities)
         self.library = f"walloc {walloc.__version__}, model sha256 {self.codec.sha256[:12]}"
 
@@ -285,13 +286,17 @@ def default_codecs(modality: str) -> list[str]:
     return models + list(IMAGE_PEERS if modality == "image" else AUDIO_PEERS)
 
 
+def walloc_adapter(model, modality: str, threads: int = 1) -> ImageCodec | AudioCodec:
+    """A WaLLoC model (name or loaded Codec) as a sweep codec of this modality."""
+    return (WallocImage if modality == "image" else WallocAudio)(model, threads)
+
+
 def make_codec(spec: str, modality: str, threads: int = 1) -> ImageCodec | AudioCodec:
     """A codec by name ('jpeg', 'opus', 'walloc:rgb-16x', ...); CodecUnavailable if it cannot run here."""
     spec = spec.strip()
     if spec.startswith("walloc:"):
-        model = spec.split(":", 1)[1]
         try:
-            return (WallocImage if modality == "image" else WallocAudio)(model, threads)
+            return walloc_adapter(spec.split(":", 1)[1], modality, threads)
         except ModelError as e:
             raise CodecUnavailable(str(e)) from None
     peers = IMAGE_PEERS if modality == "image" else AUDIO_PEERS
