@@ -1,6 +1,6 @@
 """Compressed-domain learning on real photos: one small classifier trained on pixels and on WaLLoC latents.
 
-    python benchmarks/bench_cdl.py --out out/bench_cdl.json [--limit 40 --epochs 2]   # --limit: quick check
+    python benchmarks/bench_cdl.py --out out/bench_cdl.json [--seeds 3] [--limit 40 --epochs 2]   # --limit: quick check
 
 Data: ``../shared/data/images/clothing/{train,validation,test}/<class>/*.jpg`` (10 classes, 3,781
 phone photos, JPEG q75, short side 288). Every example is first brought to a 256 x 256 center crop
@@ -11,22 +11,30 @@ phone photos, JPEG q75, short side 288). Every example is first brought to a 256
                stored as lossless PNG (exact pixels)
   walloc_16x   ``rgb-16x`` latents of the crops (12 x 32 x 32), made with ``walloc latents --size 256``
                at the model's default quality and read back with walloc.data.LatentDataset
-               (entropy decoding only), dequantized
+               (entropy decoding only), dequantized (symbols x quantizer step)
   walloc_4x    ``rgb-4x`` latents, when that model is shipped (else reported as skipped)
 
 Classifier (same for all): a stem, then the same small conv body. The stem is one convolution whose
 kernel equals its stride and brings every input to a 32 x 32 grid (8 x 8 patches of full pixels, 2 x 2
 of downsampled pixels, 1 x 1 of 16x latents, 2 x 2 of 4x latents): the only part that changes. Body:
-5 conv-BN-ReLU layers, widths 32-64-128 on 32/16/8 grids, global pooling, linear. Inputs are
-standardized per channel (statistics of the training split). Training: AdamW, cosine schedule, label
+5 conv-BN-ReLU layers, widths 32-64-128 on 32/16/8 grids, global pooling, linear. Every variant's
+input is standardized the same way: per channel, with the mean and std of that variant's training
+split (the raw latent channels differ in scale by more than an order of magnitude, pixels are in
+[0, 1]; ``input_channel_std`` reports the raw range). Training: AdamW, cosine schedule, label
 smoothing, horizontal-flip augmentation (for latents: the latents of the mirrored crop, which is
 what a ``.wlc`` of the mirrored image holds), the epoch with the best validation accuracy is tested.
 
+``--seeds N`` trains every variant N times (seeds --seed, --seed + 1, ...; same data and splits):
+accuracies are the mean over seeds (``test_acc``, ``val_acc``) with ``*_std`` (sample std, None for
+one seed) and ``*_seeds``; ``train_s`` is the mean. ``paired`` compares walloc_16x with pixels_down
+seed by seed (mean difference, its standard error over seeds) and image by image (standard error
+over the test images of the per-image difference, which also carries the test set's sampling noise).
+
 Measured per variant: test accuracy (``test_acc``), training wall time (``train_s``), mean bytes per
 example on disk (``bytes_per_example``) and items per second when loading the stored examples
-(``load_items_s``: one process, DataLoader without workers, decode + preprocess to the classifier's
-input). All runs share the machine; a single CPU thread is used for training unless --threads says
-otherwise.
+(``load_items_s``: one process, DataLoader without workers, decode to the classifier's input before
+standardization). All runs share the machine; a single CPU thread is used for training unless
+--threads says otherwise.
 """
 
 from __future__ import annotations
@@ -165,55 +173,62 @@ def latents(root: Path, work: Path, model: str, size: int, workers: int) -> dict
     convert_s = time.perf_counter() - start
     if summary.failed:
         raise RuntimeError(f"walloc latents failed on {summary.failed[:3]}")
-    out, classes, norm = {"convert_s": convert_s, "converted": summary.written}, None, None
+    out, classes = {"convert_s": convert_s, "converted": summary.written}, None
     for split in SPLITS:
-        ds = data.LatentDataset(folder / split, classes=classes, normalize=norm or True, stats_items=None)
-        classes, norm = ds.classes, ds.normalize
+        ds = data.LatentDataset(folder / split, classes=classes)
+        classes = ds.classes
         x, y, rate = load_all(ds, collate=ds.collate)
         out[split] = {"x": x, "y": y, "rate": rate, "bytes": [it.path.stat().st_size for it in ds.items]}
-    out["classes"], out["normalize"] = classes, norm
+    out["classes"] = classes
     return out
 
 
-def mirrored_latents(codec, crops: torch.Tensor, norm) -> torch.Tensor:
-    """Latents of the horizontally mirrored crops, dequantized and standardized like the dataset."""
+def mirrored_latents(codec, crops: torch.Tensor) -> torch.Tensor:
+    """Dequantized latents of the horizontally mirrored crops (what .wlc files of mirrored images hold)."""
     out = []
     for start in range(0, len(crops), 64):
         x = crops[start: start + 64].float().flip(-1) / 255
-        out.append(data.standardize(features.encode(codec, x, kind="dequantized"), norm, 2))
+        out.append(features.encode(codec, x, kind="dequantized"))
     return torch.cat(out)
 
 
 # -- training ---------------------------------------------------------------------------------------------
 class Inputs:
-    """Training inputs of one variant: stored tensors -> standardized float batches (+ flip)."""
+    """Training inputs of one variant: stored tensors -> standardized float batches (+ flip).
+
+    The standardization is the same for every variant (per channel, training-split statistics), so
+    that neither the [0, 1] pixels nor the unevenly scaled latent channels get a head start."""
 
     def __init__(self, splits: dict, *, pixels: bool, mirrored: torch.Tensor | None = None):
         self.splits, self.pixels, self.mirrored = splits, pixels, mirrored
-        if pixels:
-            x = splits["train"]["x"][::4].float() / 255
-            self.mean, self.std = x.mean((0, 2, 3)), x.std((0, 2, 3))
+        total = sq = 0.0
+        for start in range(0, len(splits["train"]["x"]), 64):
+            x = self.raw("train", slice(start, start + 64)).double()
+            total, sq = total + x.sum((0, 2, 3)), sq + (x * x).sum((0, 2, 3))
+        count = splits["train"]["x"][:, 0].numel()
+        mean = total / count
+        self.mean, self.std = mean.float(), (sq / count - mean * mean).clamp_min(1e-12).sqrt().float()
+
+    def raw(self, split: str, idx) -> torch.Tensor:
+        """Stored items as floats on their own scale (pixels in [0, 1], dequantized latents)."""
+        x = self.splits[split]["x"][idx]
+        return x.float() / 255 if self.pixels else x
 
     def batch(self, split: str, idx: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
-        x = self.splits[split]["x"][idx]
-        if self.pixels:
-            x = (x.float() / 255 - self.mean.view(-1, 1, 1)) / self.std.view(-1, 1, 1)
-            if flip is not None:
-                x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-        elif flip is not None and self.mirrored is not None:
-            x = torch.where(flip.view(-1, 1, 1, 1), self.mirrored[idx], x)
-        return x
+        x = self.raw(split, idx)
+        if flip is not None:
+            mirrored = x.flip(-1) if self.pixels else self.mirrored[idx]
+            x = torch.where(flip.view(-1, 1, 1, 1), mirrored, x)
+        return data.standardize(x, (self.mean, self.std), 2)
 
 
-def evaluate(net: nn.Module, inputs: Inputs, split: str, batch: int = 128) -> float:
+def evaluate(net: nn.Module, inputs: Inputs, split: str, batch: int = 128) -> torch.Tensor:
+    """Per-item correctness (bool) on a split; kept per item for the paired comparison."""
     net.eval()
     y = inputs.splits[split]["y"]
-    correct = 0
     with torch.no_grad():
-        for start in range(0, len(y), batch):
-            idx = torch.arange(start, min(start + batch, len(y)))
-            correct += (net(inputs.batch(split, idx)).argmax(1) == y[idx]).sum().item()
-    return correct / len(y)
+        return torch.cat([net(inputs.batch(split, idx)).argmax(1) == y[idx]
+                          for idx in torch.arange(len(y)).split(batch)])
 
 
 def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3) -> dict:
@@ -240,15 +255,50 @@ def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32,
             loss.backward()
             opt.step()
             sched.step()
-        val = evaluate(net, inputs, "validation")
+        val = evaluate(net, inputs, "validation").float().mean().item()
         history.append(round(val, 4))
         if val > best[0]:
             best, best_epoch = (val, {k: v.clone() for k, v in net.state_dict().items()}), epoch + 1
     train_s = time.perf_counter() - start
     net.load_state_dict(best[1])
-    return {"test_acc": round(evaluate(net, inputs, "test"), 4), "val_acc": round(best[0], 4),
-            "best_epoch": best_epoch, "val_history": history, "train_s": round(train_s, 1),
-            "parameters": sum(p.numel() for p in net.parameters())}
+    return {"test_correct": evaluate(net, inputs, "test"), "val_acc": best[0], "best_epoch": best_epoch,
+            "val_history": history, "train_s": train_s, "parameters": sum(p.numel() for p in net.parameters())}
+
+
+def std(values) -> float | None:
+    """Sample standard deviation; None for a single value."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def seeds_of(args) -> list[int]:
+    return [args.seed + i for i in range(args.seeds)]
+
+
+def train_seeds(inputs: Inputs, classes: int, args) -> tuple[dict, torch.Tensor]:
+    """``train`` once per seed -> (summary over seeds, test correctness: seeds x test items)."""
+    runs = [train(inputs, classes, args.epochs, seed, args.batch, args.lr) for seed in seeds_of(args)]
+    correct = torch.stack([r["test_correct"] for r in runs])
+    result = {}
+    for key, accs in (("test_acc", correct.float().mean(1).tolist()), ("val_acc", [r["val_acc"] for r in runs])):
+        sd = std(accs)
+        result |= {key: round(float(np.mean(accs)), 4), f"{key}_std": None if sd is None else round(sd, 4),
+                   f"{key}_seeds": [round(a, 4) for a in accs]}
+    result |= {"best_epoch": [r["best_epoch"] for r in runs], "val_history": [r["val_history"] for r in runs],
+               "train_s": round(float(np.mean([r["train_s"] for r in runs])), 1),
+               "parameters": runs[0]["parameters"],
+               "input_channel_std": [round(inputs.std.min().item(), 4), round(inputs.std.max().item(), 4)]}
+    return result, correct
+
+
+def paired(a: torch.Tensor, b: torch.Tensor) -> dict:
+    """Accuracy of a minus b (seeds x test items correctness, same seeds, same test images)."""
+    per_seed = (a.float().mean(1) - b.float().mean(1)).tolist()
+    per_image = a.float().mean(0) - b.float().mean(0)
+    se = std(per_seed)
+    return {"mean": round(float(np.mean(per_seed)), 4), "per_seed": [round(d, 4) for d in per_seed],
+            "se_seeds": None if se is None else round(se / math.sqrt(len(per_seed)), 4),
+            "se_test_images": round(per_image.std().item() / math.sqrt(len(per_image)), 4),
+            "test_images": len(per_image)}
 
 
 def report(name: str, splits: dict, result: dict, **extra) -> dict:
@@ -258,7 +308,8 @@ def report(name: str, splits: dict, result: dict, **extra) -> dict:
     entry = {**result, "bytes_per_example": round(float(np.mean(sizes)), 1), "load_items_s": round(rate, 1),
              "input_shape": list(splits["train"]["x"].shape[1:]),
              "dimensions": int(np.prod(splits["train"]["x"].shape[1:])), **extra}
-    print(f"{name:12s} acc {entry['test_acc']:.4f}  train {entry['train_s']:7.1f} s  "
+    spread = "" if entry["test_acc_std"] is None else f" +- {entry['test_acc_std']:.4f}"
+    print(f"{name:12s} acc {entry['test_acc']:.4f}{spread}  train {entry['train_s']:7.1f} s  "
           f"{entry['bytes_per_example']:9.1f} B/example  load {entry['load_items_s']:8.1f} items/s  "
           f"shape {entry['input_shape']}", flush=True)
     return entry
@@ -274,7 +325,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=0, help="use only the first N files per class and split (quick check)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     ap.add_argument("--workers", type=int, default=2, help="worker processes for `walloc latents`")
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="first seed")
+    ap.add_argument("--seeds", type=int, default=1, help="train every variant with this many seeds")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--variants", default="pixels_full,pixels_down,walloc_16x,walloc_4x")
@@ -290,6 +342,7 @@ def main() -> None:
     wanted = args.variants.split(",")
     models = {m.name for m in walloc.list_models()}
     results: dict = {}
+    correct: dict[str, torch.Tensor] = {}
     t0 = time.perf_counter()
 
     full = pixels(root, args.size)
@@ -298,7 +351,7 @@ def main() -> None:
     print(f"data: {counts}, {len(classes)} classes, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     if "pixels_full" in wanted:
-        r = train(Inputs(full, pixels=True), len(classes), args.epochs, args.seed, args.batch, args.lr)
+        r, correct["pixels_full"] = train_seeds(Inputs(full, pixels=True), len(classes), args)
         jpeg = [jpeg_bytes(x.float() / 255) for s in SPLITS for x in full[s]["x"][:200]]
         results["pixels_full"] = report("pixels_full", full, r, stored_as="original JPEG files (q75, short side 288), decoded with Pillow and fitted to 256x256",
                                         bytes_per_example_jpeg75_crop=round(float(np.mean(jpeg)), 1))
@@ -311,23 +364,25 @@ def main() -> None:
             continue
         codec = walloc.load(model)
         lat = latents(root, work, model, args.size, args.workers)
-        mirrored = mirrored_latents(codec, full["train"]["x"], lat["normalize"])
-        r = train(Inputs(lat, pixels=False, mirrored=mirrored), len(classes), args.epochs, args.seed, args.batch, args.lr)
+        mirrored = mirrored_latents(codec, full["train"]["x"])
+        r, correct[name] = train_seeds(Inputs(lat, pixels=False, mirrored=mirrored), len(classes), args)
         results[name] = report(name, lat, r, model=model, quality=codec.default_quality, convert_s=round(lat["convert_s"], 1),
                                stored_as=f".wlc files from `walloc latents --size {args.size}`, read with LatentDataset")
         if "pixels_down" in wanted and name == "walloc_16x":
             factor = round(math.sqrt(codec.dim_reduction))
             down = pixels_down(full, work, factor)
-            r = train(Inputs(down, pixels=True), len(classes), args.epochs, args.seed, args.batch, args.lr)
+            r, correct["pixels_down"] = train_seeds(Inputs(down, pixels=True), len(classes), args)
             results["pixels_down"] = report("pixels_down", down, r, factor=factor, stored_as="PNG (lossless) of the downsampled crops",
                                             bytes_per_example_jpeg75=round(float(np.mean([jpeg_bytes(x.float() / 255) for x in down['train']['x'][:200]])), 1))
     doc = {
         "benchmark": "compressed-domain classification, benchmarks/bench_cdl.py",
         "data": str(root), "splits": {s: len(full[s]["y"]) for s in SPLITS}, "classes": classes,
-        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed, "threads": args.threads, "limit": args.limit,
+        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seeds": seeds_of(args), "threads": args.threads, "limit": args.limit,
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
         "total_s": round(time.perf_counter() - t0, 1),
         "variants": {k: results[k] for k in ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x") if k in results},
+        "paired": {f"{a} - {b}": paired(correct[a], correct[b])
+                   for a, b in (("walloc_16x", "pixels_down"), ("walloc_16x", "pixels_full")) if a in correct and b in correct},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")

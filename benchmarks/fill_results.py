@@ -243,19 +243,39 @@ def memory(m: dict) -> str:
 # benchmarks/bench_cdl.py
 
 
+def points(x: float | None) -> str:
+    """An accuracy (fraction) in percentage points, one decimal."""
+    return "-" if x is None else f"{100 * x:.1f}"
+
+
+def acc(v: dict, key: str) -> str:
+    """Mean accuracy with its spread over seeds when there are several: '72.0 ± 1.2%'."""
+    spread = v.get(f"{key}_std")
+    return f"{points(v[key])}%" if spread is None else f"{points(v[key])} ± {points(spread)}%"
+
+
 def cdl(c: dict) -> str:
     rows, used = [], []
     for name, v in c["variants"].items():
         if "skipped" in v:
-            rows.append([f"`{name}`", "-", f"skipped: {v['skipped']}", "", "", ""])
+            rows.append([f"`{name}`", "-", f"skipped: {v['skipped']}", "", "", "", ""])
             continue
-        rows.append([f"`{name}`", "x".join(map(str, v["input_shape"])), f"{100 * v['test_acc']:.1f}%",
+        rows.append([f"`{name}`", "x".join(map(str, v["input_shape"])), acc(v, "test_acc"), acc(v, "val_acc"),
                      f"{v['train_s']:.0f}", f"{v['bytes_per_example']:,.0f}", f"{v['load_items_s']:,.0f}"])
         if "model" in v:
             used.append(f"`{v['model']}` quality {v['quality']}")
-    out = [table(["variant", "input", "test acc", "train s", "bytes / example", "load items/s"], "llrrrr", rows)]
+    out = [table(["variant", "input", "test acc", "val acc", "train s", "bytes / example", "load items/s"],
+                 "llrrrrr", rows)]
+    for pair, d in c.get("paired", {}).items():
+        se = "" if d["se_seeds"] is None else f"{points(d['se_seeds'])} over seeds, "
+        out.append(f"Paired `{pair}`: {100 * d['mean']:+.1f} points (per seed: "
+                   f"{', '.join(f'{100 * x:+.1f}' for x in d['per_seed'])}; standard error {se}"
+                   f"{points(d['se_test_images'])} over the {d['test_images']} test images).")
+    seeds = c.get("seeds", [c.get("seed")])
+    spread = " (± is the standard deviation over seeds)" if len(seeds) > 1 else ""
     out.append(f"Measured with {' and '.join(used) or 'no WaLLoC model'}; {c['epochs']} epochs, batch {c['batch']}, "
-               f"seed {c['seed']}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, torch {c.get('torch', '?')}; "
+               f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}{spread}, "
+               f"{c['threads']} training thread{'' if c['threads'] == 1 else 's'}, torch {c.get('torch', '?')}; "
                f"the benchmark took {seconds(c['total_s'])}.")
     return "\n\n".join(out)
 

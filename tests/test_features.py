@@ -73,6 +73,10 @@ def test_streams_of_another_coder(tiny_rgb, monkeypatch):
     streams = [tiny_rgb.compress(s) for s in x]
     assert walloc.peek_header(streams[0]).coder == 1
     assert torch.equal(features.decode_streams(streams, codec=tiny_rgb), tiny_rgb.quantize(tiny_rgb.encode(x)))
+    monkeypatch.undo()  # a dataset made across a coder change: one batch holds streams of every coder
+    mixed = [streams[0], tiny_rgb.compress(x[1]), streams[1], tiny_rgb.compress(x[0])]
+    assert [walloc.peek_header(s).coder for s in mixed] == [1, 3, 1, 3]
+    assert torch.equal(features.decode_streams(mixed, codec=tiny_rgb), tiny_rgb.quantize(tiny_rgb.encode(x[[0, 1, 1, 0]])))
 
 
 def test_bad_batches_and_streams(tiny_rgb):

@@ -180,11 +180,12 @@ class Codec:
 
     def read_latents_batch(self, streams: Sequence[bytes], threads: int = 0,
                            device: str | torch.device | None = None) -> tuple[list[bitstream.Header], torch.Tensor]:
-        """Streams of this model with one quality, coder and latent shape -> their headers and integer
+        """Streams of this model with one quality and latent shape -> their headers and integer
         latents (B, groups, K, *latent shape), by entropy decoding alone.
 
         Chunks decode a bounded batch at a time on ``threads`` CPU threads (0: all cores), or all at
-        once on a CUDA ``device`` where the stream's coder has a CUDA path (factorized streams).
+        once on a CUDA ``device`` where the streams' coders have a CUDA path (factorized streams).
+        Streams of different coders (older factorized streams beside context-model ones) may mix.
         """
         if not streams:
             raise MediaError("no streams to decode")
@@ -195,26 +196,29 @@ class Codec:
             if (h.quality, h.groups, h.latent_extent) != (first.quality, first.groups, first.latent_extent):
                 raise MediaError("streams decoded as one batch must share quality and latent shape "
                                  f"(got q{h.quality} {h.groups}x{h.latent_extent} and q{first.quality} {first.groups}x{first.latent_extent})")
-            if h.coder != first.coder:
-                raise MediaError("streams decoded as one batch must use one entropy coder")
-        q, codec = self.quality(first.quality), coder.get_coder(first.coder)
+        q = self.quality(first.quality)
         device = torch.device(device) if device is not None else torch.device("cpu")
-        on_gpu = device.type == "cuda" and codec.cuda_ready()
         k, rest = first.latent_channels, first.latent_extent[1:]
-        jobs = [(b, c, p) for b, (h, payloads) in enumerate(parsed) for c, p in zip(h.chunks, payloads)]
+        jobs: dict[int, list] = {}  # by coder: a batch may mix streams of several coders
+        for b, (h, payloads) in enumerate(parsed):
+            jobs.setdefault(h.coder, []).extend((b, c, p) for c, p in zip(h.chunks, payloads))
+        codecs = {cid: coder.get_coder(cid) for cid in jobs}
+        on_gpu = device.type == "cuda" and all(c.cuda_ready() for c in codecs.values())
         out = torch.empty((len(parsed), first.groups, k, *first.latent_extent), dtype=torch.int32,
                           device=device if on_gpu else "cpu")
-        batch = len(jobs) if on_gpu else DECODE_BATCH
-        for i in range(0, len(jobs), batch):
-            part = jobs[i: i + batch]
-            shapes = [(k, c.rows, *rest) for _, c, _ in part]
-            payloads = [p for *_, p in part]
-            if on_gpu:
-                pieces = codec.decode_cuda(payloads, q, shapes, device)
-            else:
-                pieces = [torch.from_numpy(a) for a in codec.decode_many(payloads, q, shapes, threads)]
-            for (b, c, _), piece in zip(part, pieces):
-                out[b, c.group, :, c.start: c.start + c.rows] = piece
+        for cid, todo in jobs.items():
+            codec = codecs[cid]
+            batch = len(todo) if on_gpu else DECODE_BATCH
+            for i in range(0, len(todo), batch):
+                part = todo[i: i + batch]
+                shapes = [(k, c.rows, *rest) for _, c, _ in part]
+                payloads = [p for *_, p in part]
+                if on_gpu:
+                    pieces = codec.decode_cuda(payloads, q, shapes, device)
+                else:
+                    pieces = [torch.from_numpy(a) for a in codec.decode_many(payloads, q, shapes, threads)]
+                for (b, c, _), piece in zip(part, pieces):
+                    out[b, c.group, :, c.start: c.start + c.rows] = piece
         out -= q.tables.offset
         return [h for h, _ in parsed], out.to(device)
 
