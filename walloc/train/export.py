@@ -50,7 +50,7 @@ def fit_context(codec: Codec, signals: Iterable[torch.Tensor], limit: int = CONT
 def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, stats: dict, model_dir: Path | None = None) -> Path:
     """Write weights, tables and JSON, fit the context tables on the training data; then measure
     every quality and record it in the JSON and card."""
-    extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats}
+    extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats, "notes": cfg.notes}
     zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
     return refit_model_context(cfg, model_dir)
 
@@ -94,7 +94,7 @@ WaLLoC model for {net['modality']}: {net['channels']} channel(s), wavelet packet
 {net['latent_bits']}-bit bounded latents, decoder width {net['width']} with {net['blocks']} residual blocks,
 factorized entropy model frozen to {len(config['qualities'])} sets of 16-bit integer tables (one per quality),
 {"and a causal context model (" + str(config['context']['buckets']) + " tables per channel and quality, fitted on the training data) that codes the streams." if 'context' in config else "which code the streams."}
-Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256']}`.
+Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256']}`.{chr(10) + "Context tables SHA-256: `" + config['context']['sha256'] + "`." if 'context' in config else ""}
 
 ## Training
 Data: {', '.join(config.get('trained_on', []))} (excluded: {', '.join(config.get('excluded', [])) or 'nothing'}).
@@ -107,7 +107,7 @@ Evaluated on: {', '.join(evaluated)}.
 
 {chr(10).join(rows)}
 
-Per file:
+{"## Targets" + chr(10) + chr(10) + config['notes'].strip() + chr(10) + chr(10) if config.get('notes') else ""}Per file:
 
 {chr(10).join(per_file)}
 """

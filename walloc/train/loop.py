@@ -50,6 +50,7 @@ class TrainConfig:
     eval_include: list[str] = field(default_factory=list)  # keep only eval files whose name has one of these
     val_folders: list[str] = field(default_factory=list)   # held-out data for periodic validation
     val_every: int = 500
+    notes: str = ""              # targets and how the model meets them: copied to its card
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
