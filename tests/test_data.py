@@ -126,6 +126,9 @@ def test_cli_latents(tree, tmp_path, tiny_models):
     r = run_cli("latents", str(tmp_path / "nope"), str(dst), models=tiny_models)
     err = r.stderr.decode()
     assert r.returncode == 1 and err.count("\n") == 1 and "is not a folder" in err and "Traceback" not in err
+    r = run_cli("latents", str(tree), str(tmp_path / "tars"), "--size", "16", "--shard-size", "5", "--workers", "2", models=tiny_models)
+    assert r.returncode == 0 and "9 written" in r.stderr.decode(), r.stderr.decode()
+    assert sorted(p.name for p in (tmp_path / "tars").iterdir()) == ["shard-00000.tar", "shard-00001.tar"]
 
 
 def test_latent_dataset(tree, tmp_path, tiny_models, tiny_rgb):
@@ -182,3 +185,29 @@ def test_clothing_latents_with_the_shipped_model(tmp_path):
     codec = walloc.load("rgb-16x")
     x = features.load_signal(src / ds.items[0].rel.with_suffix(".jpg"), 256)[0]
     assert torch.equal(ds[0][0], codec.dequantize(codec.quantize(codec.encode(x[None])))[0])
+
+
+def test_shards_hold_the_same_examples_and_resume(tree, tmp_path, tiny_models, tiny_rgb):
+    split = tmp_path / "split"
+    (split / "train").mkdir(parents=True)
+    os.rename(tree, split / "train" / "src")  # a split folder holding label folders one level down
+    src = split / "train" / "src"
+    files = run(src, tmp_path / "files", model="tiny-rgb", size=32, model_dir=str(tiny_models), progress=False)
+    shards = run(src, tmp_path / "shards", model="tiny-rgb", size=32, model_dir=str(tiny_models), progress=False, shard_size=4)
+    assert (files.written, shards.written) == (9, 9)
+    tars = sorted(p.name for p in (tmp_path / "shards").rglob("*.tar"))
+    assert tars == ["shard-00000.tar", "shard-00001.tar", "shard-00002.tar"] and not list((tmp_path / "shards").rglob("*.wlc"))
+    a = LatentDataset(tmp_path / "files", codec=tiny_rgb)
+    b = LatentDataset(tmp_path / "shards", codec=tiny_rgb)
+    assert [it.rel.as_posix() for it in b.items] == _streams(tmp_path / "files")
+    assert a.classes == b.classes == CLASSES and a.targets == b.targets
+    assert all(torch.equal(a[i][0], b[i][0]) for i in range(len(a)))
+    again = run(src, tmp_path / "shards", model="tiny-rgb", size=32, model_dir=str(tiny_models), progress=False, shard_size=4)
+    assert (again.written, again.skipped) == (0, 9)  # complete, valid shards are kept
+    first = next((tmp_path / "shards").rglob("shard-00000.tar"))
+    first.write_bytes(first.read_bytes()[:700])  # a damaged shard is made again
+    redo = run(src, tmp_path / "shards", model="tiny-rgb", size=32, model_dir=str(tiny_models), progress=False, shard_size=4)
+    assert (redo.written, redo.skipped) == (4, 5)
+    ranks = [run(src, tmp_path / f"r{r}", model="tiny-rgb", size=32, model_dir=str(tiny_models), progress=False,
+                 shard_size=2, rank=r, world=2) for r in range(2)]
+    assert sum(s.written for s in ranks) == 9 and all(s.written for s in ranks)  # whole shards per rank

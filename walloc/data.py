@@ -2,7 +2,9 @@
 
 A tree holds one file per example, its label being the name of the folder it lies in
 (``train/dress/0001.jpg`` -> ``dress``); ``walloc latents SRC DST`` mirrors a media tree into a tree of
-``.wlc`` files, which :class:`LatentDataset` reads back as (latents, label) pairs. Decoding is entropy
+``.wlc`` files, or packs them into tar shards (``--shard-size``: ``shard-00000.tar`` holding
+``dress/0001.wlc``, ..., the layout WebDataset reads), which :class:`LatentDataset` reads back as
+(latents, label) pairs. Decoding is entropy
 decoding only (no network), done in DataLoader workers, or for a whole batch at once on the GPU with
 the CUDA coder (``device="cuda"`` and ``collate_fn=dataset.collate``). :class:`MediaDataset` is the
 pixel (or sample) baseline over the same kind of tree.
@@ -15,6 +17,7 @@ pixel (or sample) baseline over the same kind of tree.
 from __future__ import annotations
 
 import os
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,16 +32,31 @@ from .io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 
 MEDIA_SUFFIXES = frozenset(IMAGE_SUFFIXES | AUDIO_SUFFIXES)
 STREAM_SUFFIX = ".wlc"
+SHARD_SUFFIX = ".tar"
 
 
 # -- folder trees ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Item:
-    """One example of a tree: its file, its path relative to the root, and its label (folder name)."""
+    """One example of a tree: its file, its path relative to the root, and its label (folder name).
+
+    An example inside a tar shard has the shard as ``path``, its member name as ``rel``, and ``span``
+    = (offset, size) of its bytes in the shard."""
 
     path: Path
     rel: Path
     label: str
+    span: tuple[int, int] | None = None
+
+    def read(self) -> bytes:
+        try:
+            with open(self.path, "rb") as f:
+                if self.span is None:
+                    return f.read()
+                f.seek(self.span[0])
+                return f.read(self.span[1])
+        except OSError as e:
+            raise MediaError(f"cannot read {self.path}: {e.strerror}") from None
 
 
 def scan(root: str | Path, suffixes: Sequence[str] | frozenset = MEDIA_SUFFIXES) -> list[Item]:
@@ -60,6 +78,24 @@ def scan(root: str | Path, suffixes: Sequence[str] | frozenset = MEDIA_SUFFIXES)
             rel = path.relative_to(root)
             items.append(Item(path, rel, rel.parent.name))
     return sorted(items, key=lambda it: it.rel.as_posix())
+
+
+def shard_members(shard: Path) -> list[Item]:
+    """The ``.wlc`` members of a tar shard, as items (label: the member's folder)."""
+    try:
+        with tarfile.open(shard) as tar:
+            members = [m for m in tar.getmembers() if m.isfile() and m.name.lower().endswith(STREAM_SUFFIX)]
+    except (OSError, tarfile.TarError) as e:
+        raise MediaError(f"{shard}: not a readable tar shard ({e})") from None
+    return [Item(shard, Path(m.name), Path(m.name).parent.name, (m.offset_data, m.size)) for m in members]
+
+
+def scan_streams(root: str | Path) -> list[Item]:
+    """Every ``.wlc`` example under ``root``: loose files, and the members of tar shards."""
+    items = scan(root, {STREAM_SUFFIX})
+    for shard in scan(root, {SHARD_SUFFIX}):
+        items += shard_members(shard.path)
+    return sorted(items, key=lambda it: (it.rel.as_posix(), it.path.as_posix()))
 
 
 def classes_of(items: Sequence[Item]) -> list[str]:
@@ -115,16 +151,21 @@ class _TreeDataset(Dataset):
     """A labelled folder tree of files; subclasses turn a file into a tensor."""
 
     suffixes: frozenset = frozenset()
+    contents = ""  # what the tree holds, for the error when it holds none
 
     def __init__(self, root: str | Path, classes: Sequence[str] | None = None):
         self.root = Path(root)
-        self.items = scan(self.root, self.suffixes)
+        self.items = self.scan(self.root)
         if not self.items:
-            raise MediaError(f"no {'/'.join(sorted(self.suffixes))} files under {self.root}")
+            raise MediaError(f"no {self.contents} under {self.root}")
         self.classes, self.targets = _labels(self.items, classes)
 
     def __len__(self) -> int:
         return len(self.items)
+
+    @classmethod
+    def scan(cls, root: Path) -> list[Item]:
+        return scan(root, cls.suffixes)
 
     def load(self, index: int) -> torch.Tensor:
         raise NotImplementedError
@@ -134,7 +175,8 @@ class _TreeDataset(Dataset):
 
 
 class LatentDataset(_TreeDataset):
-    """(latents, label) pairs from a tree of ``.wlc`` files, e.g. one written by ``walloc latents``.
+    """(latents, label) pairs from a tree of ``.wlc`` files or tar shards of them, e.g. one written by
+    ``walloc latents``.
 
     Latents are (G*K, *s) tensors: ``kind="dequantized"`` (default; floats on the quantizer grid) or
     ``"int"`` (symbols). ``normalize`` standardizes each latent channel: ``True`` measures mean and
@@ -146,7 +188,7 @@ class LatentDataset(_TreeDataset):
     (``DataLoader(ds, batch_size=..., collate_fn=ds.collate)``); ``collate`` works in both modes.
     """
 
-    suffixes = frozenset({STREAM_SUFFIX})
+    contents = ".wlc files (or tar shards of them)"
 
     def __init__(self, root: str | Path, *, classes: Sequence[str] | None = None, kind: str = "dequantized",
                  normalize: bool | Normalize | None = None, codec: Codec | None = None,
@@ -164,16 +206,16 @@ class LatentDataset(_TreeDataset):
             mean, std = normalize  # type: ignore[misc]
             self.normalize = (torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))
 
+    @classmethod
+    def scan(cls, root: Path) -> list[Item]:
+        return scan_streams(root)
+
     @property
     def on_gpu(self) -> bool:
         return self.device is not None and self.device.type == "cuda"
 
     def read(self, index: int) -> bytes:
-        path = self.items[index].path
-        try:
-            return path.read_bytes()
-        except OSError as e:
-            raise MediaError(f"cannot read {path}: {e.strerror}") from None
+        return self.items[index].read()
 
     def _decode(self, streams: list[bytes]) -> torch.Tensor:
         x = features.decode_streams(streams, codec=self.codec, kind=self.kind, device=self.device)
@@ -221,6 +263,7 @@ class MediaDataset(_TreeDataset):
     """
 
     suffixes = MEDIA_SUFFIXES
+    contents = "image or audio files"
 
     def __init__(self, root: str | Path, *, classes: Sequence[str] | None = None, size: int | None = None):
         super().__init__(root, classes)
