@@ -1,12 +1,14 @@
 // Periodized CDF 9/7 wavelet packet analysis (PyWavelets "bior4.4", mode "periodization") on
-// float32 (the encoder also on uint8 / int16 samples), by lifting: the fast CPU encoder path of
-// walloc.wavelet.packet1d / packet2d.
+// float32 (the encoder also on uint8 / int16 samples), and its synthesis, by lifting: the fast CPU
+// paths of walloc.wavelet.packet1d / packet2d and ipacket1d / ipacket2d.
 //
 // Lifting (Daubechies & Sweldens 1998) splits a signal into its even samples s and odd samples d
 // and updates them in place with four two-tap steps and one scaling, ~7 flops per sample and
 // axis instead of the ~57 taps per sample of the equivalent multi-level filter bank.  The steps are
 // identities of Laurent polynomials, so they hold modulo z^m - 1 for every period m >= 1: periodic
-// boundaries need no padding, even when a length-2 level wraps around more than once.
+// boundaries need no padding, even when a length-2 level wraps around more than once.  Synthesis
+// undoes the scaling, then the four steps in reverse order with negated coefficients, level by level
+// from the deepest.
 //
 // Subband order is that of walloc.wavelet: a 1-D level turns signal p into 2p (low), 2p + 1 (high);
 // a 2-D level turns plane p into 4p + (high along H) + 2 * (high along W).
@@ -154,8 +156,9 @@ inline void split2d(const T* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptr
 #define WPACKET_CLONES
 #endif
 
-// Scratch reused across calls on the same thread, so a steady encoder allocates (and page-faults)
-// nothing; slot 0 holds the packet's ping-pong plane, 1 and 2 the encoder's coefficients and terms.
+// Scratch reused across calls on the same thread, so steady coding allocates (and page-faults)
+// nothing; slot 0 holds the ping-pong plane of a packet or its synthesis, 1 and 2 the encoder's
+// coefficients and terms.
 // Buffers above RETAIN floats are the caller's own (``own``) instead of being pinned for good.
 constexpr std::size_t RETAIN = std::size_t(1) << 20;
 
@@ -204,6 +207,105 @@ WPACKET_CLONES inline void packet1d_signal(const T* src, std::ptrdiff_t stride, 
   }
 }
 
+// -- synthesis -------------------------------------------------------------------------------------------
+
+// The analysis scaling undone: 1 / LOW and 1 / HIGH.
+constexpr float INV_LOW = 1.0f / K, INV_HIGH = -K;
+
+// What a band owes before its level can be merged: the inverse of its analysis scaling (1-D band
+// low/high, 2-D band (high along H) + 2 * (high along W)).
+inline float unscale1d(std::ptrdiff_t band) { return band & 1 ? INV_HIGH : INV_LOW; }
+inline float unscale2d(std::ptrdiff_t band) { return unscale1d(band) * unscale1d(band >> 1); }
+
+// Inverse of split on unscaled low and high (m each), lifted in place; the samples go interleaved to
+// x[0, 2m), times ``scale`` (the unscaling that x owes the next synthesis level, 1 at the last).
+inline void merge(float* __restrict low, float* __restrict high, std::ptrdiff_t m, float* __restrict x, float scale) {
+  step_prev(low, high, m, -DELTA);
+  step_next(high, low, m, -GAMMA);
+  step_prev(low, high, m, -BETA);
+  step_next(high, low, m, -ALPHA);
+  for (std::ptrdiff_t i = 0; i < m; ++i) {
+    x[2 * i] = low[i] * scale;
+    x[2 * i + 1] = high[i] * scale;
+  }
+}
+
+// Inverse of split_rows (without scaling) on the even rows s and odd rows d, in place, stripe by stripe.
+inline void merge_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w) {
+  for (std::ptrdiff_t x0 = 0; x0 < w; x0 += STRIPE) {
+    const std::ptrdiff_t x1 = std::min(w, x0 + STRIPE);
+    rows_prev(s, d, m, w, x0, x1, -DELTA);
+    rows_next(d, s, m, w, x0, x1, -GAMMA);
+    rows_prev(s, d, m, w, x0, x1, -BETA);
+    rows_next(d, s, m, w, x0, x1, -ALPHA);
+  }
+}
+
+// Inverse of split2d: the four unscaled (h/2 x w/2) planes at src, lifted in place, -> the contiguous
+// (h x w) plane dst, times ``scale``.  Vertical first, as the analysis ended with it.
+inline void merge2d(float* src, std::ptrdiff_t h, std::ptrdiff_t w, float* dst, float scale) {
+  const std::ptrdiff_t hh = h / 2, hw = w / 2, q = hh * hw;
+  merge_rows(src, src + q, hh, hw);
+  merge_rows(src + 2 * q, src + 3 * q, hh, hw);
+  for (std::ptrdiff_t y = 0; y < h; ++y) {
+    const std::ptrdiff_t at = (y & 1) * q + (y / 2) * hw;
+    merge(src + at, src + 2 * q + at, hw, dst + y * w, scale);
+  }
+}
+
+// count planes (h x w at strides sh, sw; plane i at src + i * sc) -> contiguous at dst, plane i times
+// unscale(i): the caller's coefficients are read once and never written.
+template <class Unscale>
+inline void gather(const float* src, std::ptrdiff_t count, std::ptrdiff_t sc, std::ptrdiff_t h, std::ptrdiff_t sh,
+                   std::ptrdiff_t w, std::ptrdiff_t sw, float* __restrict dst, Unscale unscale) {
+  for (std::ptrdiff_t i = 0; i < count; ++i) {
+    const float f = unscale(i);
+    for (std::ptrdiff_t y = 0; y < h; ++y) {
+      const float* row = src + i * sc + y * sh;
+      float* __restrict out = dst + (i * h + y) * w;
+      if (sw == 1)
+        for (std::ptrdiff_t x = 0; x < w; ++x) out[x] = row[x] * f;
+      else
+        for (std::ptrdiff_t x = 0; x < w; ++x) out[x] = row[x * sw] * f;
+    }
+  }
+}
+
+// Synthesis of one (h x w) plane from its 4^J coefficient planes (plane i at src + i * sc, strides
+// sh, sw): merges ping-pong between dst (levels 1, 3, ...) and one scratch plane, the deepest first.
+WPACKET_CLONES inline void ipacket2d_plane(const float* src, std::ptrdiff_t sc, std::ptrdiff_t sh, std::ptrdiff_t sw,
+                                           std::ptrdiff_t h, std::ptrdiff_t w, int levels, float* dst) {
+  std::vector<float> own;
+  float* tmp = scratch(0, std::size_t(h * w), own);
+  float* in = levels % 2 == 0 ? dst : tmp;
+  gather(src, std::ptrdiff_t(1) << (2 * levels), sc, h >> levels, sh, w >> levels, sw, in, unscale2d);
+  for (int l = levels; l >= 1; --l) {
+    float* out = (l - 1) % 2 == 0 ? dst : tmp;
+    const std::ptrdiff_t n = std::ptrdiff_t(1) << (2 * (l - 1));  // planes out, each (2ph x 2pw)
+    const std::ptrdiff_t ph = h >> l, pw = w >> l;
+    for (std::ptrdiff_t p = 0; p < n; ++p)
+      merge2d(in + 4 * p * ph * pw, 2 * ph, 2 * pw, out + 4 * p * ph * pw, l > 1 ? unscale2d(p) : 1.0f);
+    in = out;
+  }
+}
+
+// Synthesis of one signal of length n from its 2^J coefficient signals (signal i at src + i * sc,
+// stride s), ping-ponging like ipacket2d_plane.
+WPACKET_CLONES inline void ipacket1d_signal(const float* src, std::ptrdiff_t sc, std::ptrdiff_t s, std::ptrdiff_t n,
+                                            int levels, float* dst) {
+  std::vector<float> own;
+  float* tmp = scratch(0, std::size_t(n), own);
+  float* in = levels % 2 == 0 ? dst : tmp;
+  gather(src, std::ptrdiff_t(1) << levels, sc, 1, 0, n >> levels, s, in, unscale1d);
+  for (int l = levels; l >= 1; --l) {
+    float* out = (l - 1) % 2 == 0 ? dst : tmp;
+    const std::ptrdiff_t count = std::ptrdiff_t(1) << (l - 1), len = n >> l;
+    for (std::ptrdiff_t p = 0; p < count; ++p)
+      merge(in + 2 * p * len, in + (2 * p + 1) * len, len, out + 2 * p * len, l > 1 ? unscale1d(p) : 1.0f);
+    in = out;
+  }
+}
+
 // Run fn(i) for i in [0, n) over up to ``threads`` threads (the caller's thread included).
 template <class Fn>
 void parallel_for(std::ptrdiff_t n, int threads, Fn fn) {
@@ -221,6 +323,16 @@ inline void check_levels(std::ptrdiff_t n, int levels, const char* axis) {
   if (levels < 1 || levels > 30) throw std::invalid_argument("levels must be in 1..30");
   if (n <= 0 || n % (std::ptrdiff_t(1) << levels))
     throw std::invalid_argument(std::string(axis) + " must be a positive multiple of 2**levels");
+}
+
+// Signal channels behind ``channels`` packet channels of ``levels`` levels, 2^dims bands per level.
+inline std::ptrdiff_t signal_channels(std::ptrdiff_t channels, int levels, int dims) {
+  if (levels < 1 || levels > 30) throw std::invalid_argument("levels must be in 1..30");
+  const std::ptrdiff_t bands = std::ptrdiff_t(1) << (dims * levels);
+  if (channels <= 0 || channels % bands)
+    throw std::invalid_argument(std::string("channels must be a positive multiple of ") + (dims == 2 ? "4" : "2") +
+                                "**levels");
+  return channels / bands;
 }
 
 // -- the encoder: packet, then a 1x1 projection, without the packet ever existing in full ----------------
@@ -365,6 +477,28 @@ inline void packet1d(const float* x, const std::ptrdiff_t shape[3], const std::p
   });
 }
 
+// x (B, C * 4^J, h, w) at element strides s[4] -> dst contiguous (B, C, h * 2^J, w * 2^J): the inverse of packet2d.
+inline void ipacket2d(const float* x, const std::ptrdiff_t shape[4], const std::ptrdiff_t s[4], int levels,
+                      float* dst, int threads) {
+  const std::ptrdiff_t c = signal_channels(shape[1], levels, 2), h = shape[2] << levels, w = shape[3] << levels;
+  check_levels(h, levels, "H");
+  check_levels(w, levels, "W");
+  const std::ptrdiff_t sc = s[1] << (2 * levels);  // from one signal channel's bands to the next
+  parallel_for(shape[0] * c, threads, [&](std::ptrdiff_t i) {
+    ipacket2d_plane(x + (i / c) * s[0] + (i % c) * sc, s[1], s[2], s[3], h, w, levels, dst + i * h * w);
+  });
+}
+
+// x (B, C * 2^J, l) at element strides s[3] -> dst contiguous (B, C, l * 2^J): the inverse of packet1d.
+inline void ipacket1d(const float* x, const std::ptrdiff_t shape[3], const std::ptrdiff_t s[3], int levels,
+                      float* dst, int threads) {
+  const std::ptrdiff_t c = signal_channels(shape[1], levels, 1), n = shape[2] << levels;
+  check_levels(n, levels, "L");
+  const std::ptrdiff_t sc = s[1] << levels;
+  parallel_for(shape[0] * c, threads, [&](std::ptrdiff_t i) {
+    ipacket1d_signal(x + (i / c) * s[0] + (i % c) * sc, s[1], s[2], n, levels, dst + i * n);
+  });
+}
 
 // x (B, C, H, W) samples T at strides s[4], w (K, C * 4^J) row-major, bias (K) -> z (B, K, H / 2^J, W / 2^J).
 template <class T>

@@ -1,8 +1,8 @@
-// Python bindings of the wavelet packet analysis (csrc/packet.h): module walloc._packet.
+// Python bindings of the wavelet packet analysis and synthesis (csrc/packet.h): module walloc._packet.
 //
 // Arrays cross the boundary as numpy views of torch tensors (no copies): the input may have any
-// non-negative strides (and, for the encoder, uint8 or int16 samples), the output is written in place into a C-contiguous float32 array.  The
-// transform runs with the GIL released.
+// non-negative strides (and, for the encoder, uint8 or int16 samples), the output is written in place
+// into a C-contiguous float32 array.  The transforms run with the GIL released.
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -31,37 +31,48 @@ void layout(const py::array& a, int ndim, std::ptrdiff_t* shape, std::ptrdiff_t*
   }
 }
 
-// Checks that out is a writable C-contiguous float32 array of the packet's shape.
-float* target(py::array& out, const std::ptrdiff_t* shape, int ndim, int levels, int per_level) {
+// Name of spatial axis i of an N-D array, as the error messages give it.
+const char* axis(int n, int i) { return n == 3 ? "L" : i == 2 ? "H" : "W"; }
+
+// Checks that out is a writable C-contiguous float32 array of shape ``expect``.
+float* target(py::array& out, const std::ptrdiff_t* expect, int ndim, const char* what) {
   std::ptrdiff_t oshape[4], ostrides[4];
-  layout(out, ndim, oshape, ostrides, "out");
+  layout(out, ndim, oshape, ostrides, what);
   if (!out.writeable() || !(out.flags() & py::array::c_style))
-    throw py::value_error("out must be a writable C-contiguous array");
-  bool ok = oshape[0] == shape[0] && oshape[1] == (shape[1] << (per_level * levels));
-  for (int i = 2; i < ndim; ++i) ok = ok && (oshape[i] << levels) == shape[i];
-  if (!ok) throw py::value_error("out has the wrong shape for this packet");
+    throw py::value_error(std::string(what) + " must be a writable C-contiguous array");
+  if (!std::equal(oshape, oshape + ndim, expect)) throw py::value_error(std::string(what) + " has the wrong shape");
   return static_cast<float*>(out.mutable_data());
 }
 
-void packet2d(const py::array& x, py::array out, int levels, int threads) {
-  std::ptrdiff_t shape[4], strides[4];
-  layout(x, 4, shape, strides, "x");
-  wpacket::check_levels(shape[2], levels, "H");
-  wpacket::check_levels(shape[3], levels, "W");
-  float* dst = target(out, shape, 4, levels, 2);
+// x -> out by ``run``: the packet of x (B, C, *S) with ``inverse`` false, else its synthesis from
+// x (B, C * 2**(dims * levels), *S / 2**levels).
+template <int N, class Run>
+void transform(const py::array& x, py::array& out, int levels, bool inverse, Run run) {
+  std::ptrdiff_t shape[N], strides[N], expect[N];
+  layout(x, N, shape, strides, "x");
+  expect[0] = shape[0];
+  if (inverse) {
+    expect[1] = wpacket::signal_channels(shape[1], levels, N - 2);
+    for (int i = 2; i < N; ++i) wpacket::check_levels(expect[i] = shape[i] << levels, levels, axis(N, i));
+  } else {
+    for (int i = 2; i < N; ++i) {
+      wpacket::check_levels(shape[i], levels, axis(N, i));
+      expect[i] = shape[i] >> levels;
+    }
+    expect[1] = shape[1] << ((N - 2) * levels);
+  }
+  float* dst = target(out, expect, N, "out");
   const float* src = static_cast<const float*>(x.data());
   py::gil_scoped_release nogil;
-  wpacket::packet2d(src, shape, strides, levels, dst, threads);
+  run(src, shape, strides, dst);
 }
 
-void packet1d(const py::array& x, py::array out, int levels, int threads) {
-  std::ptrdiff_t shape[3], strides[3];
-  layout(x, 3, shape, strides, "x");
-  wpacket::check_levels(shape[2], levels, "L");
-  float* dst = target(out, shape, 3, levels, 1);
-  const float* src = static_cast<const float*>(x.data());
-  py::gil_scoped_release nogil;
-  wpacket::packet1d(src, shape, strides, levels, dst, threads);
+// One transform of packet.h (packet2d, packet1d, ipacket2d, ipacket1d) as a binding.
+template <int N, bool Inverse, void (*F)(const float*, const std::ptrdiff_t*, const std::ptrdiff_t*, int, float*, int)>
+void bound(const py::array& x, py::array out, int levels, int threads) {
+  transform<N>(x, out, levels, Inverse, [&](const float* src, auto shape, auto strides, float* dst) {
+    F(src, shape, strides, levels, dst, threads);
+  });
 }
 
 // The encoder on samples T: weight (K, C * Q) and bias (K) C-contiguous float32, z (B, K, *latent)
@@ -73,21 +84,17 @@ void encode_as(const py::array& x, const py::array& weight, const py::array& bia
   layout<T>(x, N, shape, strides, "x");
   layout(weight, 2, wshape, wstrides, "weight");
   layout(bias, 1, bshape, bstrides, "bias");
-  for (int i = 2; i < N; ++i) wpacket::check_levels(shape[i], levels, N == 3 ? "L" : i == 2 ? "H" : "W");
+  for (int i = 2; i < N; ++i) wpacket::check_levels(shape[i], levels, axis(N, i));
   if (!(weight.flags() & py::array::c_style) || !(bias.flags() & py::array::c_style))
     throw py::value_error("weight and bias must be C-contiguous");
   if (wshape[1] != (shape[1] << (per_level * levels)) || bshape[0] != wshape[0])
     throw py::value_error("weight must be (K, C * 2**(dims * levels)) and bias (K,)");
-  std::ptrdiff_t zshape[N], zstrides[N];
-  layout(z, N, zshape, zstrides, "z");
-  if (!z.writeable() || !(z.flags() & py::array::c_style)) throw py::value_error("z must be a writable C-contiguous array");
-  bool ok = zshape[0] == shape[0] && zshape[1] == wshape[0];
-  for (int i = 2; i < N; ++i) ok = ok && (zshape[i] << levels) == shape[i];
-  if (!ok) throw py::value_error("z has the wrong shape for this encoder");
+  std::ptrdiff_t zshape[N] = {shape[0], wshape[0]};
+  for (int i = 2; i < N; ++i) zshape[i] = shape[i] >> levels;
   const T* src = static_cast<const T*>(x.data());
   const float* w = static_cast<const float*>(weight.data());
   const float* b = static_cast<const float*>(bias.data());
-  float* dst = static_cast<float*>(z.mutable_data());
+  float* dst = target(z, zshape, N, "z");
   py::gil_scoped_release nogil;
   run(src, shape, strides, w, b, wshape[0], dst);
 }
@@ -124,11 +131,16 @@ void encode1d(const py::array& x, const py::array& weight, const py::array& bias
 }  // namespace
 
 PYBIND11_MODULE(_packet, m) {
-  m.doc() = "Periodized CDF 9/7 wavelet packet analysis on float32, by lifting (CPU).";
-  m.def("packet2d", &packet2d, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+  m.doc() = "Periodized CDF 9/7 wavelet packet analysis and synthesis on float32, by lifting (CPU).";
+  m.def("packet2d", &bound<4, false, wpacket::packet2d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
         "x (B, C, H, W) float32, any strides -> out (B, C * 4**levels, H / 2**levels, W / 2**levels), in place.");
-  m.def("packet1d", &packet1d, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+  m.def("packet1d", &bound<3, false, wpacket::packet1d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
         "x (B, C, L) float32, any strides -> out (B, C * 2**levels, L / 2**levels), in place.");
+  m.def("ipacket2d", &bound<4, true, wpacket::ipacket2d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+        "Inverse of packet2d: x (B, C * 4**levels, h, w) float32, any strides -> out (B, C, h * 2**levels, "
+        "w * 2**levels), in place.");
+  m.def("ipacket1d", &bound<3, true, wpacket::ipacket1d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+        "Inverse of packet1d: x (B, C * 2**levels, l) float32, any strides -> out (B, C, l * 2**levels), in place.");
   m.def("encode2d", &encode2d, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("z"), py::arg("levels"),
         py::arg("threads") = 1,
         "z = weight @ packet2d(x) + bias per position (a 1x1 convolution), written in place; "

@@ -1,4 +1,4 @@
-"""The C++ packet analysis (walloc._packet, lifting) against the torch definition in walloc.wavelet."""
+"""The C++ packet analysis and synthesis (walloc._packet, lifting) against the torch definition in walloc.wavelet."""
 
 import pytest
 import torch
@@ -8,12 +8,21 @@ from walloc import tiling, wavelet
 _packet = pytest.importorskip("walloc._packet", reason="C++ extension walloc._packet not built (make setup)")
 
 
-def native(x: torch.Tensor, levels: int) -> torch.Tensor:
+def native(x: torch.Tensor, levels: int, threads: int = 1) -> torch.Tensor:
     """The C++ path, called directly (whatever packet1d/packet2d would dispatch to)."""
     dims = x.dim() - 2
     b, c, *size = x.shape
     out = torch.empty(b, c * 2 ** (dims * levels), *(s >> levels for s in size))
-    (_packet.packet2d if dims == 2 else _packet.packet1d)(x.numpy(), out.numpy(), levels)
+    (_packet.packet2d if dims == 2 else _packet.packet1d)(x.numpy(), out.numpy(), levels, threads)
+    return out
+
+
+def inative(x: torch.Tensor, levels: int, threads: int = 1) -> torch.Tensor:
+    """The C++ synthesis, called directly (whatever ipacket1d/ipacket2d would dispatch to)."""
+    dims = x.dim() - 2
+    b, c, *size = x.shape
+    out = torch.empty(b, c >> (dims * levels), *(s << levels for s in size))
+    (_packet.ipacket2d if dims == 2 else _packet.ipacket1d)(x.numpy(), out.numpy(), levels, threads)
     return out
 
 
@@ -21,6 +30,12 @@ def reference(x: torch.Tensor, levels: int) -> torch.Tensor:
     """The torch definition in float64: the float32 lifting must be within float32 rounding of it."""
     x = x.double()
     return wavelet.packet2d(x, levels) if x.dim() == 4 else wavelet.packet1d(x, levels)
+
+
+def ireference(x: torch.Tensor, levels: int) -> torch.Tensor:
+    """The torch synthesis in float64."""
+    x = x.double()
+    return wavelet.ipacket2d(x, levels) if x.dim() == 4 else wavelet.ipacket1d(x, levels)
 
 
 def assert_close(ours: torch.Tensor, ref: torch.Tensor) -> None:
@@ -128,3 +143,75 @@ def test_fused_encoder_reads_integer_samples(dtype, shape, levels):
     with pytest.raises(TypeError, match="float32, uint8 or int16"):
         _packet.encode2d(torch.zeros(1, 1, 4, 4, dtype=torch.int32).numpy(), w.reshape(5, -1)[:, :16].contiguous().numpy(),
                          b.numpy(), torch.empty(1, 5, 1, 1).numpy(), 2)
+
+
+# -- synthesis -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("levels", [1, 2, 3, 4])
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (3, 5, 1, 1), (2, 1, 3, 5), (1, 3, 4, 6), (1, 1, 16, 2)])
+def test_ipacket2d_matches_torch(levels, shape):
+    """shape in latents, as for the analysis: (1, 1) is one latent, a first synthesis level of length 2."""
+    b, c, lh, lw = shape
+    x = torch.randn(b, c * 4 ** levels, lh, lw)
+    assert_close(inative(x, levels), ireference(x, levels))
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3, 4, 8])
+@pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 1), (2, 3, 7), (1, 2, 16)])
+def test_ipacket1d_matches_torch(levels, shape):
+    b, c, latents = shape
+    x = torch.randn(b, c * 2 ** levels, latents)
+    assert_close(inative(x, levels), ireference(x, levels))
+
+
+def test_synthesis_reads_non_contiguous_coefficients():
+    """Channels-last coefficients, strided views and broadcast ones are read in place."""
+    hwc = torch.randn(2, 5, 7, 3 * 64)
+    for x in (hwc.permute(0, 3, 1, 2), torch.randn(1, 3 * 64, 8, 12)[:, :, ::2, 1::3],
+              torch.randn(1, 64, 3, 1).expand(3, 64, 3, 5), torch.randn(2, 6 * 64, 3, 3)[:, ::2]):
+        assert not x.is_contiguous()
+        assert_close(inative(x, 3), ireference(x, 3))
+    a = torch.randn(5, 2 * 32, 3).permute(2, 1, 0)
+    assert_close(inative(a, 5), ireference(a, 5))
+
+
+@pytest.mark.parametrize("dims, shape, levels", [(2, (2, 3, 40, 56), 3), (2, (1, 1, 16, 16), 4), (2, (3, 5, 8, 8), 3),
+                                                 (1, (2, 2, 4096), 8), (1, (3, 1, 2), 1)])
+def test_native_round_trip(dims, shape, levels):
+    """C++ analysis then C++ synthesis is the identity up to float32 rounding, one latent included."""
+    x = torch.randn(shape)
+    assert (inative(native(x, levels), levels) - x).abs().max() <= 1e-5 * x.abs().max()
+
+
+def test_synthesis_dispatch_and_autograd():
+    """ipacket2d/ipacket1d take the C++ path for plain CPU float32; autograd keeps the torch definition."""
+    c = torch.randn(2, 3 * 64, 5, 7)
+    assert torch.equal(wavelet.ipacket2d(c, 3), inative(c, 3))
+    a = torch.randn(2, 2 * 256, 16)
+    assert torch.equal(wavelet.ipacket1d(a, 8), inative(a, 8))
+    leaf = c.clone().requires_grad_()
+    y = wavelet.ipacket2d(leaf, 3)
+    assert y.requires_grad
+    w = torch.randn(y.shape)
+    (y * w).sum().backward()
+    ref = c.double().requires_grad_()
+    (wavelet.ipacket2d(ref, 3) * w.double()).sum().backward()
+    assert_close(leaf.grad, ref.grad)
+    with torch.no_grad():
+        assert torch.equal(wavelet.ipacket2d(leaf, 3), inative(c, 3))
+
+
+def test_synthesis_threads_do_not_change_results():
+    c = torch.randn(3, 5 * 64, 4, 3)
+    assert torch.equal(inative(c, 3, threads=4), inative(c, 3))
+    a = torch.randn(3, 3 * 16, 9)
+    assert torch.equal(inative(a, 4, threads=3), inative(a, 4))
+
+
+def test_synthesis_rejects_bad_arguments():
+    with pytest.raises(ValueError, match=r"multiple of 4\*\*levels"):
+        _packet.ipacket2d(torch.rand(1, 6, 2, 2).numpy(), torch.empty(1, 1, 4, 4).numpy(), 1)
+    with pytest.raises(ValueError, match="wrong shape"):
+        _packet.ipacket2d(torch.rand(1, 16, 2, 2).numpy(), torch.empty(1, 1, 4, 8).numpy(), 2)
+    with pytest.raises(ValueError, match=r"multiple of 2\*\*levels"):
+        _packet.ipacket1d(torch.rand(1, 6, 2).numpy(), torch.empty(1, 1, 16).numpy(), 2)

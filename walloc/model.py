@@ -106,7 +106,7 @@ class WallocNet(nn.Module):
         """Bounded (possibly quantized) latents -> packet coefficients; the Gaussian CDF is undone first."""
         u = (y / self.cfg.bound).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
         z = math.sqrt(2.0) * torch.erfinv(u)
-        return self.linear_decoder(z) + self.decoder(z)
+        return self.linear_decoder(z).add_(self.decoder(z))  # in place: no third packet-sized tensor
 
     def decode(self, y: torch.Tensor) -> torch.Tensor:
         """Latents -> signal."""

@@ -58,7 +58,7 @@ def from_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     if dtype not in _SCALE:
         return x.to(dtype)
     info = torch.iinfo(dtype)
-    return torch.round(x * _SCALE[dtype]).clamp(info.min, info.max).to(dtype)
+    return x.mul(_SCALE[dtype]).round_().clamp_(info.min, info.max).to(dtype)  # one float temporary, not three
 
 
 def band_rows(net: WallocNet, rest: tuple[int, ...]) -> int:
@@ -143,6 +143,6 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
                 with torch.inference_mode():
                     coeff = net.decode_coefficients(latents(g, lo, hi).unsqueeze(0).to(device))
                 parts.append(coeff[:, :, first - lo: first - lo + n])
-            with torch.inference_mode():
-                signal = net.synthesis(torch.cat(parts, dim=2))
+            with torch.inference_mode():  # one run (a single band) is synthesised as it is, no copy
+                signal = net.synthesis(parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
             emit(g, r0 * block, r1 * block, signal[0, :, syn * block: (syn + r1 - r0) * block])

@@ -4,9 +4,9 @@ The first step of the data path: a full packet (every subband split again at eve
 signal into many channels at a lower resolution, which a 1x1 convolution can then mix cheaply.
 Analysis matches ``pywt.dwt(x, "bior4.4", mode="periodization")`` coefficient for coefficient;
 synthesis is its exact inverse. Everything is batched torch, differentiable, and device-agnostic:
-that torch code is the definition. Only the encoder's common case, packet analysis of a float32 CPU
-tensor that needs no gradient, runs in C++ instead (``walloc._packet``: the same transform by lifting,
-equal to float32 rounding and several times faster).
+that torch code is the definition. Only the common inference case, analysis (in the encoder) and
+synthesis (in the decoder) of a float32 CPU tensor that needs no gradient, runs in C++ instead
+(``walloc._packet``: the same transforms by lifting, equal to float32 rounding and several times faster).
 """
 
 from __future__ import annotations
@@ -165,26 +165,36 @@ _GRAIN = 1 << 16  # samples per C++ thread at least: below that, starting a thre
 _SAMPLES = (torch.uint8, torch.int16)
 
 
-def _native_ok(x: torch.Tensor, levels: int, dims: int, *params: torch.Tensor, samples: bool = False) -> bool:
+def _native_ok(x: torch.Tensor, levels: int, dims: int, *params: torch.Tensor, samples: bool = False,
+               synthesis: bool = False) -> bool:
     """Whether the C++ path may run: CPU float32 (or, with ``samples``, integer samples), no autograd
-    wanted, every level of even length."""
-    return (_packet is not None and x.device.type == "cpu" and x.layout == torch.strided
+    wanted, every level of even length (for ``synthesis``: x holds whole packets of coefficients)."""
+    if not (_packet is not None and x.device.type == "cpu" and x.layout == torch.strided
             and (x.dtype == torch.float32 or samples and x.dtype in _SAMPLES)
-            and x.dim() == dims + 2 and levels >= 1 and all(s > 0 and s % 2 ** levels == 0 for s in x.shape[2:])
-            and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *params))))
+            and x.dim() == dims + 2 and levels >= 1
+            and not (torch.is_grad_enabled() and any(t.requires_grad for t in (x, *params)))):
+        return False
+    if synthesis:
+        return x.shape[1] > 0 and x.shape[1] % 2 ** (dims * levels) == 0 and all(s > 0 for s in x.shape[2:])
+    return all(s > 0 and s % 2 ** levels == 0 for s in x.shape[2:])
 
 
 def _threads(x: torch.Tensor) -> int:
     return max(1, min(torch.get_num_threads(), x.numel() // _GRAIN))
 
 
-def _native(x: torch.Tensor, levels: int, dims: int) -> torch.Tensor | None:
-    """The packet by the C++ lifting when x allows it, else None."""
-    if not _native_ok(x, levels, dims):
+def _native(x: torch.Tensor, levels: int, dims: int, synthesis: bool = False) -> torch.Tensor | None:
+    """The packet (with ``synthesis``, its inverse) by the C++ lifting when x allows it, else None."""
+    if not _native_ok(x, levels, dims, synthesis=synthesis):
         return None
     b, c, *size = x.shape
-    out = x.new_empty(b, c * 2 ** (dims * levels), *(s >> levels for s in size))
-    (_packet.packet2d if dims == 2 else _packet.packet1d)(x.detach().numpy(), out.numpy(), levels, _threads(x))
+    if synthesis:
+        out = x.new_empty(b, c >> (dims * levels), *(s << levels for s in size))
+        run = _packet.ipacket2d if dims == 2 else _packet.ipacket1d
+    else:
+        out = x.new_empty(b, c << (dims * levels), *(s >> levels for s in size))
+        run = _packet.packet2d if dims == 2 else _packet.packet1d
+    run(x.detach().numpy(), out.numpy(), levels, _threads(x))
     return out
 
 
@@ -227,6 +237,9 @@ def packet1d(x: torch.Tensor, levels: int) -> torch.Tensor:
 
 def ipacket1d(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Inverse of :func:`packet1d`."""
+    fast = _native(x, levels, 1, synthesis=True)
+    if fast is not None:
+        return fast
     b = x.shape[0]
     for j in reversed(_stages(levels)):
         _, c, n = x.shape
@@ -273,6 +286,9 @@ def packet2d(x: torch.Tensor, levels: int) -> torch.Tensor:
 
 def ipacket2d(x: torch.Tensor, levels: int) -> torch.Tensor:
     """Inverse of :func:`packet2d`."""
+    fast = _native(x, levels, 2, synthesis=True)
+    if fast is not None:
+        return fast
     for j in reversed(_stages(levels)):
         b, cnn, h, w = x.shape
         n = 2 ** j
