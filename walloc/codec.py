@@ -243,7 +243,7 @@ class Codec:
                 return
             n = min(m, header.channels - g * m)
             crop = (slice(0, n), slice(0, b - a), *[slice(0, e) for e in header.extent[1:]])
-            out[g * m: g * m + n, a:b] = tiling.from_float(signal[crop].clamp_(floor, 1.0).cpu(), dtype)  # a temporary: in place
+            out[g * m: g * m + n, a:b] = tiling.from_float(signal[crop].clamp(floor, 1.0).cpu(), dtype)
 
         tiling.decode(self.net, latents, header.groups, header.latent_extent, self.device, keep)
         if header.modality == "image":
