@@ -6,6 +6,7 @@ appear whole or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -70,7 +71,8 @@ def encode(input: str, output: str | None, model: str | None, quality: int | Non
     if codec.modality != modality:
         raise MediaError(f"model '{codec.name}' codes {codec.modality}, but {input} is {modality}")
     start = time.perf_counter()
-    data = codec.compress(signal, quality, meta)
+    with _bar("encoding") as progress:
+        data = codec.compress(signal, quality, meta, progress)
     seconds = time.perf_counter() - start
     with atomic_output(output) as f:
         f.write(data)
@@ -107,13 +109,24 @@ def decode(input: str, output: str | None, force: bool) -> None:
     check_target(output, force)
     fmt = Path(output).suffix.lstrip(".").lower() if output != "-" else default_suffix[1:]
     start = time.perf_counter()
-    decoded = walloc.codec_for(data).decompress_full(data, _native_dtype(header))
+    with _bar("decoding") as progress:
+        decoded = walloc.codec_for(data).decompress_full(data, _native_dtype(header), progress)
     seconds = time.perf_counter() - start
     with atomic_output(output) as f:
         writer = io.write_image if header.modality == "image" else io.write_audio
         writer(f, decoded.signal, decoded.meta, fmt=fmt)
     shape = "x".join(str(e) for e in reversed(header.extent)) if header.modality == "image" else f"{header.extent[0]} samples"
     _say(f"{input} -> {output}: {header.modality} {shape}, {header.channels} channel(s), model {header.model} q{header.quality}, {seconds:.2f} s")
+
+
+@contextlib.contextmanager
+def _bar(what: str):
+    """A percent bar on stderr for long work: shown only on a terminal and after a second."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc=what, unit="%", file=sys.stderr, disable=None, delay=1.0, leave=False,
+              bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
+        yield lambda fraction: bar.update(round(100 * fraction) - bar.n)
 
 
 def _native_dtype(header: walloc.Header):

@@ -143,3 +143,14 @@ def test_shipped_audio_model_on_music():
     ratio = x.numel() * 16 / (8 * len(data))
     assert ratio > 4
     assert metrics.psnr(y, x) > 25.0
+
+
+def test_progress_reaches_the_whole_signal_band_by_band(tiny_rgb, monkeypatch):
+    monkeypatch.setattr("walloc.tiling.BAND_LATENTS", 64)  # bands of the minimum height: 5 of them here
+    x = torch.rand(3, 800, 16)
+    seen = []
+    data = tiny_rgb.compress(x, progress=seen.append)
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
+    seen.clear()
+    assert tiny_rgb.decompress_full(data, progress=seen.append).signal.shape == x.shape
+    assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0

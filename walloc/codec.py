@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -26,6 +26,19 @@ from .zoo import Quality, load_parts
 
 CHUNK_SYMBOLS = 1 << 16  # about this many symbols per independently coded chunk
 DECODE_BATCH = 64        # chunks entropy-coded per call: bounds the temporary memory
+
+
+def _ticker(progress: Callable[[float], None] | None, total: int) -> Callable[[int], None]:
+    """Counts units of work done and reports the fraction of ``total`` to ``progress`` (if any)."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(min(1.0, done / total))
+
+    return tick
 
 
 @dataclass(frozen=True)
@@ -130,11 +143,13 @@ class Codec:
         return x.clamp(lo, 1.0)
 
     # -- bytes ------------------------------------------------------------------------------------------
-    def compress(self, x: torch.Tensor, quality: int | None = None, meta: ImageMeta | AudioMeta | None = None) -> bytes:
+    def compress(self, x: torch.Tensor, quality: int | None = None, meta: ImageMeta | AudioMeta | None = None,
+                 progress: Callable[[float], None] | None = None) -> bytes:
         """One signal -> ``.wlc`` bytes.
 
         x is (C, H, W) for images, floats in [0, 1] or uint8; (C, L) for audio, floats in [-1, 1]
-        or int16. Any channel count; coded band by band, so memory stays bounded.
+        or int16. Any channel count; coded band by band, so memory stays bounded. ``progress``, if
+        given, is called with the fraction of the signal encoded after each band.
         """
         q = self.quality(quality)
         if x.dim() != self.cfg.dims + 1:
@@ -146,6 +161,7 @@ class Codec:
         groups = -(-x.shape[0] // self.cfg.channels)
         symbols = np.empty((groups, self.cfg.latent_dim, *[-(-e // block) for e in x.shape[1:]]), dtype=np.int32)
         kmax = q.tables.offset
+        tick = _ticker(progress, groups * symbols.shape[2])
 
         def keep(g: int, r0: int, r1: int, y: torch.Tensor) -> None:
             # what quantize gives, plus the offset that makes it a table index, computed in the band's
@@ -153,6 +169,7 @@ class Codec:
             with torch.inference_mode():
                 y.div_(q.step).round_().clamp_(-kmax, kmax).add_(kmax)
                 torch.from_numpy(symbols[g, :, r0:r1]).copy_(y)
+            tick(r1 - r0)
 
         tiling.encode(self.net, x, self.device, keep)
         bands = self._bands(symbols)
@@ -222,22 +239,26 @@ class Codec:
         out -= q.tables.offset
         return [h for h, _ in parsed], out.to(device)
 
-    def decompress_full(self, data: bytes, dtype: torch.dtype = torch.float32) -> Decoded:
+    def decompress_full(self, data: bytes, dtype: torch.dtype = torch.float32,
+                        progress: Callable[[float], None] | None = None) -> Decoded:
         """Stream -> signal plus its metadata and header, decoded band by band.
 
         ``dtype`` float32 gives [0, 1] images / [-1, 1] audio; uint8 (images) or int16 (audio) gives
         integer samples directly, which keeps a huge output at a quarter or half of the memory.
+        ``progress``, if given, is called with the fraction of the signal decoded after each band.
         """
         header, symbols = self.read_latents(data)
         q, m = self.quality(header.quality), self.cfg.channels
         # channels last in memory, as image and audio writers want them, without a transposed copy
         out = torch.empty((*header.extent, header.channels), dtype=dtype).movedim(-1, 0)
         floor = 0.0 if self.modality == "image" else -1.0
+        tick = _ticker(progress, header.groups * header.latent_extent[0] * self.cfg.block_size)
 
         def latents(g: int, lo: int, hi: int) -> torch.Tensor:
             return self.dequantize(symbols[g, :, lo:hi], q.quality)
 
         def keep(g: int, a: int, b: int, signal: torch.Tensor) -> None:
+            tick(b - a)
             b = min(b, header.extent[0])
             if a >= b:
                 return
