@@ -5,9 +5,9 @@ A tree holds one file per example, its label being the name of the folder it lie
 ``.wlc`` files, or packs them into tar shards (``--shard-size``: ``shard-00000.tar`` holding
 ``dress/0001.wlc``, ..., the layout WebDataset reads), which :class:`LatentDataset` reads back as
 (latents, label) pairs. Decoding is entropy
-decoding only (no network), done in DataLoader workers, or for a whole batch at once on the GPU with
-the CUDA coder (``device="cuda"`` and ``collate_fn=dataset.collate``). :class:`MediaDataset` is the
-pixel (or sample) baseline over the same kind of tree.
+decoding only (no network), done in DataLoader workers, or for a whole batch at once onto the GPU
+(``device="cuda"`` and ``collate_fn=dataset.collate``; the CUDA coder decodes factorized streams
+there). :class:`MediaDataset` is the pixel (or sample) baseline over the same kind of tree.
 
     train = LatentDataset("latents/train", normalize=True)
     test = LatentDataset("latents/test", classes=train.classes, normalize=train.normalize)
@@ -184,7 +184,8 @@ class LatentDataset(_TreeDataset):
     ``train.normalize`` to the test set). ``classes`` fixes the label order (default: sorted folders).
 
     Decoding runs where ``__getitem__`` runs: in DataLoader workers. With a CUDA ``device``, items are
-    the raw streams instead and ``collate`` decodes each batch on the GPU with the CUDA coder
+    the raw streams instead and ``collate`` decodes each batch in one call, onto the GPU (with the
+    CUDA coder for factorized streams; context-model streams decode on CPU threads first)
     (``DataLoader(ds, batch_size=..., collate_fn=ds.collate)``); ``collate`` works in both modes.
     """
 
