@@ -154,3 +154,15 @@ def test_progress_reaches_the_whole_signal_band_by_band(tiny_rgb, monkeypatch):
     seen.clear()
     assert tiny_rgb.decompress_full(data, progress=seen.append).signal.shape == x.shape
     assert len(seen) > 3 and seen == sorted(seen) and seen[-1] == 1.0
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_one_non_finite_sample_anywhere_is_refused(tiny_rgb, tiny_stereo, monkeypatch, bad):
+    monkeypatch.setattr("walloc.tiling.BAND_LATENTS", 64)  # several bands: the sample may lie in any
+    gen = torch.Generator().manual_seed(0)
+    for codec, shape in ((tiny_rgb, (3, 300, 20)), (tiny_stereo, (2, 5000))):
+        for dtype in (torch.float32, torch.float64):  # read directly by the C++ encoder, or converted first
+            x = torch.rand(shape, generator=gen, dtype=dtype)
+            x.view(-1)[int(torch.randint(x.numel(), (1,), generator=gen))] = bad
+            with pytest.raises(MediaError, match="NaN or infinite"):
+                codec.compress(x)

@@ -107,10 +107,11 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
                 rows_of = x.index_select(1, (torch.arange(lo, hi) % padded).clamp(max=s0 - 1))
             group = rows_of.narrow(0, first, m) if channels is None else rows_of.index_select(0, channels)
             band = group.unsqueeze(0)  # strided views go to the packet as they are
-            if not (device.type == "cpu" and wavelet.reads_samples(band)):
-                band = to_float(band)
-            with torch.inference_mode():
-                y = net.encode(pad_to_block(band, block, skip_first=True).to(device))
+            direct = device.type == "cpu" and wavelet.reads_samples(band)
+            if not direct:
+                band = to_float(band)  # converted, and float samples checked for NaN / inf here...
+            with torch.inference_mode():  # ...or, read directly, in the encoder's output
+                y = net.encode(pad_to_block(band, block, skip_first=True).to(device), check=direct and band.is_floating_point())
             emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])
     return (rows, *latent_rest)
 

@@ -199,9 +199,9 @@ def _native(x: torch.Tensor, levels: int, dims: int, synthesis: bool = False) ->
 
 
 def reads_samples(x: torch.Tensor) -> bool:
-    """Whether x holds integer samples (uint8, int16, on the CPU) that :func:`packet_conv` reads as
+    """Whether x holds samples (uint8, int16 or float32, on the CPU) that :func:`packet_conv` reads as
     they are once x is padded to whole blocks, outside autograd: the caller need not convert to float."""
-    return _packet is not None and x.device.type == "cpu" and x.dtype in _SAMPLES
+    return _packet is not None and x.device.type == "cpu" and (x.dtype in _SAMPLES or x.dtype == torch.float32)
 
 
 def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
