@@ -313,8 +313,5 @@ class Codec:
             raise BitstreamError("stream's latent shape does not match its signal shape and model")
         if header.groups != -(-header.channels // self.cfg.channels):
             raise BitstreamError(f"stream declares {header.groups} channel groups for {header.channels} channels")
-        q = self.quality(header.quality)
-        if header.coder == coder.ContextRansCoder.coder_id and q.context is None:
-            raise BitstreamError(f"stream uses context tables that model '{self.name}' does not have")
-        self._check_payload_can_hold(header, q.context.tables if header.coder == coder.ContextRansCoder.coder_id else q.tables)
+        self._check_payload_can_hold(header, coder.tables_for(header.coder, self.quality(header.quality)))
 

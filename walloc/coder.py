@@ -39,6 +39,11 @@ class ConstrictionCoder:
         return False
 
     @staticmethod
+    def tables(quality) -> Tables:
+        """The integer tables this coder codes a quality's latents with: one per channel."""
+        return quality.tables
+
+    @staticmethod
     def _models(tables: Tables) -> list:
         import constriction
 
@@ -49,7 +54,7 @@ class ConstrictionCoder:
         """Each block (C, rows, *rest) of table indices -> one independent stream."""
         import constriction
 
-        models, out = self._models(quality.tables), []
+        models, out = self._models(self.tables(quality)), []
         for block in _flat(blocks):
             enc = constriction.stream.queue.RangeEncoder()
             for row, model in zip(block.astype(np.int32), models):
@@ -61,7 +66,7 @@ class ConstrictionCoder:
         """Streams -> blocks of the given shapes (C, rows, *rest) of table indices."""
         import constriction
 
-        models, out = self._models(quality.tables), []
+        models, out = self._models(self.tables(quality)), []
         for data, count, shape in zip(payloads, _counts(shapes), shapes):
             if len(data) % 4:
                 raise BitstreamError("range-coded chunk is not a whole number of 32-bit words")
@@ -78,6 +83,7 @@ class RansCoder:
 
     coder_id = 2
     name = "rans"
+    tables = staticmethod(ConstrictionCoder.tables)  # one factorized table per channel, as constriction
 
     def __init__(self):
         from . import _rans  # noqa: F401  (fails here, not mid-stream, when the extension is missing)
@@ -85,13 +91,13 @@ class RansCoder:
     def encode_many(self, blocks: list[np.ndarray], quality, threads: int = 0) -> list[bytes]:
         from . import _rans
 
-        t = quality.tables
+        t = self.tables(quality)
         return _rans.encode_chunks(_flat(blocks), t.cdfs, t.precision, threads)
 
     def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
         from . import _rans
 
-        t = quality.tables
+        t = self.tables(quality)
         try:
             flat = _rans.decode_chunks([bytes(p) for p in payloads], t.cdfs, t.precision, _counts(shapes), threads)
         except ValueError as e:
@@ -134,10 +140,16 @@ class ContextRansCoder(RansCoder):
         return False  # the context model decodes on the CPU
 
     @staticmethod
-    def _args(quality, shape: tuple[int, ...]) -> dict:
-        m = quality.context
-        if m is None:
+    def tables(quality) -> Tables:
+        """The context model's tables (channels x buckets of them)."""
+        if quality.context is None:
             raise BitstreamError(f"quality {quality.quality} of this model has no context tables")
+        return quality.context.tables
+
+    @classmethod
+    def _args(cls, quality, shape: tuple[int, ...]) -> dict:
+        cls.tables(quality)  # refuses a quality without context tables
+        m = quality.context
         return dict(cdfs=m.tables.cdfs, precision=m.tables.precision, modes=m.modes, buckets=m.buckets,
                     offset=m.kmax, roff=m.tables.offset, width=shape[2] if len(shape) > 2 else 0)
 
@@ -161,7 +173,16 @@ class ContextRansCoder(RansCoder):
         return [a.reshape(s) for a, s in zip(flat, shapes)]
 
 
-NAMES = {c.coder_id: c.name for c in (ConstrictionCoder, RansCoder, ContextRansCoder)}  # by stream id
+CLASSES = {c.coder_id: c for c in (ConstrictionCoder, RansCoder, ContextRansCoder)}  # by stream id
+NAMES = {i: c.name for i, c in CLASSES.items()}
+
+
+def tables_for(coder_id: int, quality) -> Tables:
+    """The integer tables a stream of this coder is coded with at this quality (whether or not the
+    coder is available in this install)."""
+    if coder_id not in CLASSES:
+        raise BitstreamError(f"stream names an unknown entropy coder #{coder_id}")
+    return CLASSES[coder_id].tables(quality)
 
 
 def coders() -> dict[int, object]:
