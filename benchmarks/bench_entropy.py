@@ -404,32 +404,25 @@ def context_model(repeats: int, quick: bool) -> dict:
     import torch
 
     import walloc
-    from walloc import _rans, io
+    from walloc import coder, io
 
     paths = sorted(glob.glob(str(ROOT.parent / "shared" / "data" / "images" / "kodak" / "*.png")))[: 6 if quick else None]
     if not paths:
         return {"skipped": "no Kodak images"}
     codec = walloc.load("rgb-16x")
     q = codec.quality()
-    m, t = q.context, q.tables
     planes = []
     with torch.no_grad():
         for p in paths:
             x, _ = io.read_image(p)
-            planes.append((codec.quantize(codec.encode(x.unsqueeze(0)))[0].numpy() + t.offset).astype(np.int32))
-    flat = [np.ascontiguousarray(k.reshape(k.shape[0], -1)) for k in planes]
-    args = [dict(modes=m.modes, buckets=m.buckets, offset=m.kmax, roff=m.tables.offset, width=k.shape[2]) for k in planes]
+            planes.append((codec.quantize(codec.encode(x.unsqueeze(0)))[0].numpy() + q.tables.offset).astype(np.int32))
     symbols = sum(k.size for k in planes)
     rows = {}
-    for name, enc, dec in [
-        ("factorized", lambda: [_rans.encode(k, t.cdfs, t.precision) for k in flat],
-         lambda out: [_rans.decode(b, t.cdfs, t.precision, k.shape[1]) for b, k in zip(out, flat)]),
-        ("context", lambda: [_rans.encode_context_chunks([k], m.tables.cdfs, 16, threads=1, **a)[0] for k, a in zip(flat, args)],
-         lambda out: [_rans.decode_context_chunks([b], m.tables.cdfs, 16, [k.shape[1]], threads=1, **a)[0] for b, k, a in zip(out, flat, args)]),
-    ]:
-        enc_s, out = timeit(enc, repeats)
-        dec_s, back = timeit(lambda: dec(out), repeats)
-        assert all(np.array_equal(a, b) for a, b in zip(back, flat)), f"{name} round trip failed"
+    # both through the coders that .wlc streams use, one image per call and one thread
+    for name, c in (("factorized", coder.RansCoder()), ("context", coder.ContextRansCoder())):
+        enc_s, out = timeit(lambda: [c.encode_many([k], q, threads=1)[0] for k in planes], repeats)
+        dec_s, back = timeit(lambda: [c.decode_many([b], q, [k.shape], threads=1)[0] for b, k in zip(out, planes)], repeats)
+        assert all(np.array_equal(a, b) for a, b in zip(back, planes)), f"{name} round trip failed"
         rows[name] = {"bytes": sum(len(b) for b in out), "enc_msym_s": symbols / enc_s / 1e6, "dec_msym_s": symbols / dec_s / 1e6}
     rows["context"]["bytes_vs_factorized"] = rows["context"]["bytes"] / rows["factorized"]["bytes"]
     print(f"\ncontext model, {len(paths)} Kodak images at quality {q.quality}:")

@@ -92,9 +92,9 @@ def shard_members(shard: Path) -> list[Item]:
 
 def scan_streams(root: str | Path) -> list[Item]:
     """Every ``.wlc`` example under ``root``: loose files, and the members of tar shards."""
-    items = scan(root, {STREAM_SUFFIX})
-    for shard in scan(root, {SHARD_SUFFIX}):
-        items += shard_members(shard.path)
+    items = []
+    for it in scan(root, {STREAM_SUFFIX, SHARD_SUFFIX}):  # one walk over the tree for both
+        items += shard_members(it.path) if it.path.suffix.lower() == SHARD_SUFFIX else [it]
     return sorted(items, key=lambda it: (it.rel.as_posix(), it.path.as_posix()))
 
 

@@ -44,12 +44,18 @@ class CodecUnavailable(WallocError):
 # image codecs: encode((H, W, 3) uint8, quality) -> bytes; decode(bytes) -> (H, W, 3) uint8
 
 
-class ImageCodec:
-    modality = "image"
+class SweepCodec:
+    """What every codec of a sweep describes itself with (the modality bases add encode/decode)."""
+
+    modality = ""
     name = ""
     qualities: Sequence[float] = ()
     quality_meaning = ""
     library = ""
+
+
+class ImageCodec(SweepCodec):
+    modality = "image"
 
     def encode(self, pixels: np.ndarray, quality) -> bytes:
         raise NotImplementedError
@@ -181,12 +187,8 @@ class JpegXL(ImageCodec):
 # audio codecs: encode((C, L) float32, rate, quality) -> bytes; decode(bytes, rate, length) -> (C, L)
 
 
-class AudioCodec:
+class AudioCodec(SweepCodec):
     modality = "audio"
-    name = ""
-    qualities: Sequence[float] = ()
-    quality_meaning = ""
-    library = ""
 
     def encode(self, samples: np.ndarray, rate: int, quality) -> bytes:
         raise NotImplementedError
