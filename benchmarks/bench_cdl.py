@@ -231,7 +231,10 @@ def evaluate(net: nn.Module, inputs: Inputs, split: str, batch: int = 128) -> to
                           for idx in torch.arange(len(y)).split(batch)])
 
 
-def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3) -> dict:
+def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3,
+          select: bool = True) -> dict:
+    """Train one classifier; with ``select`` the epoch with the best validation accuracy is tested,
+    else (cross-validation, no validation split) the last epoch."""
     x0 = inputs.splits["train"]["x"]
     torch.manual_seed(seed)
     net = Classifier(x0.shape[1], x0.shape[2], classes)
@@ -255,12 +258,17 @@ def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32,
             loss.backward()
             opt.step()
             sched.step()
+        if not select:
+            continue
         val = evaluate(net, inputs, "validation").float().mean().item()
         history.append(round(val, 4))
         if val > best[0]:
             best, best_epoch = (val, {k: v.clone() for k, v in net.state_dict().items()}), epoch + 1
     train_s = time.perf_counter() - start
-    net.load_state_dict(best[1])
+    if select:
+        net.load_state_dict(best[1])
+    else:
+        best, best_epoch = (None, None), epochs
     return {"test_correct": evaluate(net, inputs, "test"), "val_acc": best[0], "best_epoch": best_epoch,
             "val_history": history, "train_s": train_s, "parameters": sum(p.numel() for p in net.parameters())}
 
@@ -315,6 +323,50 @@ def report(name: str, splits: dict, result: dict, **extra) -> dict:
     return entry
 
 
+def fold_of(labels: torch.Tensor, folds: int, seed: int) -> torch.Tensor:
+    """Stratified fold number of every pooled item: each class shuffled (fixed seed), dealt round-robin."""
+    gen = torch.Generator().manual_seed(seed)
+    fold = torch.empty(len(labels), dtype=torch.long)
+    for label in labels.unique():
+        idx = (labels == label).nonzero().flatten()
+        fold[idx[torch.randperm(len(idx), generator=gen)]] = torch.arange(len(idx)) % folds
+    return fold
+
+
+def pooled(splits: dict) -> dict:
+    """All three splits as one set, in split order."""
+    return {"x": torch.cat([splits[s]["x"] for s in SPLITS]), "y": torch.cat([splits[s]["y"] for s in SPLITS])}
+
+
+def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
+    """K-fold cross-validation over the pooled splits (every photo is tested once, by a classifier
+    that never saw it): 10x more test items than the test split, so differences of a point or two can
+    be told from test-set noise. Same folds for every variant; the last epoch is tested.
+
+    ``variants``: name -> (pool {"x", "y"}, pixels?, mirrored pool or None)."""
+    labels = next(iter(variants.values()))[0]["y"]
+    if any(not torch.equal(v[0]["y"], labels) for v in variants.values()):
+        raise RuntimeError("the variants do not list the same photos in the same order")
+    fold = fold_of(labels, args.folds, args.seed)
+    results, correct = {}, {}
+    for name, (pool, is_pixels, mirrored) in variants.items():
+        right, accs, seconds = torch.zeros(len(labels), dtype=torch.bool), [], []
+        for k in range(args.folds):
+            tr, te = (fold != k).nonzero().flatten(), (fold == k).nonzero().flatten()
+            splits = {"train": {"x": pool["x"][tr], "y": labels[tr]}, "test": {"x": pool["x"][te], "y": labels[te]}}
+            run = train(Inputs(splits, pixels=is_pixels, mirrored=None if mirrored is None else mirrored[tr]),
+                        classes, args.epochs, args.seed + k, args.batch, args.lr, select=False)
+            right[te] = run["test_correct"]
+            accs.append(run["test_correct"].float().mean().item())
+            seconds.append(run["train_s"])
+            print(f"  {name} fold {k}: acc {accs[-1]:.4f} ({seconds[-1]:.0f} s)", flush=True)
+        correct[name] = right[None]
+        results[name] = {"cv_acc": round(right.float().mean().item(), 4), "fold_acc": [round(a, 4) for a in accs],
+                         "fold_acc_std": round(std(accs), 4), "train_s": round(float(np.mean(seconds)), 1)}
+        print(f"{name:12s} cross-validated acc {results[name]['cv_acc']:.4f} over {len(labels)} photos", flush=True)
+    return results, correct
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="JSON results file")
@@ -329,6 +381,8 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="train every variant with this many seeds")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--folds", type=int, default=0,
+                    help="K-fold cross-validation over the pooled splits instead of the train/validation/test protocol")
     ap.add_argument("--variants", default="pixels_full,pixels_down,walloc_16x,walloc_4x")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -341,43 +395,60 @@ def main() -> None:
         root = subset(root, work / f"subset_{args.limit}", args.limit)
     wanted = args.variants.split(",")
     models = {m.name for m in walloc.list_models()}
-    results: dict = {}
-    correct: dict[str, torch.Tensor] = {}
     t0 = time.perf_counter()
 
+    # every variant's stored examples: name -> (splits, pixels?, mirrored training latents, report extras)
     full = pixels(root, args.size)
     classes = full["classes"]
     counts = ", ".join(f"{s} {len(full[s]['y'])}" for s in SPLITS)
-    print(f"data: {counts}, {len(classes)} classes, "
-          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    print(f"data: {counts}, {len(classes)} classes, {time.perf_counter() - t0:.0f} s", flush=True)
+    loaded, skipped = {}, {}
     if "pixels_full" in wanted:
-        r, correct["pixels_full"] = train_seeds(Inputs(full, pixels=True), len(classes), args)
         jpeg = [jpeg_bytes(x.float() / 255) for s in SPLITS for x in full[s]["x"][:200]]
-        results["pixels_full"] = report("pixels_full", full, r, stored_as="original JPEG files (q75, short side 288), decoded with Pillow and fitted to 256x256",
-                                        bytes_per_example_jpeg75_crop=round(float(np.mean(jpeg)), 1))
+        loaded["pixels_full"] = (full, True, None, {
+            "stored_as": "original JPEG files (q75, short side 288), decoded with Pillow and fitted to 256x256",
+            "bytes_per_example_jpeg75_crop": round(float(np.mean(jpeg)), 1)})
     for name, model in (("walloc_16x", "rgb-16x"), ("walloc_4x", "rgb-4x")):
-        if name not in wanted:
+        if name not in wanted and not (name == "walloc_16x" and "pixels_down" in wanted):
             continue
         if model not in models:
-            results[name] = {"skipped": f"model '{model}' is not shipped (walloc.list_models(): {sorted(models)})"}
-            print(f"{name:12s} skipped: {results[name]['skipped']}", flush=True)
+            skipped[name] = {"skipped": f"model '{model}' is not shipped (walloc.list_models(): {sorted(models)})"}
+            print(f"{name:12s} skipped: {skipped[name]['skipped']}", flush=True)
             continue
         codec = walloc.load(model)
-        lat = latents(root, work, model, args.size, args.workers)
-        mirrored = mirrored_latents(codec, full["train"]["x"])
-        r, correct[name] = train_seeds(Inputs(lat, pixels=False, mirrored=mirrored), len(classes), args)
-        results[name] = report(name, lat, r, model=model, quality=codec.default_quality, convert_s=round(lat["convert_s"], 1),
-                               stored_as=f".wlc files from `walloc latents --size {args.size}`, read with LatentDataset")
         if "pixels_down" in wanted and name == "walloc_16x":
             factor = round(math.sqrt(codec.dim_reduction))
             down = pixels_down(full, work, factor)
-            r, correct["pixels_down"] = train_seeds(Inputs(down, pixels=True), len(classes), args)
-            results["pixels_down"] = report("pixels_down", down, r, factor=factor, stored_as="PNG (lossless) of the downsampled crops",
-                                            bytes_per_example_jpeg75=round(float(np.mean([jpeg_bytes(x.float() / 255) for x in down['train']['x'][:200]])), 1))
+            loaded["pixels_down"] = (down, True, None, {
+                "factor": factor, "stored_as": "PNG (lossless) of the downsampled crops",
+                "bytes_per_example_jpeg75": round(float(np.mean([jpeg_bytes(x.float() / 255) for x in down['train']['x'][:200]])), 1)})
+        if name in wanted:
+            lat = latents(root, work, model, args.size, args.workers)
+            crops = torch.cat([full[s]["x"] for s in SPLITS]) if args.folds else full["train"]["x"]
+            loaded[name] = (lat, False, mirrored_latents(codec, crops), {
+                "model": model, "quality": codec.default_quality, "convert_s": round(lat["convert_s"], 1),
+                "stored_as": f".wlc files from `walloc latents --size {args.size}`, read with LatentDataset"})
+    order = [k for k in ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x") if k in loaded]
+
+    correct: dict[str, torch.Tensor] = {}
+    results: dict = dict(skipped)
+    if args.folds:
+        cv, correct = cross_validate({k: (pooled(loaded[k][0]), loaded[k][1], loaded[k][2]) for k in order}, len(classes), args)
+        for k in order:
+            splits, _, _, extra = loaded[k]
+            results[k] = report(k, splits, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]}, **extra)
+    else:
+        for k in order:
+            splits, is_pixels, mirrored, extra = loaded[k]
+            r, correct[k] = train_seeds(Inputs(splits, pixels=is_pixels, mirrored=mirrored), len(classes), args)
+            results[k] = report(k, splits, r, **extra)
     doc = {
         "benchmark": "compressed-domain classification, benchmarks/bench_cdl.py",
+        "protocol": f"{args.folds}-fold cross-validation over all {sum(len(full[s]['y']) for s in SPLITS)} photos, last epoch tested"
+                    if args.folds else "train / validation (epoch selection) / test splits",
         "data": str(root), "splits": {s: len(full[s]["y"]) for s in SPLITS}, "classes": classes,
-        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seeds": seeds_of(args), "threads": args.threads, "limit": args.limit,
+        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seeds": seeds_of(args), "folds": args.folds,
+        "threads": args.threads, "limit": args.limit,
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
         "total_s": round(time.perf_counter() - t0, 1),
         "variants": {k: results[k] for k in ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x") if k in results},
