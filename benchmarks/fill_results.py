@@ -21,6 +21,7 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_entropy.json  benchmarks/bench_entropy.py
     BENCH_DIR/bench_memory.json   benchmarks/bench_memory.py
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
+    BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5
 """
 
 from __future__ import annotations
@@ -254,6 +255,29 @@ def acc(v: dict, key: str) -> str:
     return f"{points(v[key])}%" if spread is None else f"{points(v[key])} ± {points(spread)}%"
 
 
+def paired_lines(c: dict, items: str) -> list[str]:
+    """One line per paired comparison: mean difference, per seed when there are several, standard errors."""
+    out = []
+    for pair, d in c.get("paired", {}).items():
+        per_seed = f"per seed: {', '.join(f'{100 * x:+.1f}' for x in d['per_seed'])}; " if len(d["per_seed"]) > 1 else ""
+        se = "" if d["se_seeds"] is None else f"{points(d['se_seeds'])} over seeds, "
+        out.append(f"Paired `{pair}`: {100 * d['mean']:+.1f} points ({per_seed}standard error {se}"
+                   f"{points(d['se_test_images'])} over the {d['test_images']:,} {items}).")
+    return out
+
+
+def cdl_cv(c: dict) -> str:
+    """bench_cdl.py --folds: cross-validated accuracy over every photo."""
+    rows = [[f"`{name}`", "x".join(map(str, v["input_shape"])), f"{points(v['cv_acc'])}%",
+             f"{points(min(v['fold_acc']))}-{points(max(v['fold_acc']))}%", f"{v['train_s']:.0f}"]
+            for name, v in c["variants"].items() if "skipped" not in v]
+    out = [table(["variant", "input", "cross-validated acc", "fold range", "train s / fold"], "llrrr", rows)]
+    out += paired_lines(c, "photos")
+    out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, fold seed {c['seeds'][0]}, "
+               f"{c['threads']} training threads, torch {c.get('torch', '?')}; the benchmark took {seconds(c['total_s'])}.")
+    return "\n\n".join(out)
+
+
 def cdl(c: dict) -> str:
     rows, used = [], []
     for name, v in c["variants"].items():
@@ -266,11 +290,7 @@ def cdl(c: dict) -> str:
             used.append(f"`{v['model']}` quality {v['quality']}")
     out = [table(["variant", "input", "test acc", "val acc", "train s", "bytes / example", "load items/s"],
                  "llrrrrr", rows)]
-    for pair, d in c.get("paired", {}).items():
-        se = "" if d["se_seeds"] is None else f"{points(d['se_seeds'])} over seeds, "
-        out.append(f"Paired `{pair}`: {100 * d['mean']:+.1f} points (per seed: "
-                   f"{', '.join(f'{100 * x:+.1f}' for x in d['per_seed'])}; standard error {se}"
-                   f"{points(d['se_test_images'])} over the {d['test_images']} test images).")
+    out += paired_lines(c, "test images")
     seeds = c.get("seeds", [c.get("seed")])
     spread = " (± is the standard deviation over seeds)" if len(seeds) > 1 else ""
     out.append(f"Measured with {' and '.join(used) or 'no WaLLoC model'}; {c['epochs']} epochs, batch {c['batch']}, "
@@ -299,6 +319,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "audio_bdrate": (results, [audio], audio_bdrate),
         "audio_points": (results, [audio], audio_points),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
+        "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
     }
 
 
