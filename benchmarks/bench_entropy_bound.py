@@ -45,45 +45,94 @@ from bench_latent_storage import webp_bytes  # noqa: E402
 MIXTURE = 3
 
 
-class MaskedConv2d(nn.Conv2d):
-    """Convolution over channel groups (one group per latent channel) that sees only what is decoded
-    before the current latent: all groups at earlier raster positions; at the current position, lower
-    groups ('A', the first layer) or lower-or-same groups ('B', later layers, whose same group carries
-    only what came before)."""
+class GroupConv2d(nn.Conv2d):
+    """Convolution over channel groups (one group per latent channel) that sees only what the decoder
+    has when it decodes a latent of output group ``o`` (``relation(i, o)``: may group ``i`` be read):
 
-    def __init__(self, groups: int, fin: int, fout: int, kernel: int, kind: str):
+    - taps "before" (raster order): every group at the positions before the current one, and the
+      groups allowed by ``relation`` at the current position (PixelCNN's mask 'A' with ``i < o``,
+      'B' with ``i <= o``);
+    - taps "all": the allowed groups at every tap; "around": the same but the current position.
+    """
+
+    def __init__(self, groups: int, fin: int, fout: int, kernel: int, relation, taps: str):
         super().__init__(groups * fin, groups * fout, kernel, padding=kernel // 2)
-        mask = torch.zeros_like(self.weight)
-        c = kernel // 2
-        mask[:, :, :c] = 1
-        mask[:, :, c, :c] = 1
-        g_out = torch.arange(groups * fout) // fout
         g_in = torch.arange(groups * fin) // fin
-        centre = g_in[None, :] < g_out[:, None] if kind == "A" else g_in[None, :] <= g_out[:, None]
-        mask[:, :, c, c] = centre.float()
+        g_out = torch.arange(groups * fout) // fout
+        allowed = relation(g_in[None, :], g_out[:, None]).float()
+        c = kernel // 2
+        mask = torch.zeros_like(self.weight)
+        if taps == "before":
+            mask[:, :, :c] = 1
+            mask[:, :, c, :c] = 1
+            mask[:, :, c, c] = allowed
+        else:
+            mask[:] = allowed[:, :, None, None]
+            if taps == "around":
+                mask[:, :, c, c] = 0
         self.register_buffer("mask", mask)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
 
 
-class AutoregressiveModel(nn.Module):
-    """Latents (B, C, H, W) -> mixture parameters (B, C, 3 * MIXTURE, H, W) of each latent given its past."""
+def _lower(i, o):
+    return i < o
+
+
+def _upto(i, o):
+    return i <= o
+
+
+def _same(i, o):
+    return i == o
+
+
+class RasterModel(nn.Module):
+    """Every latent given all channels at the positions before it in raster order and the lower
+    channels at its own position (5x5, 3x3, 3x3, 1x1: radius 4). Decoding is one latent at a time."""
 
     def __init__(self, channels: int, features: int = 16):
         super().__init__()
         c, f = channels, features
         self.channels = c
         self.body = nn.Sequential(
-            MaskedConv2d(c, 1, f, 5, "A"), nn.GELU(),
-            MaskedConv2d(c, f, f, 3, "B"), nn.GELU(),
-            MaskedConv2d(c, f, f, 3, "B"), nn.GELU(),
-            MaskedConv2d(c, f, f, 1, "B"), nn.GELU(),
+            GroupConv2d(c, 1, f, 5, _lower, "before"), nn.GELU(),
+            GroupConv2d(c, f, f, 3, _upto, "before"), nn.GELU(),
+            GroupConv2d(c, f, f, 3, _upto, "before"), nn.GELU(),
+            GroupConv2d(c, f, f, 1, _upto, "before"), nn.GELU(),
             nn.Conv2d(c * f, c * 3 * MIXTURE, 1, groups=c))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, h, w = x.shape
         return self.body(x).view(b, self.channels, 3 * MIXTURE, h, w)
+
+
+class CheckerboardModel(nn.Module):
+    """Decodable in 2C parallel passes (He et al., 2021, checkerboard; Minnen & Singh, 2020, channel
+    conditioning): channel by channel, first the anchors (x + y even), then the rest. A latent sees
+    the lower channels everywhere in a 7x7 window and, if it is not an anchor, its own channel's anchors."""
+
+    def __init__(self, channels: int, features: int = 16):
+        super().__init__()
+        c, f = channels, features
+        self.channels = c
+        self.lower = GroupConv2d(c, 1, f, 7, _lower, "all")
+        self.own = GroupConv2d(c, 1, f, 7, _same, "around")
+        self.body = nn.Sequential(
+            nn.GELU(),
+            GroupConv2d(c, f, f, 1, _upto, "all"), nn.GELU(),
+            GroupConv2d(c, f, f, 1, _upto, "all"), nn.GELU(),
+            nn.Conv2d(c * f, c * 3 * MIXTURE, 1, groups=c))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        anchor = ((torch.arange(h)[:, None] + torch.arange(w)[None, :]) % 2 == 0).float()
+        hidden = self.lower(x) + self.own(x * anchor) * (1 - anchor)
+        return self.body(hidden).view(b, self.channels, 3 * MIXTURE, h, w)
+
+
+MODELS = {"raster": RasterModel, "checkerboard": CheckerboardModel}
 
 
 def code_bits(params: torch.Tensor, x: torch.Tensor, kmax: int, scale: float) -> torch.Tensor:
@@ -107,12 +156,12 @@ def crops(planes: list[np.ndarray], size: int, count: int, rng: np.random.Genera
     return torch.from_numpy(np.stack(out).astype(np.float32))
 
 
-def fit_bound(train: list[np.ndarray], kmax: int, steps: int, seed: int, log_every: int = 250) -> AutoregressiveModel:
+def fit_bound(kind: str, train: list[np.ndarray], kmax: int, steps: int, seed: int, log_every: int = 250) -> nn.Module:
     """Train the neural model on training latents (random 32 x 32 windows, batch 16, Adam)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     scale = float(max(1.0, np.mean([np.abs(y).mean() for y in train])))
-    model = AutoregressiveModel(train[0].shape[0])
+    model = MODELS[kind](train[0].shape[0])
     model.scale = scale
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.05)
@@ -135,6 +184,8 @@ def main() -> None:
     ap.add_argument("--model", default="rgb-16x")
     ap.add_argument("--qualities", default="", help="comma-separated qualities (default: all)")
     ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--context", choices=sorted(MODELS), default="raster",
+                    help="raster: sequential PixelCNN (the bound); checkerboard: 2C parallel passes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
@@ -154,7 +205,7 @@ def main() -> None:
         kmax = codec.quality(q).tables.offset
         train = [codec.quantize(y, q).numpy().astype(np.int64) for y in train_latents]
         print(f"q{q}: fitting on {sum(y.size for y in train):,} training latents", flush=True)
-        model = fit_bound(train, kmax, args.steps, args.seed)
+        model = fit_bound(args.context, train, kmax, args.steps, args.seed)
         row = {"factorized": 0.0, "context": 0.0, "neural_ar": 0.0, "wlc_file": 0, "webp_lossless": 0}
         for x, meta in images:
             data = codec.compress(x, q, meta)
@@ -170,7 +221,7 @@ def main() -> None:
         webp = row["webp_lossless"]
         rows[q] = {k: round(v) for k, v in row.items()} | {f"{k}_to_webp": round(v / webp, 3) for k, v in row.items() if k != "webp_lossless"}
         print(f"q{q}: " + ", ".join(f"{k} {v:,.0f} B ({v / webp:.3f}x)" for k, v in row.items()), flush=True)
-    result = {"model": args.model, "images": len(files), "steps": args.steps, "torch": torch.__version__,
+    result = {"model": args.model, "context": args.context, "images": len(files), "steps": args.steps, "torch": torch.__version__,
               "qualities": rows, "target_to_webp": 0.70}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
