@@ -20,6 +20,8 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_scaling.json  benchmarks/bench_scaling.py
     BENCH_DIR/bench_entropy.json  benchmarks/bench_entropy.py
     BENCH_DIR/bench_memory.json   benchmarks/bench_memory.py
+    BENCH_DIR/bench_entropy_bound.json               benchmarks/bench_entropy_bound.py
+    BENCH_DIR/bench_entropy_bound_checkerboard.json  benchmarks/bench_entropy_bound.py --context checkerboard
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5
 """
@@ -300,6 +302,22 @@ def cdl(c: dict) -> str:
     return "\n\n".join(out)
 
 
+def entropy_bound(*runs: dict) -> str:
+    """bench_entropy_bound.py: per quality, every model's bytes on Kodak as a ratio to lossless WebP."""
+    label = {"raster": "neural raster", "checkerboard": "neural checkerboard"}
+    rows = []
+    for q, r in runs[0]["qualities"].items():
+        rows.append([q, f"{r['webp_lossless']:,}", f"{r['factorized_to_webp']:.3f}", f"{r['context_to_webp']:.3f}",
+                     f"{r['wlc_file_to_webp']:.3f}"]
+                    + [f"{run['qualities'][q]['neural_ar_to_webp']:.3f}" if q in run["qualities"] else "-" for run in runs])
+    header = ["quality", "lossless WebP bytes", "factorized (ideal)", "context model (ideal)", ".wlc files"]
+    header += [f"{label[run['context']]} (ideal)" for run in runs]
+    steps = ", ".join(f"{run['context']} {run['steps']:,} steps" for run in runs)
+    return (table(header, "r" * len(header), rows) + f"\n\nRatios to lossless WebP of the same integer latents, "
+            f"`{runs[0]['model']}`, {runs[0]['images']} Kodak images; neural models trained on the training latents ({steps}, "
+            f"torch {runs[0]['torch']}); target {runs[0]['target_to_webp']:.2f}.")
+
+
 # ------------------------------------------------------------------------------------------------
 # blocks: marker name -> (doc, JSON sources, renderer)
 
@@ -318,6 +336,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "scaling": (results, [bench_dir / "bench_scaling.json"], scaling),
         "audio_bdrate": (results, [audio], audio_bdrate),
         "audio_points": (results, [audio], audio_points),
+        "entropy_bound": (results, [bench_dir / "bench_entropy_bound.json", bench_dir / "bench_entropy_bound_checkerboard.json"],
+                          entropy_bound),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
     }
