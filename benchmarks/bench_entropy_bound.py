@@ -49,13 +49,13 @@ class GroupConv2d(nn.Conv2d):
     """Convolution over channel groups (one group per latent channel) that sees only what the decoder
     has when it decodes a latent of output group ``o`` (``relation(i, o)``: may group ``i`` be read):
 
-    - taps "before" (raster order): every group at the positions before the current one, and the
-      groups allowed by ``relation`` at the current position (PixelCNN's mask 'A' with ``i < o``,
-      'B' with ``i <= o``);
+    - taps "before" (raster order): the groups allowed by ``earlier`` (default: every group) at the
+      positions before the current one, and those allowed by ``relation`` at the current position
+      (PixelCNN's mask 'A' with ``i < o``, 'B' with ``i <= o``);
     - taps "all": the allowed groups at every tap; "around": the same but the current position.
     """
 
-    def __init__(self, groups: int, fin: int, fout: int, kernel: int, relation, taps: str):
+    def __init__(self, groups: int, fin: int, fout: int, kernel: int, relation, taps: str, earlier=None):
         super().__init__(groups * fin, groups * fout, kernel, padding=kernel // 2)
         g_in = torch.arange(groups * fin) // fin
         g_out = torch.arange(groups * fout) // fout
@@ -63,8 +63,9 @@ class GroupConv2d(nn.Conv2d):
         c = kernel // 2
         mask = torch.zeros_like(self.weight)
         if taps == "before":
-            mask[:, :, :c] = 1
-            mask[:, :, c, :c] = 1
+            seen = 1 if earlier is None else earlier(g_in[None, :], g_out[:, None]).float()[:, :, None]
+            mask[:, :, :c] = seen if earlier is None else seen[..., None]
+            mask[:, :, c, :c] = seen
             mask[:, :, c, c] = allowed
         else:
             mask[:] = allowed[:, :, None, None]
@@ -88,19 +89,27 @@ def _same(i, o):
     return i == o
 
 
+def _none(i, o):
+    return torch.zeros_like(i == o)
+
+
 class RasterModel(nn.Module):
     """Every latent given all channels at the positions before it in raster order and the lower
     channels at its own position (5x5, 3x3, 3x3, 1x1: radius 4). Decoding is one latent at a time."""
+
+    own_channel_only = False
 
     def __init__(self, channels: int, features: int = 16):
         super().__init__()
         c, f = channels, features
         self.channels = c
+        # own channel only: no other channel anywhere, so the channels could decode in parallel
+        first, later, earlier = (_none, _same, _same) if self.own_channel_only else (_lower, _upto, None)
         self.body = nn.Sequential(
-            GroupConv2d(c, 1, f, 5, _lower, "before"), nn.GELU(),
-            GroupConv2d(c, f, f, 3, _upto, "before"), nn.GELU(),
-            GroupConv2d(c, f, f, 3, _upto, "before"), nn.GELU(),
-            GroupConv2d(c, f, f, 1, _upto, "before"), nn.GELU(),
+            GroupConv2d(c, 1, f, 5, first, "before", earlier), nn.GELU(),
+            GroupConv2d(c, f, f, 3, later, "before", earlier), nn.GELU(),
+            GroupConv2d(c, f, f, 3, later, "before", earlier), nn.GELU(),
+            GroupConv2d(c, f, f, 1, later, "before", earlier), nn.GELU(),
             nn.Conv2d(c * f, c * 3 * MIXTURE, 1, groups=c))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -132,7 +141,14 @@ class CheckerboardModel(nn.Module):
         return self.body(hidden).view(b, self.channels, 3 * MIXTURE, h, w)
 
 
-MODELS = {"raster": RasterModel, "checkerboard": CheckerboardModel}
+class RasterOwnModel(RasterModel):
+    """The raster model restricted to each latent's own channel: sequential within a channel,
+    parallel across channels (as the context coder's chunks are)."""
+
+    own_channel_only = True
+
+
+MODELS = {"raster": RasterModel, "raster-own": RasterOwnModel, "checkerboard": CheckerboardModel}
 
 
 def code_bits(params: torch.Tensor, x: torch.Tensor, kmax: int, scale: float) -> torch.Tensor:
@@ -185,7 +201,8 @@ def main() -> None:
     ap.add_argument("--qualities", default="", help="comma-separated qualities (default: all)")
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--context", choices=sorted(MODELS), default="raster",
-                    help="raster: sequential PixelCNN (the bound); checkerboard: 2C parallel passes")
+                    help="raster: sequential PixelCNN (the bound); raster-own: the same within each channel only; "
+                         "checkerboard: 2C parallel passes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()

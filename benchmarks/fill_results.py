@@ -21,6 +21,7 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_entropy.json  benchmarks/bench_entropy.py
     BENCH_DIR/bench_memory.json   benchmarks/bench_memory.py
     BENCH_DIR/bench_entropy_bound.json               benchmarks/bench_entropy_bound.py
+    BENCH_DIR/bench_entropy_bound_raster_own.json    benchmarks/bench_entropy_bound.py --context raster-own
     BENCH_DIR/bench_entropy_bound_checkerboard.json  benchmarks/bench_entropy_bound.py --context checkerboard
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5
@@ -304,7 +305,7 @@ def cdl(c: dict) -> str:
 
 def entropy_bound(*runs: dict) -> str:
     """bench_entropy_bound.py: per quality, every model's bytes on Kodak as a ratio to lossless WebP."""
-    label = {"raster": "neural raster", "checkerboard": "neural checkerboard"}
+    label = {"raster": "neural raster", "raster-own": "neural raster, own channel", "checkerboard": "neural checkerboard"}
     rows = []
     for q, r in runs[0]["qualities"].items():
         rows.append([q, f"{r['webp_lossless']:,}", f"{r['factorized_to_webp']:.3f}", f"{r['context_to_webp']:.3f}",
@@ -336,7 +337,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "scaling": (results, [bench_dir / "bench_scaling.json"], scaling),
         "audio_bdrate": (results, [audio], audio_bdrate),
         "audio_points": (results, [audio], audio_points),
-        "entropy_bound": (results, [bench_dir / "bench_entropy_bound.json", bench_dir / "bench_entropy_bound_checkerboard.json"],
+        "entropy_bound": (results, [bench_dir / f"bench_entropy_bound{suffix}.json" for suffix in ("", "_raster_own", "_checkerboard")],
                           entropy_bound),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),

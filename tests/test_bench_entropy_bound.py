@@ -19,6 +19,8 @@ C, H, W = 4, 7, 7
 def _decoded_before(kind: str, g: int, y: int, x: int, gi: int, yi: int, xi: int) -> bool:
     if kind == "raster":  # all channels position by position, lower channels first
         return (yi, xi) < (y, x) or ((yi, xi) == (y, x) and gi < g)
+    if kind == "raster-own":  # each channel on its own, in raster order
+        return gi == g and (yi, xi) < (y, x)
     anchor = (yi + xi) % 2 == 0  # checkerboard: channel by channel, anchors then the rest
     return gi < g or (gi == g and (y + x) % 2 == 1 and anchor)
 
