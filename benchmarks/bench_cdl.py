@@ -1,6 +1,7 @@
 """Compressed-domain learning on real photos: one small classifier trained on pixels and on WaLLoC latents.
 
     python benchmarks/bench_cdl.py --out out/bench_cdl.json [--seeds 3] [--limit 40 --epochs 2]   # --limit: quick check
+    python benchmarks/bench_cdl.py --out out/bench_cdl_cv.json --folds 5 --epochs 20   # cross-validated over all photos
 
 Data: ``../shared/data/images/clothing/{train,validation,test}/<class>/*.jpg`` (10 classes, 3,781
 phone photos, JPEG q75, short side 288). Every example is first brought to a 256 x 256 center crop
@@ -29,6 +30,10 @@ accuracies are the mean over seeds (``test_acc``, ``val_acc``) with ``*_std`` (s
 one seed) and ``*_seeds``; ``train_s`` is the mean. ``paired`` compares walloc_16x with pixels_down
 seed by seed (mean difference, its standard error over seeds) and image by image (standard error
 over the test images of the per-image difference, which also carries the test set's sampling noise).
+
+``--folds K`` replaces the splits by K-fold cross-validation over all photos (:func:`cross_validate`):
+the same stratified folds for every variant, the last epoch tested, every photo tested once; the
+paired comparison is then over all photos.
 
 Measured per variant: test accuracy (``test_acc``), training wall time (``train_s``), mean bytes per
 example on disk (``bytes_per_example``) and items per second when loading the stored examples
