@@ -52,6 +52,7 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -67,6 +68,7 @@ from walloc import data, features  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
 GRID = 32  # every variant's stem outputs a GRID x GRID feature map
+VARIANTS = ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x")
 
 
 # -- classifier ------------------------------------------------------------------------------------------
@@ -372,6 +374,15 @@ def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
     return results, correct
 
 
+class Variant(NamedTuple):
+    """One input's stored examples, loaded: what training and the report need of it."""
+
+    splits: dict                    # split -> {"x", "y", "rate", "bytes"}
+    pixels: bool                    # uint8 pixels (else dequantized latents)
+    mirrored: torch.Tensor | None   # latents of the mirrored crops (flip augmentation), aligned with the training items
+    extra: dict                     # what the report adds: how it is stored, which model
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="JSON results file")
@@ -388,7 +399,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--folds", type=int, default=0,
                     help="K-fold cross-validation over the pooled splits instead of the train/validation/test protocol")
-    ap.add_argument("--variants", default="pixels_full,pixels_down,walloc_16x,walloc_4x")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -402,7 +413,6 @@ def main() -> None:
     models = {m.name for m in walloc.list_models()}
     t0 = time.perf_counter()
 
-    # every variant's stored examples: name -> (splits, pixels?, mirrored training latents, report extras)
     full = pixels(root, args.size)
     classes = full["classes"]
     counts = ", ".join(f"{s} {len(full[s]['y'])}" for s in SPLITS)
@@ -410,7 +420,7 @@ def main() -> None:
     loaded, skipped = {}, {}
     if "pixels_full" in wanted:
         jpeg = [jpeg_bytes(x.float() / 255) for s in SPLITS for x in full[s]["x"][:200]]
-        loaded["pixels_full"] = (full, True, None, {
+        loaded["pixels_full"] = Variant(full, True, None, {
             "stored_as": "original JPEG files (q75, short side 288), decoded with Pillow and fitted to 256x256",
             "bytes_per_example_jpeg75_crop": round(float(np.mean(jpeg)), 1)})
     for name, model in (("walloc_16x", "rgb-16x"), ("walloc_4x", "rgb-4x")):
@@ -424,29 +434,26 @@ def main() -> None:
         if "pixels_down" in wanted and name == "walloc_16x":
             factor = round(math.sqrt(codec.dim_reduction))
             down = pixels_down(full, work, factor)
-            loaded["pixels_down"] = (down, True, None, {
+            loaded["pixels_down"] = Variant(down, True, None, {
                 "factor": factor, "stored_as": "PNG (lossless) of the downsampled crops",
                 "bytes_per_example_jpeg75": round(float(np.mean([jpeg_bytes(x.float() / 255) for x in down['train']['x'][:200]])), 1)})
         if name in wanted:
             lat = latents(root, work, model, args.size, args.workers)
-            crops = torch.cat([full[s]["x"] for s in SPLITS]) if args.folds else full["train"]["x"]
-            loaded[name] = (lat, False, mirrored_latents(codec, crops), {
+            crops = pooled(full)["x"] if args.folds else full["train"]["x"]
+            loaded[name] = Variant(lat, False, mirrored_latents(codec, crops), {
                 "model": model, "quality": codec.default_quality, "convert_s": round(lat["convert_s"], 1),
                 "stored_as": f".wlc files from `walloc latents --size {args.size}`, read with LatentDataset"})
-    order = [k for k in ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x") if k in loaded]
 
     correct: dict[str, torch.Tensor] = {}
     results: dict = dict(skipped)
     if args.folds:
-        cv, correct = cross_validate({k: (pooled(loaded[k][0]), loaded[k][1], loaded[k][2]) for k in order}, len(classes), args)
-        for k in order:
-            splits, _, _, extra = loaded[k]
-            results[k] = report(k, splits, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]}, **extra)
+        cv, correct = cross_validate({k: (pooled(v.splits), v.pixels, v.mirrored) for k, v in loaded.items()}, len(classes), args)
+        for k, v in loaded.items():
+            results[k] = report(k, v.splits, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]}, **v.extra)
     else:
-        for k in order:
-            splits, is_pixels, mirrored, extra = loaded[k]
-            r, correct[k] = train_seeds(Inputs(splits, pixels=is_pixels, mirrored=mirrored), len(classes), args)
-            results[k] = report(k, splits, r, **extra)
+        for k, v in loaded.items():
+            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, mirrored=v.mirrored), len(classes), args)
+            results[k] = report(k, v.splits, r, **v.extra)
     doc = {
         "benchmark": "compressed-domain classification, benchmarks/bench_cdl.py",
         "protocol": f"{args.folds}-fold cross-validation over all {sum(len(full[s]['y']) for s in SPLITS)} photos, last epoch tested"
@@ -456,7 +463,7 @@ def main() -> None:
         "threads": args.threads, "limit": args.limit,
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
         "total_s": round(time.perf_counter() - t0, 1),
-        "variants": {k: results[k] for k in ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x") if k in results},
+        "variants": {k: results[k] for k in VARIANTS if k in results},
         "paired": {f"{a} - {b}": paired(correct[a], correct[b])
                    for a, b in (("walloc_16x", "pixels_down"), ("walloc_16x", "pixels_full")) if a in correct and b in correct},
     }

@@ -172,13 +172,14 @@ def crops(planes: list[np.ndarray], size: int, count: int, rng: np.random.Genera
     return torch.from_numpy(np.stack(out).astype(np.float32))
 
 
-def fit_bound(kind: str, train: list[np.ndarray], kmax: int, steps: int, seed: int, log_every: int = 250) -> nn.Module:
-    """Train the neural model on training latents (random 32 x 32 windows, batch 16, Adam)."""
+def fit_bound(kind: str, train: list[np.ndarray], kmax: int, steps: int, seed: int,
+              log_every: int = 250) -> tuple[nn.Module, float]:
+    """Train the neural model on training latents (random 32 x 32 windows, batch 16, Adam)
+    -> (model, the scale its outputs are read at: the latents' mean magnitude, at least 1)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     scale = float(max(1.0, np.mean([np.abs(y).mean() for y in train])))
     model = MODELS[kind](train[0].shape[0])
-    model.scale = scale
     opt = torch.optim.Adam(model.parameters(), 2e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, 2e-3, total_steps=steps, pct_start=0.05)
     start = time.perf_counter()
@@ -191,7 +192,7 @@ def fit_bound(kind: str, train: list[np.ndarray], kmax: int, steps: int, seed: i
         sched.step()
         if step % log_every == 0 or step == steps - 1:
             print(f"  step {step:5d}  {loss.item():.4f} bits/latent  {time.perf_counter() - start:.0f} s", flush=True)
-    return model
+    return model, scale
 
 
 def main() -> None:
@@ -222,17 +223,17 @@ def main() -> None:
         kmax = codec.quality(q).tables.offset
         train = [codec.quantize(y, q).numpy().astype(np.int64) for y in train_latents]
         print(f"q{q}: fitting on {sum(y.size for y in train):,} training latents", flush=True)
-        model = fit_bound(args.context, train, kmax, args.steps, args.seed)
+        model, scale = fit_bound(args.context, train, kmax, args.steps, args.seed)
         row = {"factorized": 0.0, "context": 0.0, "neural_ar": 0.0, "wlc_file": 0, "webp_lossless": 0}
+        table = codec.tables(q)
         for x, meta in images:
             data = codec.compress(x, q, meta)
             y = codec.read_latents(data)[1][0].numpy().astype(np.int64)
-            table = codec.tables(q)
             row["factorized"] += table.information_bits((y + table.offset).reshape(len(y), -1)) / 8
             row["context"] += context.information_bits(codec.quality(q).context, y) / 8
             with torch.no_grad():
                 t = torch.from_numpy(y[None].astype(np.float32))
-                row["neural_ar"] += code_bits(model(t), t, kmax, model.scale).item() / 8
+                row["neural_ar"] += code_bits(model(t), t, kmax, scale).item() / 8
             row["wlc_file"] += len(data)
             row["webp_lossless"] += webp_bytes(y)
         webp = row["webp_lossless"]

@@ -23,7 +23,7 @@ def test_folds_are_stratified_and_fixed_by_the_seed():
     assert not torch.equal(fold, bench_cdl.fold_of(labels, 3, seed=6))
 
 
-def test_cross_validation_tests_every_item_once_with_a_classifier_that_never_saw_it():
+def test_cross_validation_tests_every_item_once_with_a_classifier_that_never_saw_it(monkeypatch):
     torch.manual_seed(0)
     n, classes = 30, 3
     labels = torch.arange(n) % classes
@@ -38,11 +38,8 @@ def test_cross_validation_tests_every_item_once_with_a_classifier_that_never_saw
         seen.append((inputs.splits["train"]["x"], inputs.splits["test"]["x"]))
         return real_train(inputs, *a, **k)
 
-    bench_cdl.train = spy
-    try:
-        results, correct = bench_cdl.cross_validate({"pix": ({"x": x, "y": labels}, True, None)}, classes, args)
-    finally:
-        bench_cdl.train = real_train
+    monkeypatch.setattr(bench_cdl, "train", spy)
+    results, correct = bench_cdl.cross_validate({"pix": ({"x": x, "y": labels}, True, None)}, classes, args)
     assert correct["pix"].shape == (1, n)
     assert len(seen) == 3 and sum(len(te) for _, te in seen) == n
     for tr, te in seen:  # no test photo in its own training set
