@@ -50,7 +50,7 @@ def make_audio(path: Path, seconds: int, rate: int = 44100) -> None:
 
 def measured(*args: str) -> dict:
     """Run the walloc CLI under /usr/bin/time -v: wall seconds and peak RSS in MB."""
-    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "cli.main", *args]
+    cmd = ["/usr/bin/time", "-v", sys.executable, "-m", "walloc", *args]
     start = time.perf_counter()
     r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - start

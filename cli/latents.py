@@ -33,7 +33,7 @@ Examples:
   walloc latents photos/ photos-wlc/                    # every image, default image model
   walloc latents clothing/ clothing-16x/ --size 256     # 256x256 center crops: equal latent shapes
   walloc latents clothing/ clothing-16x/ --size 256 --shard-size 1000   # tar shards of 1000 examples
-  torchrun --nnodes 4 ... -m cli.main latents SRC DST   # each rank converts its share of the files
+  torchrun --nnodes 4 ... -m walloc latents SRC DST   # each rank converts its share of the files
 """
 
 BATCH = 16  # files per task sent to a worker process

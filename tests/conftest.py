@@ -71,5 +71,5 @@ def run_cli(*args: str, models: Path | None = None, stdin: bytes | None = None, 
     env = dict(os.environ)
     if models is not None:
         env["WALLOC_MODEL_DIR"] = str(models)
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], input=stdin, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "walloc", *args], input=stdin, capture_output=True,
                           env=env, cwd=cwd or ROOT, timeout=300)

@@ -86,7 +86,7 @@ def test_resume_continues_exactly(config, tmp_path):
 def test_two_cpu_ranks_end_with_identical_weights(config, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "cli.main", "train", str(config), "--workdir", str(tmp_path), "--no-export"]
+           "-m", "walloc", "train", str(config), "--workdir", str(tmp_path), "--no-export"]
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, timeout=300)
     assert r.returncode == 0, r.stderr.decode()[-3000:]
     digests = [(tmp_path / f"rank{i}.sha256").read_text() for i in range(2)]

@@ -23,7 +23,18 @@ from .entropy import FactorizedDensity, Tables
 from .errors import ModelError
 from .model import NetConfig, WallocNet
 
-MODEL_DIR = Path(os.environ.get("WALLOC_MODEL_DIR", Path(__file__).resolve().parent.parent / "models"))
+def _shipped_dir() -> Path:
+    """The models that come with walloc: package data in an install (``walloc/models``), or the
+    top-level ``models/`` folder of a source checkout that the package maps there."""
+    here = Path(__file__).resolve().parent
+    for folder in (here / "models", here.parent / "models"):
+        if any(folder.glob("*.json")):
+            return folder
+    return here / "models"
+
+
+# WALLOC_MODEL_DIR points walloc at another folder of models (your own, or a released version).
+MODEL_DIR = Path(os.environ.get("WALLOC_MODEL_DIR") or _shipped_dir())
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,10 @@ def default_model(modality: str, model_dir: Path | None = None) -> str:
     for info in list_models(model_dir):
         if info.default and info.modality == modality:
             return info.name
-    raise ModelError(f"no default {modality} model in {model_dir or MODEL_DIR}")
+    folder = Path(model_dir or MODEL_DIR)
+    where = "WALLOC_MODEL_DIR" if os.environ.get("WALLOC_MODEL_DIR") and model_dir is None else "the shipped models"
+    raise ModelError(f"no default {modality} model in {folder} ({where}); set WALLOC_MODEL_DIR to a folder of "
+                     "walloc models (NAME.json + NAME.safetensors) or name one with -m")
 
 
 def file_sha256(path: Path) -> str:

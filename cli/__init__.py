@@ -1,0 +1,1 @@
+"""The ``walloc`` command line (installed as ``walloc.cli``): a thin shell over the Python API."""
