@@ -58,7 +58,7 @@ def test_unreadable_images(tmp_path):
         io.read_image(tmp_path)
     with pytest.raises(MediaError, match="cannot read"):
         io.read_image(tmp_path / "missing.png")
-    with pytest.raises(MediaError, match="only be written as .npy"):
+    with pytest.raises(MediaError, match="cannot be written as .png; use .npy"):
         io.write_image(tmp_path / "x.png", torch.zeros(5, 4, 4), io.ImageMeta())
 
 
@@ -97,3 +97,134 @@ def test_decompression_bomb_is_a_clean_error(tmp_path):
     (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
     with pytest.raises(MediaError, match="too large"):
         io.read_image(tmp_path / "bomb.png")
+
+
+# -- 16-bit colour, orientation, layouts, pipes (issue 12) -------------------------------------------------
+def _png(arr: np.ndarray, filters, interlace: int = 0) -> bytes:
+    """A 16-bit PNG of (H, W, C) uint16 pixels, row r filtered with filters[r % len(filters)] (reference
+    filter code, byte by byte, as the PNG specification writes it)."""
+    import struct
+    import zlib
+
+    h, w, c = arr.shape
+    rows = arr.astype(">u2").view(np.uint8).reshape(h, -1).astype(int)
+    bpp, out, prior = 2 * c, b"", np.zeros(rows.shape[1], int)
+    for r in range(h):
+        kind, line, enc = filters[r % len(filters)], rows[r], []
+        for i, v in enumerate(line):
+            a = line[i - bpp] if i >= bpp else 0
+            b, cc = prior[i], (prior[i - bpp] if i >= bpp else 0)
+            p = a + b - cc
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - cc) else (b if abs(p - b) <= abs(p - cc) else cc)
+            enc.append((v - [0, a, b, (a + b) // 2, paeth][kind]) % 256)
+        out += bytes([kind] + enc)
+        prior = line
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 16, {2: 4, 3: 2, 4: 6}[c], 0, 0, interlace)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(out)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+@pytest.mark.parametrize("filters", [[0], [1, 2], [0, 1, 2, 3, 4], [4, 3]])
+def test_16bit_colour_png_kept_exactly(tmp_path, channels, filters):
+    arr = np.random.default_rng(channels).integers(0, 65536, (6, 9, channels), dtype=np.uint16)
+    arr[0, 0] = [0x1234, 0x1299, 0xFF01, 0x0001][:channels]  # differ in the low byte only
+    (tmp_path / "a.png").write_bytes(_png(arr, filters))
+    x, meta = io.read_image_array(tmp_path / "a.png")
+    assert meta.bit_depth == 16 and x.dtype == np.uint16 and np.array_equal(x.transpose(1, 2, 0), arr)
+    io.write_image(tmp_path / "b.png", x, meta)
+    assert (tmp_path / "b.png").read_bytes()[24] == 16  # IHDR bit depth
+    back, meta2 = io.read_image_array(tmp_path / "b.png")
+    assert meta2.bit_depth == 16 and np.array_equal(back, x)
+    t, _ = io.read_image(tmp_path / "a.png")  # the tensor reader keeps the 16 bits too
+    assert torch.equal(torch.round(t * 65535).to(torch.int32), torch.from_numpy(x.astype(np.int32)))
+
+
+def test_what_16_bits_cannot_be_kept_in_is_refused(tmp_path):
+    arr = np.full((4, 5, 3), 0x1234, np.uint16)
+    (tmp_path / "i.png").write_bytes(_png(arr, [0], interlace=1))
+    with pytest.raises(MediaError, match="interlaced"):
+        io.read_image_array(tmp_path / "i.png")
+    x, meta = np.ascontiguousarray(arr.transpose(2, 0, 1)), io.ImageMeta(16)
+    for fmt in ("jpg", "tif", "webp", "bmp"):
+        with pytest.raises(MediaError, match="16-bit|cannot be written"):
+            io.write_image(tmp_path / f"o.{fmt}", x, meta)
+    (tmp_path / "rgb16.tif").write_bytes(_tiff16(arr))
+    with pytest.raises(MediaError, match="16-bit colour TIFF"):
+        io.read_image_array(tmp_path / "rgb16.tif")
+
+
+def _tiff16(arr: np.ndarray) -> bytes:
+    """A minimal uncompressed little-endian 16-bit RGB TIFF (which Pillow reads as 8-bit)."""
+    import struct
+
+    h, w, _ = arr.shape
+    data = arr.astype("<u2").tobytes()
+    tags = [(256, 3, 1, w), (257, 3, 1, h), (258, 3, 3, 8 + 2 + 12 * 9 + 4), (259, 3, 1, 1), (262, 3, 1, 2),
+            (273, 4, 1, 8 + 2 + 12 * 9 + 4 + 6), (277, 3, 1, 3), (278, 3, 1, h), (279, 4, 1, len(data))]
+    ifd = b"".join(struct.pack("<HHII" if kind == 4 or count > 1 else "<HHIHH", tag, kind, count, value, *(() if kind == 4 or count > 1 else (0,)))
+                   for tag, kind, count, value in tags)
+    return b"II*\0" + struct.pack("<IH", 8, len(tags)) + ifd + struct.pack("<I", 0) + struct.pack("<HHH", 16, 16, 16) + data
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((4, 8, 3), np.uint8)
+    arr[0, 0] = 255  # top-left of the stored pixels
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored rotated: shown turned 90 degrees clockwise
+    Image.fromarray(arr).save(tmp_path / "p.jpg", exif=exif, quality=100)
+    x, _ = io.read_image_array(tmp_path / "p.jpg")
+    assert x.shape == (3, 8, 4)  # portrait, as a viewer shows it
+    assert x[0, 0, -1] > 200 and x[0, 0, 0] < 50  # the stored top-left is now top-right
+
+
+def test_npy_layouts(tmp_path):
+    np.save(tmp_path / "chw.npy", np.zeros((3, 32, 48), np.uint8))
+    with pytest.raises(MediaError, match=r"looks like \(C, H, W\).*transpose"):
+        io.read_image_array(tmp_path / "chw.npy")
+    np.save(tmp_path / "wide.npy", np.zeros((8, 8, 65), np.uint8))
+    with pytest.raises(MediaError, match="65 channels"):
+        io.read_image_array(tmp_path / "wide.npy")
+    arr = np.random.default_rng(0).integers(0, 65536, (5, 6, 2), dtype=np.uint16)
+    np.save(tmp_path / "deep.npy", arr)
+    x, meta = io.read_image_array(tmp_path / "deep.npy")
+    assert meta.bit_depth == 16 and x.dtype == np.uint16 and np.array_equal(x.transpose(1, 2, 0), arr)
+    io.write_image(tmp_path / "back.npy", x, meta)
+    assert np.array_equal(np.load(tmp_path / "back.npy"), arr)
+
+
+def test_audio_to_a_pipe_is_a_valid_stream(tmp_path):
+    import os
+    import threading
+
+    data = (np.random.default_rng(0).uniform(-0.5, 0.5, (2, 3000)) * 32767).astype(np.int16)
+    r, w = os.pipe()
+    got = []
+    reader = threading.Thread(target=lambda: got.append(os.fdopen(r, "rb").read()))
+    reader.start()
+    with os.fdopen(w, "wb") as pipe:
+        io.write_audio(pipe, data, io.AudioMeta(16000), fmt="wav")
+    reader.join()
+    back, rate = sf.read(_bytes_io(got[0]), dtype="int16", always_2d=True)
+    assert rate == 16000 and np.array_equal(back.T, data)
+
+
+def _bytes_io(raw: bytes):
+    import io as std_io
+
+    return std_io.BytesIO(raw)
+
+
+def test_readers_need_no_torch(tmp_path):
+    import subprocess
+    import sys
+
+    Image.new("RGB", (4, 3)).save(tmp_path / "a.png")
+    sf.write(tmp_path / "a.wav", np.zeros((10, 1)), 8000)
+    code = (f"import sys; from walloc import io; io.read_image_array({str(tmp_path / 'a.png')!r}); "
+            f"io.read_audio_array({str(tmp_path / 'a.wav')!r}); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.strip() == "False", out.stderr

@@ -1,34 +1,52 @@
-"""Media files to tensors and back, keeping what is needed to write them out as they came in.
+"""Media files to arrays and back, keeping what is needed to write them out as they came in.
 
-Images: Pillow (PNG, JPEG, WebP, TIFF, BMP, ...) and ``.npy`` arrays (H, W, C) for any channel
-count. Pixels become floats in [0, 1], channels first; the bit depth (8 or 16) is kept.
-Audio: soundfile (WAV, FLAC, Ogg, MP3). Samples become floats in [-1, 1], channels first; the sample
-rate and the sample format are kept.
+Images: Pillow (PNG, JPEG, WebP, TIFF, BMP, ...) and ``.npy`` arrays (H, W) or (H, W, C) of uint8,
+uint16 or floats in [0, 1], for any channel count up to 64. Pixels are read channels first, as integers
+at their bit depth (8 or 16, kept in :class:`ImageMeta`) or floats; JPEG EXIF orientation is applied.
+Audio: soundfile (WAV, FLAC, Ogg, MP3). Samples are read channels first, as int16 or floats in [-1, 1];
+the sample rate and the sample format are kept.
+
+``read_image_array`` / ``read_audio_array`` return numpy arrays and need no torch (the encoder's path);
+``read_image`` / ``read_audio`` return torch tensors (floats unless ``native``). Writers take either.
 
 Documented conversions: palette images become RGB (RGBA if they have transparency), 1-bit images
-become 8-bit grayscale, CMYK/YCbCr/LAB become RGB; 16-bit grayscale stays 16-bit; 32-bit integer
-images are read as 16-bit. Pillow itself reduces 16-bit RGB PNGs to 8 bits.
+become 8-bit grayscale, CMYK/YCbCr/LAB become RGB; 16-bit PNGs keep 16 bits (grayscale, gray + alpha,
+RGB, RGBA; read here, since Pillow reduces the colour ones to 8 bits); 32-bit integer images are read
+as 16-bit. What cannot be kept is refused (16-bit colour TIFF, interlaced 16-bit colour PNG), never
+silently reduced; so is writing 16 bits to a format that holds 8.
 """
 
 from __future__ import annotations
 
 import io as _io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Union
 
 import numpy as np
-import torch
 
 from .errors import MediaError
 
+if TYPE_CHECKING:
+    import torch
+
 Source = Union[str, Path, bytes, BinaryIO]
+Target = Union[str, Path, BinaryIO]
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".npy"}
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3"}
 # sample formats we can write back, by bit depth code kept in the header
 AUDIO_SUBTYPES = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
+MAX_NPY_CHANNELS = 64
+
+# What each output format holds: channel counts, and whether 16 bits per sample survive (1: grayscale only).
+IMAGE_FORMATS = {"png": ((1, 2, 3, 4), 4), "tif": ((1, 2, 3, 4), 1), "tiff": ((1, 2, 3, 4), 1),
+                 "jpg": ((1, 3), 0), "jpeg": ((1, 3), 0), "webp": ((3, 4), 0), "bmp": ((1, 3), 0), "npy": (None, None)}
+AUDIO_FORMATS = {"wav": None, "flac": 8}  # most channels the format holds (None: any)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -62,41 +80,71 @@ def _name(source: Source) -> str:
     return str(source) if isinstance(source, (str, Path)) else "input"
 
 
-def read_image(source: Source, native: bool = False) -> tuple[torch.Tensor, ImageMeta]:
+# -- images -------------------------------------------------------------------------------------------------
+def read_image_array(source: Source) -> tuple[np.ndarray, ImageMeta]:
+    """Read an image as a (C, H, W) array: uint8 or uint16 pixels at the file's bit depth, or float32 in
+    [0, 1] for a float ``.npy``. Needs no torch."""
+    name = _name(source)
+    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npy":
+        arr, meta = _read_npy(source)
+    else:
+        stream = _open(source)
+        try:
+            arr, meta = _read_picture(stream, name)
+        finally:
+            if isinstance(source, (str, Path)):
+                stream.close()
+    if arr.size == 0:
+        raise MediaError(f"{name}: the image is empty")
+    return np.ascontiguousarray(arr.transpose(2, 0, 1)), meta
+
+
+def read_image(source: Source, native: bool = False) -> tuple["torch.Tensor", ImageMeta]:
     """Read an image as a (C, H, W) float tensor in [0, 1].
 
     ``native`` keeps 8-bit images as uint8 (a quarter of the memory; the codec takes either).
     """
-    name = _name(source)
-    if isinstance(source, (str, Path)) and Path(source).suffix.lower() == ".npy":
-        return _read_npy(source)
-    from PIL import Image, UnidentifiedImageError
+    import torch
 
-    stream = _open(source)
+    arr, meta = read_image_array(source)
+    if arr.dtype == np.uint8 and native:
+        return torch.from_numpy(arr), meta
+    if arr.dtype != np.float32:
+        arr = arr.astype(np.float32) / np.float32(np.iinfo(arr.dtype).max)
+    return torch.from_numpy(arr), meta
+
+
+def _read_picture(stream: BinaryIO, name: str) -> tuple[np.ndarray, ImageMeta]:
+    """(H, W, C) pixels of any picture file: 16-bit colour PNGs here, everything else through Pillow."""
+    head = stream.read(33)
+    stream.seek(-len(head), 1)
+    if _is_png16_colour(head):
+        return _read_png16(stream.read(), name), ImageMeta(bit_depth=16)
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():  # huge images are what tiling is for; Pillow's hard limit still holds
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(stream)
         with im:
+            _refuse_reduced_tiff(im, name)
             im.load()
             meta = ImageMeta(bit_depth=16 if im.mode in ("I;16", "I;16B", "I;16L", "I") else 8)
-            arr = _pixels(im)
+            return _pixels(ImageOps.exif_transpose(im)), meta
     except UnidentifiedImageError:
         raise MediaError(f"{name}: not an image Pillow can read") from None
     except Image.DecompressionBombError as e:
         raise MediaError(f"{name}: too large to decode safely ({e})") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except (OSError, SyntaxError, ValueError, struct.error) as e:
         raise MediaError(f"{name}: damaged or truncated image ({e})") from None
-    finally:
-        if isinstance(source, (str, Path)):
-            stream.close()
-    if arr.size == 0:
-        raise MediaError(f"{name}: the image is empty")
-    if native and arr.dtype == np.uint8:
-        return torch.from_numpy(arr).permute(2, 0, 1), meta
-    scale = 65535.0 if meta.bit_depth == 16 else 255.0
-    x = torch.from_numpy(arr.astype(np.float32) / scale)
-    return x.reshape(x.shape[0], x.shape[1], -1).permute(2, 0, 1).contiguous(), meta
+
+
+def _refuse_reduced_tiff(im, name: str) -> None:
+    """Pillow reads colour TIFFs of more than 8 bits per sample as 8-bit: refuse rather than lose bits."""
+    bits = getattr(im, "tag_v2", {}).get(258) if im.format == "TIFF" else None
+    if bits and max(bits if isinstance(bits, tuple) else (bits,)) > 8 and im.mode in ("LA", "RGB", "RGBA"):
+        raise MediaError(f"{name}: a {max(bits)}-bit colour TIFF cannot be read without losing bits; "
+                         "save it as a 16-bit PNG or an (H, W, C) uint16 .npy")
 
 
 def _pixels(im) -> np.ndarray:
@@ -114,10 +162,105 @@ def _pixels(im) -> np.ndarray:
     arr = np.array(im)  # a writable copy: torch tensors must not alias read-only memory
     if im.mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
+    elif arr.dtype != np.uint8:
+        arr = arr.astype(np.uint16)  # I;16B and friends: native byte order
     return arr.reshape(arr.shape[0], arr.shape[1], -1)
 
 
-def _read_npy(path: Source) -> tuple[torch.Tensor, ImageMeta]:
+def _is_png16_colour(head: bytes) -> bool:
+    """A PNG of 16 bits per sample with colour or alpha (type 2, 4 or 6), which Pillow would reduce."""
+    return (len(head) >= 26 and head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR"
+            and head[24] == 16 and head[25] in (2, 4, 6))
+
+
+def _read_png16(data: bytes, name: str) -> np.ndarray:
+    """(H, W, C) uint16 pixels of a non-interlaced 16-bit PNG (colour types 2, 4, 6)."""
+    from PIL import Image
+
+    chunks, pos, idat = {}, 8, []
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack(">I4s", data[pos: pos + 8])
+        body = data[pos + 8: pos + 8 + size]
+        if len(body) < size or data[pos + 8 + size: pos + 12 + size] != struct.pack(">I", zlib.crc32(kind + body)):
+            raise MediaError(f"{name}: damaged or truncated image (bad {kind.decode('latin-1')} chunk)")
+        if kind == b"IDAT":
+            idat.append(body)
+        else:
+            chunks.setdefault(kind, body)
+        pos += 12 + size
+        if kind == b"IEND":
+            break
+    width, height, _, colour, _, _, interlace = struct.unpack(">IIBBBBB", chunks[b"IHDR"])
+    channels = {2: 3, 4: 2, 6: 4}[colour]
+    if interlace:
+        raise MediaError(f"{name}: interlaced 16-bit colour PNGs are not supported; save it without interlacing")
+    if width * height > 2 * Image.MAX_IMAGE_PIXELS:
+        raise MediaError(f"{name}: too large to decode safely ({width * height} pixels)")
+    stride = width * channels * 2
+    size = height * (stride + 1)
+    try:
+        decoder = zlib.decompressobj()
+        raw = decoder.decompress(b"".join(idat), size)
+    except zlib.error as e:
+        raise MediaError(f"{name}: damaged or truncated image ({e})") from None
+    if len(raw) != size or not width * height:
+        raise MediaError(f"{name}: damaged or truncated image (pixel data of {len(raw)} bytes, not {size})")
+    rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
+    pixels = _unfilter(rows[:, 0], rows[:, 1:].reshape(height, width, channels * 2), name)
+    return pixels.view(">u2").astype(np.uint16)
+
+
+def _unfilter(kinds: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
+    """Undo the PNG filters of each row (``kinds``) on the bytes ``x`` (H, W, bytes per pixel).
+
+    None, Sub and Up need only the row above, so rows using only those are undone a row at a time;
+    Average and Paeth also need the reconstructed pixel to the left, so images using them are undone
+    along anti-diagonals: pixel (r, c) needs only (r, c-1), (r-1, c) and (r-1, c-1), all on earlier ones.
+    """
+    if kinds.max(initial=0) > 4:
+        raise MediaError(f"{name}: damaged image (unknown PNG filter {kinds.max()})")
+    h, w, _ = x.shape
+    if not kinds.any():
+        return x
+    if kinds.max() <= 2:
+        out = np.empty_like(x)
+        above = np.zeros_like(x[0])
+        for r, kind in enumerate(kinds):
+            row = x[r] + above if kind == 2 else x[r]
+            out[r] = np.cumsum(row, axis=0, dtype=np.uint8) if kind == 1 else row  # uint8 wraps as PNG does
+            above = out[r]
+        return out
+    out = np.zeros((h + 1, w + 1, x.shape[2]), np.int16)  # a zero row above and a zero column to the left
+    for d in range(h + w - 1):
+        r = np.arange(max(0, d - w + 1), min(h, d + 1))
+        c = d - r
+        a, b, ul = out[r + 1, c], out[r, c + 1], out[r, c]
+        p = a + b - ul
+        pa, pb, pc = np.abs(p - a), np.abs(p - b), np.abs(p - ul)
+        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, ul))
+        k = kinds[r][:, None]
+        guess = np.select([k == 1, k == 2, k == 3, k == 4], [a, b, (a + b) >> 1, paeth], 0)
+        out[r + 1, c + 1] = (x[r, c] + guess) & 255
+    return out[1:, 1:].astype(np.uint8)
+
+
+def _png16(arr: np.ndarray) -> bytes:
+    """A 16-bit PNG of (H, W, C) uint16 pixels, C in 1..4 (filter None, zlib level 6)."""
+    h, w, c = arr.shape
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[c]
+    rows = np.zeros((h, 1 + w * c * 2), np.uint8)
+    rows[:, 1:] = np.ascontiguousarray(arr, dtype=">u2").view(np.uint8).reshape(h, -1)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    idat = zlib.compress(rows.tobytes(), 6)
+    parts = [chunk(b"IDAT", idat[i: i + (1 << 30)]) for i in range(0, len(idat), 1 << 30)]
+    return PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour, 0, 0, 0)) + b"".join(parts) + chunk(b"IEND", b"")
+
+
+def _read_npy(path: Source) -> tuple[np.ndarray, ImageMeta]:
+    """(H, W, C) array of a ``.npy`` image, refusing layouts and dtypes that are not an image."""
     try:
         arr = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -126,59 +269,72 @@ def _read_npy(path: Source) -> tuple[torch.Tensor, ImageMeta]:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.size == 0:
         raise MediaError(f"{path}: expected an (H, W) or (H, W, C) array, got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return torch.from_numpy(arr.astype(np.float32) / 255).permute(2, 0, 1).contiguous(), ImageMeta()
-    if arr.dtype == np.uint16:
-        return torch.from_numpy(arr.astype(np.float32) / 65535).permute(2, 0, 1).contiguous(), ImageMeta(16)
+    if arr.shape[0] <= 4 < arr.shape[2]:
+        raise MediaError(f"{path}: shape {arr.shape} looks like (C, H, W); .npy images are (H, W, C): "
+                         "save np.transpose(a, (1, 2, 0))")
+    if arr.shape[2] > MAX_NPY_CHANNELS:
+        raise MediaError(f"{path}: {arr.shape[2]} channels in the last axis (at most {MAX_NPY_CHANNELS}); "
+                         ".npy images are (H, W) or (H, W, C)")
+    if arr.dtype in (np.uint8, np.uint16):
+        return arr, ImageMeta(8 * arr.dtype.itemsize)
     if arr.dtype.kind == "f":
         if not np.isfinite(arr).all():
             raise MediaError(f"{path}: the array holds NaN or infinite values")
-        x = torch.from_numpy(np.clip(arr, 0, 1).astype(np.float32)).permute(2, 0, 1).contiguous()
-        return x, ImageMeta(float_array=True)
+        return np.clip(arr, 0, 1).astype(np.float32), ImageMeta(float_array=True)
     raise MediaError(f"{path}: unsupported array dtype {arr.dtype} (use uint8, uint16 or float in [0, 1])")
 
 
-def write_image(path: Union[str, Path, BinaryIO], x: torch.Tensor, meta: ImageMeta, fmt: str | None = None) -> None:
-    """Write a (C, H, W) tensor, floats in [0, 1] or uint8; the format comes from the name unless given."""
-    suffix = (fmt or Path(getattr(path, "name", str(path))).suffix.lstrip(".") or "png").lower()
-    c = x.shape[0]
+def check_image_format(fmt: str, channels: int, bit_depth: int) -> None:
+    """Refuse, before any work, an image format that cannot hold these channels at this bit depth."""
+    if fmt not in IMAGE_FORMATS:
+        raise MediaError(f"images are written as {_listed(IMAGE_FORMATS)}, not .{fmt}")
+    counts, deep = IMAGE_FORMATS[fmt]
+    if counts is not None and channels not in counts:
+        where = ", ".join(f".{f}" for f, (n, _) in IMAGE_FORMATS.items() if n is None or channels in n)
+        raise MediaError(f"a {channels}-channel image cannot be written as .{fmt}; use {where}")
+    if deep is not None and bit_depth > 8 and channels > deep:
+        raise MediaError(f"a 16-bit {channels}-channel image would lose bits as .{fmt}; use .png or .npy")
 
-    def pixels(bits: int) -> np.ndarray:
-        if x.dtype == torch.uint8 and bits == 8:
-            return x.detach().permute(1, 2, 0).cpu().numpy()
-        arr = (x.detach().float() / 255 if x.dtype == torch.uint8 else x.detach().float()).clamp(0, 1)
-        arr = arr.permute(1, 2, 0).cpu().numpy()
-        return arr if bits == 0 else _to_int(arr, bits)
 
-    if suffix == "npy":
-        np.save(path, pixels(0 if meta.float_array else meta.bit_depth), allow_pickle=False)
+def write_image(path: Target, x: Any, meta: ImageMeta, fmt: str | None = None) -> None:
+    """Write a (C, H, W) array or tensor (floats in [0, 1], uint8 or uint16); the format comes from the
+    name unless given, and must hold the image (:func:`check_image_format`)."""
+    fmt = _format_of(path, fmt, "png")
+    arr = _numpy(x)
+    c = arr.shape[0]
+    bits = 0 if meta.float_array and fmt == "npy" else meta.bit_depth
+    check_image_format(fmt, c, bits)
+    pixels = _quantized(arr, bits).transpose(1, 2, 0)
+    if fmt == "npy":
+        _emit(path, lambda f: np.save(f, np.ascontiguousarray(pixels), allow_pickle=False))
+        return
+    if bits == 16 and c > 1:
+        _emit(path, lambda f: f.write(_png16(pixels)))
         return
     from PIL import Image
 
-    if c not in (1, 2, 3, 4):
-        raise MediaError(f"{c}-channel images can only be written as .npy")
-    if meta.bit_depth == 16 and c == 1 and suffix in ("png", "tif", "tiff"):
-        im = Image.fromarray(pixels(16)[:, :, 0])
-    else:
-        arr = pixels(8)
-        im = Image.fromarray(arr[:, :, 0] if c == 1 else np.ascontiguousarray(arr), mode={1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c])
-    pil_format = {"jpg": "JPEG", "tif": "TIFF"}.get(suffix, suffix.upper())
+    im = Image.fromarray(np.ascontiguousarray(pixels[:, :, 0] if c == 1 else pixels))  # L, I;16, LA, RGB, RGBA
+    pil_format = {"jpg": "JPEG", "tif": "TIFF"}.get(fmt, fmt.upper())
     try:
-        im.save(path, format=pil_format)
-    except (KeyError, ValueError, OSError) as e:
-        raise MediaError(f"cannot write a {c}-channel image as {suffix}: {e}") from None
+        _emit(path, lambda f: im.save(f, format=pil_format))
+    except (KeyError, ValueError) as e:
+        raise MediaError(f"cannot write a {c}-channel image as {fmt}: {e}") from None
 
 
-def _to_int(arr: np.ndarray, bits: int) -> np.ndarray:
-    top = (1 << bits) - 1
-    return np.round(arr * top).astype(np.uint16 if bits == 16 else np.uint8)
+def _quantized(arr: np.ndarray, bits: int) -> np.ndarray:
+    """Pixels as integers of ``bits`` (8 or 16), or floats in [0, 1] for 0; exact when already so."""
+    target = {0: np.float32, 8: np.uint8, 16: np.uint16}[bits]
+    if arr.dtype == target:
+        return arr
+    scale = np.float32(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else np.float32(1)
+    unit = np.clip(arr.astype(np.float32) / scale, 0, 1)
+    return unit if bits == 0 else np.round(unit * ((1 << bits) - 1)).astype(target)
 
 
-def read_audio(source: Source, native: bool = False) -> tuple[torch.Tensor, AudioMeta]:
-    """Read audio as a (C, L) float tensor in [-1, 1].
-
-    ``native`` reads 8/16-bit PCM and lossy formats as int16 (half the memory; the codec takes either).
-    """
+# -- audio --------------------------------------------------------------------------------------------------
+def read_audio_array(source: Source, native: bool = True) -> tuple[np.ndarray, AudioMeta]:
+    """Read audio as a (C, L) array: int16 for 8/16-bit PCM and lossy formats when ``native``, else
+    float32 in [-1, 1]. Needs no torch."""
     import soundfile as sf
 
     name = _name(source)
@@ -197,29 +353,84 @@ def read_audio(source: Source, native: bool = False) -> tuple[torch.Tensor, Audi
         raise MediaError(f"{name}: the audio has no samples")
     is_float = subtype in ("FLOAT", "DOUBLE")
     meta = AudioMeta(sample_rate=rate, bit_depth=AUDIO_SUBTYPES.get(subtype, 16), float_samples=is_float)
-    if data.dtype == np.int16:
-        return torch.from_numpy(data).t(), meta
-    if not np.isfinite(data).all():
-        raise MediaError(f"{name}: the audio holds NaN or infinite samples")
-    return torch.from_numpy(np.clip(data, -1, 1)).t().contiguous(), meta
+    if data.dtype != np.int16:
+        if not np.isfinite(data).all():
+            raise MediaError(f"{name}: the audio holds NaN or infinite samples")
+        data = np.clip(data, -1, 1)
+    return np.ascontiguousarray(data.T), meta
 
 
-def write_audio(path: Union[str, Path, BinaryIO], x: torch.Tensor, meta: AudioMeta, fmt: str | None = None) -> None:
-    """Write a (C, L) tensor (floats in [-1, 1] or int16); WAV keeps the original sample format,
-    FLAC the nearest it supports."""
+def read_audio(source: Source, native: bool = False) -> tuple["torch.Tensor", AudioMeta]:
+    """Read audio as a (C, L) float tensor in [-1, 1].
+
+    ``native`` reads 8/16-bit PCM and lossy formats as int16 (half the memory; the codec takes either).
+    """
+    import torch
+
+    data, meta = read_audio_array(source, native)
+    return torch.from_numpy(data), meta
+
+
+def check_audio_format(fmt: str, channels: int) -> None:
+    """Refuse, before any work, an audio format that cannot hold this many channels."""
+    if fmt not in AUDIO_FORMATS:
+        raise MediaError(f"audio is written as .wav or .flac, not .{fmt}")
+    most = AUDIO_FORMATS[fmt]
+    if most is not None and channels > most:
+        raise MediaError(f".{fmt} holds at most {most} channels, not {channels}; use .wav")
+
+
+def write_audio(path: Target, x: Any, meta: AudioMeta, fmt: str | None = None) -> None:
+    """Write a (C, L) array or tensor (floats in [-1, 1] or int16); WAV keeps the original sample
+    format, FLAC the nearest it supports. Built in memory, so a pipe gets a valid stream."""
     import soundfile as sf
 
-    suffix = (fmt or Path(getattr(path, "name", str(path))).suffix.lstrip(".") or "wav").lower()
-    if suffix not in ("wav", "flac"):
-        raise MediaError(f"audio is written as .wav or .flac, not .{suffix}")
-    if suffix == "flac":
+    fmt = _format_of(path, fmt, "wav")
+    data = _numpy(x)
+    check_audio_format(fmt, data.shape[0])
+    if fmt == "flac":
         subtype = {8: "PCM_S8", 24: "PCM_24"}.get(meta.bit_depth, "PCM_16")
     elif meta.float_samples:
         subtype = "FLOAT" if meta.bit_depth == 32 else "DOUBLE"
     else:
         subtype = {8: "PCM_U8", 16: "PCM_16", 24: "PCM_24", 32: "PCM_32"}.get(meta.bit_depth, "PCM_16")
-    data = x.detach().t().cpu().numpy() if x.dtype == torch.int16 else x.detach().float().clamp(-1, 1).t().cpu().numpy()
-    sf.write(path, data, meta.sample_rate, subtype=subtype, format=suffix.upper())
+    samples = data.T if data.dtype == np.int16 else np.clip(data.astype(np.float32), -1, 1).T
+    _emit(path, lambda f: sf.write(f, samples, meta.sample_rate, subtype=subtype, format=fmt.upper()))
+
+
+# -- shared -------------------------------------------------------------------------------------------------
+def _format_of(path: Target, fmt: str | None, default: str) -> str:
+    """The format asked for, else the suffix of the target's name, else ``default`` for a stream."""
+    if fmt:
+        return fmt.lower().lstrip(".")
+    name = path if isinstance(path, (str, Path)) else getattr(path, "name", None)
+    suffix = Path(name).suffix.lstrip(".").lower() if isinstance(name, (str, Path)) else ""
+    if suffix:
+        return suffix
+    if isinstance(path, (str, Path)):
+        raise MediaError(f"{path} has no suffix to tell its format; name one (e.g. .{default})")
+    return default
+
+
+def _listed(formats: dict) -> str:
+    return ", ".join(f".{f}" for f in formats)
+
+
+def _numpy(x: Any) -> np.ndarray:
+    """A numpy view of an array or a (CPU or GPU) torch tensor."""
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
+
+
+def _emit(target: Target, build: Callable[[BinaryIO], Any]) -> None:
+    """Build a file in memory and write it out in one go: writers that seek (WAV headers, TIFF) then
+    work on pipes too, and a path gets its bytes only once they are complete."""
+    buffer = _io.BytesIO()
+    build(buffer)
+    if isinstance(target, (str, Path)):
+        with open(target, "wb") as f:
+            f.write(buffer.getbuffer())
+    else:
+        target.write(buffer.getbuffer())
 
 
 def modality_of(path: Union[str, Path], head: bytes = b"") -> str:
