@@ -2,8 +2,8 @@
 
     python benchmarks/bench_peers.py --out out/bench_peers.json [--images 4] [--repeats 3] [--threads 1]
 
-Codecs (every one goes from 8-bit RGB pixels to bytes and back to pixels, through walloc.rd's adapters
-or the same interface):
+Codecs (every one goes from 8-bit RGB pixels to bytes and back to pixels, through walloc.eval's
+adapters or the same interface):
   walloc_rgb16x          the shipped rgb-16x model at its default quality (network + rANS, real .wlc)
   webp, jpeg             Pillow, at the sweep quality whose mean bpp on these images is nearest WaLLoC's
   compressai_factorized  CompressAI bmshj2018-factorized, N=128 M=192 (its published size for
@@ -172,25 +172,26 @@ class ReferenceWalloc:
 
 
 def build(name: str, threads: int, quality):
-    from walloc import rd
+    from walloc.eval.codecs import CodecUnavailable, WallocImage
+    from walloc.eval.peers import PillowImage
 
     if name == "walloc_rgb16x":
-        codec = rd.WallocImage("rgb-16x", threads)
+        codec = WallocImage("rgb-16x", threads)
         return codec, codec.codec.default_quality if quality is None else quality, {"model": "rgb-16x"}
     if name in ("webp", "jpeg"):
-        return rd.PillowImage(name, threads), quality, {}
+        return PillowImage(name, threads), quality, {}
     if name.startswith("compressai_"):
         try:
             codec = CompressAICodec(name.split("_", 1)[1])
         except ImportError as e:
-            raise rd.CodecUnavailable(f"CompressAI not importable ({e}); pip install --no-deps compressai==1.2.0") from None
+            raise CodecUnavailable(f"CompressAI not importable ({e}); pip install --no-deps compressai==1.2.0") from None
         return codec, None, {"config": "N=128, M=192 (published size for qualities 1-5)", "params_m": round(codec.params / 1e6, 2),
                              "weights": "random"}
     if name == "reference_walloc16x":
         try:
             codec = ReferenceWalloc()
         except ImportError as e:
-            raise rd.CodecUnavailable(f"diffusers not importable ({e}); pip install diffusers") from None
+            raise CodecUnavailable(f"diffusers not importable ({e}); pip install diffusers") from None
         return codec, None, {"config": "J=3, latent_dim=12, Nd=768, lightweight encoder; int8 latents, no entropy coder",
                              "params_m": round(codec.params / 1e6, 2), "weights": "random"}
     raise SystemExit(f"unknown codec {name}")
@@ -209,14 +210,16 @@ def nearest_quality(codec, images: list[np.ndarray], target_bpp: float) -> tuple
 def worker(args) -> dict:
     import torch
 
-    from walloc import metrics, rd
+    from walloc import metrics
+    from walloc.eval.codecs import CodecUnavailable
+    from walloc.eval.sweep import read_rgb8
 
     torch.set_num_threads(args.threads)
     files = sorted(Path(args.data).glob("*.png"))[: args.images]
-    images = [rd.read_rgb8(f) for f in files]
+    images = [read_rgb8(f) for f in files]
     try:
         codec, quality, info = build(args.worker, args.threads, args.quality)
-    except rd.CodecUnavailable as e:
+    except CodecUnavailable as e:
         return {"skipped": str(e)}
     if args.worker in ("webp", "jpeg") and args.target_bpp:
         quality, _ = nearest_quality(codec, images, args.target_bpp)
@@ -288,7 +291,7 @@ def main() -> None:
         return
     if not Path(args.data).is_dir():
         raise SystemExit(f"no images at {args.data} (set WALLOC_DATA or --data)")
-    from walloc import rd
+    from walloc.eval.machine import machine
 
     names = [n.strip() for n in args.codecs.split(",") if n.strip()]
     results: dict[str, dict] = {}
@@ -311,7 +314,7 @@ def main() -> None:
             goals.append({"goal": f"WaLLoC rgb-16x {what}", "ratio": None, "target": target_ratio, "met": None})
     doc = {"dataset": f"{args.data} (first {args.images} images)", "images": args.images, "repeats": args.repeats,
            "threads": args.threads, "codecs": codecs, "skipped": skipped, "goals": goals,
-           "method": __doc__.split("\n\n", 2)[2].strip().replace("\n", " "), "machine": rd.machine(),
+           "method": __doc__.split("\n\n", 2)[2].strip().replace("\n", " "), "machine": machine(),
            "command": "python benchmarks/bench_peers.py " + " ".join(sys.argv[1:])}
     doc["machine"]["torch_threads"] = args.threads
     text = json.dumps(doc, indent=2)

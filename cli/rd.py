@@ -70,18 +70,18 @@ def rd(inputs: tuple[str, ...], codecs: str | None, out: str | None, plot_path: 
     from real file sizes, PSNR, MS-SSIM (images) or SI-SDR (audio), encode and decode speed, and the
     BD-rate of each codec against WebP and JPEG (images) or Opus and MP3 (audio).
     """
-    from walloc import rd as engine
+    from walloc.eval import compare, plot
 
     for target in (out, plot_path):
         if target:
             check_target(target, force)
     if out and plot_path and out == plot_path:
         raise MediaError("--out and --plot name the same file")
-    curves = engine.load_published(published) if published else None
+    curves = plot.load_published(published) if published else None
     names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
     if codecs is not None and not names:
         raise MediaError("--codecs names no codec")
-    result = engine.run(inputs, names, modality=modality, limit=limit, threads=threads, per_file=per_image, progress=not quiet)
+    result = compare.run(inputs, names, modality=modality, limit=limit, threads=threads, per_file=per_image, progress=not quiet)
     if per_image:
         result["per_image"] = result.pop("per_file")
     if not result["codecs"]:
@@ -90,7 +90,7 @@ def rd(inputs: tuple[str, ...], codecs: str | None, out: str | None, plot_path: 
         with atomic_output(out) as f:
             f.write((json.dumps(result, indent=2) + "\n").encode())
     if plot_path:
-        png = engine.plot(result, published=curves, title=title)
+        png = plot.plot(result, published=curves, title=title)
         with atomic_output(plot_path) as f:
             f.write(png)
     if not quiet:

@@ -1,4 +1,4 @@
-"""`walloc rd` and its sweep engine: real sizes, real scores, skipped codecs named, the CLI end to end."""
+"""`walloc rd` and its sweep engine (walloc.eval): real sizes, real scores, skipped codecs named, the CLI end to end."""
 
 import io as _io
 import json
@@ -11,7 +11,9 @@ import torch
 from PIL import Image
 
 from conftest import KODAK, needs_kodak, run_cli
-from walloc import metrics, rd, zoo
+from walloc import metrics, zoo
+from walloc.eval import compare, plot, sweep
+from walloc.eval.codecs import CodecUnavailable
 
 
 @pytest.fixture
@@ -40,7 +42,7 @@ def tiny_zoo(tiny_models, monkeypatch):
 
 
 def test_image_sweep_uses_real_sizes_and_scores(images, tiny_zoo):
-    out = rd.run([images], ["walloc:tiny-rgb", "jpeg", "webp"], progress=False, per_file=True,
+    out = compare.run([images], ["walloc:tiny-rgb", "jpeg", "webp"], progress=False, per_file=True,
                  qualities={"jpeg": [20, 50, 90], "webp": [20, 50, 90]})
     assert out["modality"] == "image" and out["files"] == 3 and out["skipped"] == {}
     assert set(out["codecs"]) == {"walloc:tiny-rgb", "jpeg", "webp"}
@@ -74,7 +76,7 @@ def test_image_sweep_uses_real_sizes_and_scores(images, tiny_zoo):
 def test_walloc_points_match_the_codec_itself(images, tiny_zoo):
     import walloc
 
-    out = rd.run([images], ["walloc:tiny-rgb"], progress=False)
+    out = compare.run([images], ["walloc:tiny-rgb"], progress=False)
     codec = walloc.load("tiny-rgb")
     bpps = []
     for f in sorted(images.glob("*.png")):
@@ -88,7 +90,7 @@ def test_missing_and_unavailable_codecs_are_reported_as_skipped(images, tiny_zoo
 
     real = features.check
     monkeypatch.setattr(features, "check", lambda name: False if name == "avif" else real(name))
-    out = rd.run([images], ["walloc:rgb-4x", "walloc:tiny-stereo", "avif", "opus", "jpeg"], progress=False,
+    out = compare.run([images], ["walloc:rgb-4x", "walloc:tiny-stereo", "avif", "opus", "jpeg"], progress=False,
                  qualities={"jpeg": [50, 90]})
     skipped = out["skipped"]
     assert "unknown model 'rgb-4x'" in skipped["walloc:rgb-4x"]
@@ -98,15 +100,15 @@ def test_missing_and_unavailable_codecs_are_reported_as_skipped(images, tiny_zoo
 
 
 def test_default_codecs_are_the_shipped_models_of_the_modality_and_the_peers(tiny_zoo):
-    assert rd.default_codecs("image") == ["walloc:tiny-rgb", "jpeg", "webp", "jpeg2000", "avif", "jpegxl"]
-    assert rd.default_codecs("audio") == ["walloc:tiny-stereo", "opus", "mp3"]
+    assert compare.default_codecs("image") == ["walloc:tiny-rgb", "jpeg", "webp", "jpeg2000", "avif", "jpegxl"]
+    assert compare.default_codecs("audio") == ["walloc:tiny-stereo", "opus", "mp3"]
 
 
 @pytest.mark.parametrize("name", ["jpeg2000", "avif", "jpegxl"])
 def test_optional_image_codecs_round_trip(name):
     try:
-        codec = rd.make_codec(name, "image")
-    except rd.CodecUnavailable as e:
+        codec = compare.make_codec(name, "image")
+    except CodecUnavailable as e:
         pytest.skip(f"{name} not available here: {e}")
     rng = np.random.default_rng(1)
     px = np.asarray(Image.fromarray((rng.random((6, 8, 3)) * 255).astype(np.uint8)).resize((64, 48), Image.BICUBIC))
@@ -119,16 +121,31 @@ def test_optional_image_codecs_round_trip(name):
     assert metrics.psnr(torch.tensor(yb).float(), ref, 255) > metrics.psnr(torch.tensor(ya).float(), ref, 255)
 
 
+def test_avif_decoding_threads_do_not_leak_into_the_process():
+    """Pillow takes AVIF decoding threads from a module setting: building or using the sweep's AVIF
+    codec must leave it as it found it for every other caller."""
+    from PIL import AvifImagePlugin
+
+    before = AvifImagePlugin.DEFAULT_MAX_THREADS
+    try:
+        codec = compare.make_codec("avif", "image", threads=3)
+    except CodecUnavailable as e:
+        pytest.skip(f"avif not available here: {e}")
+    px = np.zeros((16, 16, 3), np.uint8)
+    assert codec.decode(codec.encode(px, 50)).shape == px.shape
+    assert AvifImagePlugin.DEFAULT_MAX_THREADS == before
+
+
 def test_pareto_front_drops_dominated_points():
     pts = [{"bpp": 1.0, "psnr": 30}, {"bpp": 0.5, "psnr": 28}, {"bpp": 1.2, "psnr": 29.5}, {"bpp": 2.0, "psnr": 33}]
-    assert [p["bpp"] for p in rd.pareto(pts, "bpp")] == [0.5, 1.0, 2.0]
+    assert [p["bpp"] for p in compare.pareto(pts, "bpp")] == [0.5, 1.0, 2.0]
 
 
 def test_bd_rates_name_the_curves_they_cannot_compare():
     curves = {"a": [{"bpp": 1, "psnr": 30}, {"bpp": 2, "psnr": 33}],
               "b": [{"bpp": 0.5, "psnr": 30}, {"bpp": 1, "psnr": 33}],
               "c": [{"bpp": 1, "psnr": 40}, {"bpp": 2, "psnr": 42}]}
-    values, notes = rd.bd_rates(curves, "a", "bpp")
+    values, notes = compare.bd_rates(curves, "a", "bpp")
     assert values["a"] == 0.0 and values["b"] == pytest.approx(-50.0) and values["c"] is None
     assert "share no quality range" in notes["c"]
 
@@ -137,7 +154,7 @@ def test_delay_is_removed_from_longer_decodes():
     rng = np.random.default_rng(2)
     ref = rng.standard_normal((2, 4000)).astype(np.float32)
     out = np.concatenate([np.zeros((2, 1105), np.float32), ref, np.zeros((2, 300), np.float32)], axis=1)
-    assert np.array_equal(rd._align(out, ref), ref)
+    assert np.array_equal(sweep._align(out, ref), ref)
 
 
 def _clip(path, rate=16000, seconds=1.0, channels=2):
@@ -149,7 +166,7 @@ def _clip(path, rate=16000, seconds=1.0, channels=2):
 
 def test_audio_sweep_with_opus_and_mp3(tmp_path, tiny_zoo):
     _clip(tmp_path / "a.wav")
-    out = rd.run([tmp_path / "a.wav"], ["walloc:tiny-stereo", "opus", "mp3"], progress=False,
+    out = compare.run([tmp_path / "a.wav"], ["walloc:tiny-stereo", "opus", "mp3"], progress=False,
                  qualities={"opus": [0.99, 0.9], "mp3": [0.95, 0.6]})
     assert out["modality"] == "audio" and out["rate"] == "kbps"
     ran = set(out["codecs"])
@@ -169,12 +186,12 @@ def test_audio_sweep_with_opus_and_mp3(tmp_path, tiny_zoo):
 def test_opus_resamples_rates_it_cannot_code(tmp_path):
     pytest.importorskip("scipy.signal", reason="scipy not installed")
     try:
-        codec = rd.make_codec("opus", "audio")
-    except rd.CodecUnavailable as e:
+        codec = compare.make_codec("opus", "audio")
+    except CodecUnavailable as e:
         pytest.skip(str(e))
     _clip(tmp_path / "b.wav", rate=44100, seconds=0.5, channels=1)
-    x, rate = rd.read_samples(tmp_path / "b.wav")
-    m = rd.measure_audio(codec, x, rate, 0.8)
+    x, rate = sweep.read_samples(tmp_path / "b.wav")
+    m = sweep.measure_audio(codec, x, rate, 0.8)
     assert m["units"] == x.shape[1] and m["score"] > 10
 
 
@@ -183,8 +200,8 @@ def test_plot_writes_a_png(tmp_path):
     result = {"rate": "bpp", "modality": "image", "dataset": "x", "files": 1,
               "codecs": {"jpeg": [{"quality": 50, "bpp": 1.0, "psnr": 30.0, "ms_ssim": 0.95},
                                   {"quality": 90, "bpp": 2.0, "psnr": 35.0, "ms_ssim": 0.99}]}}
-    published = rd.load_published(rd_published_file())
-    png = rd.plot(result, tmp_path / "p.png", published=published)
+    published = plot.load_published(rd_published_file())
+    png = plot.plot(result, tmp_path / "p.png", published=published)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and (tmp_path / "p.png").read_bytes() == png
 
 
@@ -195,7 +212,7 @@ def rd_published_file():
 
 
 def test_published_file_holds_the_compressai_kodak_numbers():
-    curves = rd.load_published(rd_published_file())
+    curves = plot.load_published(rd_published_file())
     fact = curves["bmshj2018-factorized (CompressAI, published)"]
     assert len(fact["bpp"]) == len(fact["psnr"]) == len(fact["ms_ssim"]) == 8
     assert fact["bpp"][0] == pytest.approx(0.122623) and fact["psnr"][-1] == pytest.approx(39.621314)
@@ -231,9 +248,9 @@ def test_cli_rd_errors_are_one_line(images, tiny_models, args, fragment):
 @needs_kodak
 def test_kodak_jpeg_point_and_ms_ssim_against_reference():
     ref_impl = pytest.importorskip("pytorch_msssim", reason="pytorch_msssim not installed (independent reference)")
-    px = rd.read_rgb8(KODAK / "kodim23.png")
-    codec = rd.make_codec("jpeg", "image")
-    m = rd.measure_image(codec, px, 50)
+    px = sweep.read_rgb8(KODAK / "kodim23.png")
+    codec = compare.make_codec("jpeg", "image")
+    m = sweep.measure_image(codec, px, 50)
     assert 0.3 < m["rate"] < 1.5 and 30 < m["psnr"] < 40
     got = torch.tensor(codec.decode(codec.encode(px, 50))).permute(2, 0, 1).float()[None]
     want = ref_impl.ms_ssim(got, torch.from_numpy(px).permute(2, 0, 1).float()[None], data_range=255).item()

@@ -10,9 +10,10 @@ from typing import Iterable
 import numpy as np
 import torch
 
-from .. import context, evaluate, zoo
+from .. import context, zoo
 from ..codec import Codec
 from ..entropy import FactorizedDensity
+from ..eval import card
 from ..model import WallocNet
 from .data import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 from .loop import TrainConfig, make_data
@@ -67,7 +68,7 @@ def refit_model_context(cfg: TrainConfig, model_dir: Path | None = None) -> Path
     if files:
         evaluated_on = sorted({_relative(str(p.parent)) for p in files})
         for q in config["qualities"]:
-            q["measured"] = {**evaluate.measure(codec, files, q["quality"]), "set": evaluated_on}
+            q["measured"] = {**card.measure(codec, files, q["quality"]), "set": evaluated_on}
         path.write_text(json.dumps(config, indent=2) + "\n")
     write_card(config, path.with_suffix(".md"))
     return path

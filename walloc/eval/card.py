@@ -1,12 +1,16 @@
-"""A model's card numbers: one quality of one codec through the rate-distortion sweep of :mod:`walloc.rd`
-(real stream sizes, real decodes), in the units of the model cards."""
+"""A model's card numbers: one quality of one model through the rate-distortion sweep (real stream
+sizes, real decodes), in the units of the model cards. Needs no peer codec and no plotting."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from . import rd
-from .codec import Codec
+from .codecs import walloc_adapter
+from .sweep import sweep
+
+if TYPE_CHECKING:
+    from ..codec import Codec
 
 
 def _ratio(codec: Codec, path: Path, rate: float) -> float:
@@ -22,8 +26,8 @@ def _ratio(codec: Codec, path: Path, rate: float) -> float:
 def measure(codec: Codec, files: list[Path], quality: int | None = None) -> dict:
     """Mean rate (bpp for images, kbps for audio), PSNR, compression ratio and round-trip speed over files."""
     q = codec.default_quality if quality is None else quality
-    adapter = rd.walloc_adapter(codec, codec.modality)
-    result = rd.sweep([adapter], files, codec.modality, per_file=True, progress=False, qualities={adapter.name: [q]})
+    adapter = walloc_adapter(codec, codec.modality)
+    result = sweep([adapter], files, codec.modality, per_file=True, progress=False, qualities={adapter.name: [q]})
     point, rows = result["curves"][adapter.name][0], result["per_file"][adapter.name]
     unit = "bpp" if codec.modality == "image" else "kbps"
     ratios = [_ratio(codec, path, row[unit]) for path, row in zip(files, rows)]

@@ -1,0 +1,206 @@
+"""Other codecs behind the sweep's interface: Pillow's JPEG, WebP, JPEG 2000 and AVIF; JPEG XL through
+imagecodecs (or the pillow-jxl plugin); Opus and MP3 through libsndfile (soundfile).
+
+Each library is imported only when its codec is built, and a codec whose library is missing raises
+:class:`CodecUnavailable` with the reason, so a sweep reports it as skipped instead of dropping it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io as _io
+import math
+from collections.abc import Iterator
+
+import numpy as np
+
+from ..errors import MediaError
+from .codecs import AudioCodec, CodecUnavailable, ImageCodec
+
+IMAGE_PEERS = ("jpeg", "webp", "jpeg2000", "avif", "jpegxl")
+AUDIO_PEERS = ("opus", "mp3")
+
+
+class PillowImage(ImageCodec):
+    """One of Pillow's built-in formats, with the save options that select its quality."""
+
+    FORMATS = {
+        # name: (Pillow format, feature to check, quality sweep, meaning, options for one quality)
+        "jpeg": ("JPEG", "jpg", (5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95), "Pillow quality (libjpeg, 4:2:0)",
+                 lambda q, t: {"quality": int(q)}),
+        "webp": ("WEBP", "webp", (0, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95), "Pillow quality (libwebp, method 4)",
+                 lambda q, t: {"quality": int(q)}),
+        "jpeg2000": ("JPEG2000", "jpg_2000", (240, 160, 96, 64, 48, 32, 24, 16, 12, 8),
+                     "compression ratio (OpenJPEG, 9/7 wavelet)",
+                     lambda q, t: {"quality_mode": "rates", "quality_layers": [float(q)], "irreversible": True}),
+        "avif": ("AVIF", "avif", (10, 20, 30, 40, 50, 60, 70, 80, 90), "Pillow quality (libavif, speed 6, 4:2:0)",
+                 lambda q, t: {"quality": int(q), "max_threads": t}),
+    }
+
+    def __init__(self, name: str, threads: int = 1):
+        from PIL import features
+
+        fmt, feature, qualities, meaning, options = self.FORMATS[name]
+        if not features.check(feature):
+            raise CodecUnavailable(f"this Pillow was built without {fmt} support")
+        self.name, self.format, self.qualities, self.quality_meaning = name, fmt, qualities, meaning
+        self.options, self.threads = options, threads
+        self.library = f"Pillow {_version('PIL')} ({features.version(feature) or 'built in'})"
+
+    def encode(self, pixels: np.ndarray, quality) -> bytes:
+        from PIL import Image
+
+        buf = _io.BytesIO()
+        Image.fromarray(pixels, "RGB").save(buf, format=self.format, **self.options(quality, self.threads))
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        from PIL import Image
+
+        with _avif_decode_threads(self.threads) if self.format == "AVIF" else contextlib.nullcontext():
+            with Image.open(_io.BytesIO(data)) as im:
+                return np.asarray(im.convert("RGB"))
+
+
+@contextlib.contextmanager
+def _avif_decode_threads(threads: int) -> Iterator[None]:
+    """Pillow takes AVIF decoding threads from a module setting only: set it for one decode, then restore it."""
+    from PIL import AvifImagePlugin
+
+    before = AvifImagePlugin.DEFAULT_MAX_THREADS
+    AvifImagePlugin.DEFAULT_MAX_THREADS = threads
+    try:
+        yield
+    finally:
+        AvifImagePlugin.DEFAULT_MAX_THREADS = before
+
+
+class JpegXL(ImageCodec):
+    """JPEG XL (libjxl) through imagecodecs, or through the pillow-jxl plugin if that is what is here."""
+
+    name = "jpegxl"
+    qualities = (12.0, 8.0, 6.0, 4.0, 3.0, 2.0, 1.5, 1.0, 0.7, 0.5)
+    quality_meaning = "butteraugli distance (libjxl, effort 7), lower is better"
+
+    def __init__(self, threads: int = 1):
+        self.threads = threads
+        try:
+            import imagecodecs
+
+            if not imagecodecs.JPEGXL.available:
+                raise ImportError
+            self.backend = imagecodecs
+            self.library = f"imagecodecs {imagecodecs.__version__}"
+            return
+        except (ImportError, AttributeError):
+            pass
+        try:
+            import pillow_jxl  # noqa: F401  (registers the JXL format with Pillow)
+        except ImportError:
+            raise CodecUnavailable("needs imagecodecs (pip install imagecodecs) or pillow-jxl-plugin") from None
+        self.backend = None
+        self.library = f"pillow-jxl-plugin {_version('pillow_jxl')}"
+
+    def encode(self, pixels: np.ndarray, quality) -> bytes:
+        if self.backend is not None:
+            return bytes(self.backend.jpegxl_encode(pixels, distance=float(quality), numthreads=self.threads))
+        from PIL import Image
+
+        buf = _io.BytesIO()  # the plugin takes a quality: invert libjxl's distance = 0.1 + 0.09 (100 - quality)
+        q = 100 - (float(quality) - 0.1) / 0.09
+        Image.fromarray(pixels, "RGB").save(buf, format="JXL", quality=max(0, min(100, int(round(q)))))
+        return buf.getvalue()
+
+    def decode(self, data: bytes) -> np.ndarray:
+        if self.backend is not None:
+            return np.asarray(self.backend.jpegxl_decode(data, numthreads=self.threads))
+        from PIL import Image
+
+        with Image.open(_io.BytesIO(data)) as im:
+            return np.asarray(im.convert("RGB"))
+
+
+class SoundfileAudio(AudioCodec):
+    """Opus (in Ogg) or MP3 (LAME, constant bitrate) through libsndfile; the sweep is its compression level.
+
+    Rates the format cannot code (Opus: 8/12/16/24/48 kHz; MP3: 8 to 48 kHz MPEG rates) are resampled
+    to 48 kHz before encoding and back after decoding (scipy's polyphase resampler), inside the timed
+    calls: that is what using the codec on such audio costs.
+    """
+
+    FORMATS = {
+        "opus": ("OGG", "OPUS", None, (1.0, 0.995, 0.99, 0.98, 0.97, 0.95, 0.93, 0.9, 0.85, 0.8),
+                 {8000, 12000, 16000, 24000, 48000}, 255),
+        "mp3": ("MP3", "MPEG_LAYER_III", "CONSTANT", (0.99, 0.97, 0.95, 0.9, 0.85, 0.8, 0.7, 0.6, 0.5),
+                {8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000}, 2),
+    }
+
+    def __init__(self, name: str, threads: int = 1):
+        import soundfile as sf
+
+        fmt, subtype, mode, qualities, rates, max_channels = self.FORMATS[name]
+        if fmt not in sf.available_formats() or subtype not in sf.available_subtypes(fmt):
+            raise CodecUnavailable(f"this libsndfile ({sf.__libsndfile_version__}) cannot write {name}")
+        self.name, self.format, self.subtype, self.mode = name, fmt, subtype, mode
+        self.qualities, self.rates, self.max_channels = qualities, rates, max_channels
+        self.quality_meaning = "libsndfile compression level (0 = highest bitrate, 1 = lowest)"
+        self.library = f"soundfile {sf.__version__}, libsndfile {sf.__libsndfile_version__}"
+
+    def _coded_rate(self, rate: int) -> int:
+        if rate in self.rates:
+            return rate
+        try:
+            import scipy.signal  # noqa: F401
+        except ImportError:
+            raise CodecUnavailable(f"{self.name} cannot code {rate} Hz audio without resampling, which needs scipy") from None
+        return 48000
+
+    def encode(self, samples: np.ndarray, rate: int, quality) -> bytes:
+        import soundfile as sf
+
+        if samples.shape[0] > self.max_channels:
+            raise CodecUnavailable(f"{self.name} codes at most {self.max_channels} channels, got {samples.shape[0]}")
+        coded = self._coded_rate(rate)
+        data = _resample(samples, rate, coded).T
+        buf = _io.BytesIO()
+        with sf.SoundFile(buf, "w", samplerate=coded, channels=samples.shape[0], format=self.format,
+                          subtype=self.subtype, compression_level=float(quality), bitrate_mode=self.mode) as f:
+            f.write(np.ascontiguousarray(data))
+        return buf.getvalue()
+
+    def decode(self, data: bytes, rate: int) -> np.ndarray:
+        import soundfile as sf
+
+        y, coded = sf.read(_io.BytesIO(data), dtype="float32", always_2d=True)
+        return _resample(y.T, coded, rate)
+
+
+def _resample(x: np.ndarray, rate: int, target: int) -> np.ndarray:
+    if rate == target:
+        return x
+    from scipy.signal import resample_poly
+
+    g = math.gcd(rate, target)
+    return resample_poly(x, target // g, rate // g, axis=-1).astype(np.float32)
+
+
+def make_peer(name: str, modality: str, threads: int = 1) -> ImageCodec | AudioCodec:
+    """A peer codec by name for inputs of this modality; CodecUnavailable if it cannot run here."""
+    peers = IMAGE_PEERS if modality == "image" else AUDIO_PEERS
+    if name not in peers:
+        other = AUDIO_PEERS if modality == "image" else IMAGE_PEERS
+        if name in other:
+            raise CodecUnavailable(f"'{name}' codes {'audio' if modality == 'image' else 'images'}, the inputs are {modality}")
+        raise MediaError(f"unknown codec '{name}' (known: walloc:MODEL, {', '.join(IMAGE_PEERS + AUDIO_PEERS)})")
+    if name == "jpegxl":
+        return JpegXL(threads)
+    if modality == "image":
+        return PillowImage(name, threads)
+    return SoundfileAudio(name, threads)
+
+
+def _version(module: str) -> str:
+    try:
+        return getattr(__import__(module), "__version__", "?")
+    except ImportError:
+        return "?"
