@@ -1,9 +1,16 @@
 """Same output everywhere: integer latents do not depend on threads, batching or chunk order."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
+import walloc
+from conftest import AUDIO, KODAK, needs_audio, needs_kodak
 
 
 def test_latents_identical_across_coder_threads(tiny_rgb, monkeypatch):
@@ -56,3 +63,49 @@ def test_cuda_decode_gives_the_same_integers(tiny_rgb):
         assert np.isfinite(out.numpy()).all()
     finally:
         tiny_rgb.to("cpu")
+
+
+# A fresh interpreter per thread count: OMP_NUM_THREADS fixes the thread pools before torch starts.
+_DECODE = """
+import sys, torch, walloc
+torch.set_num_threads(int(sys.argv[2]))
+data = open(sys.argv[1], "rb").read()
+out = walloc.codec_for(data).decompress(data)
+open(sys.argv[3], "wb").write(out.contiguous().numpy().tobytes())
+"""
+
+
+def _decoded_by_thread_count(data: bytes, tmp_path: Path) -> list[np.ndarray]:
+    stream = tmp_path / "s.wlc"
+    stream.write_bytes(data)
+    outs = []
+    for threads in (1, 2):
+        raw = tmp_path / f"out{threads}.raw"
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+        subprocess.run([sys.executable, "-c", _DECODE, str(stream), str(threads), str(raw)], env=env, check=True, timeout=300)
+        outs.append(np.frombuffer(raw.read_bytes(), dtype=np.float32))
+    return outs
+
+
+def _assert_same_bytes(outs: list[np.ndarray]) -> None:
+    differ = int((outs[0] != outs[1]).sum())
+    assert differ == 0, f"{differ} of {outs[0].size} decoded values differ between 1 and 2 threads"
+
+
+@needs_kodak
+def test_kodak_image_decodes_identically_on_one_and_two_threads(tmp_path):
+    from PIL import Image
+
+    x = torch.from_numpy(np.asarray(Image.open(KODAK / "kodim05.png").convert("RGB")).copy()).permute(2, 0, 1)
+    _assert_same_bytes(_decoded_by_thread_count(walloc.load("rgb-16x").compress(x), tmp_path))
+
+
+@needs_audio
+def test_audio_decodes_identically_on_one_and_two_threads(tmp_path):
+    import soundfile
+
+    clip = sorted(AUDIO.glob("*sweet-waltz*.ogg")) or sorted(AUDIO.glob("*.ogg"))
+    samples, rate = soundfile.read(clip[0], dtype="float32", always_2d=True, frames=20 * 44100)
+    x = torch.from_numpy(samples.T.copy())
+    x = x if x.shape[0] == 2 else x[:1].expand(2, -1)  # the stereo model; several bands of latents
+    _assert_same_bytes(_decoded_by_thread_count(walloc.load("stereo-5x").compress(x), tmp_path))

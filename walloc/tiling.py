@@ -17,6 +17,8 @@ straight into integer tensors, so a 100-megapixel image never exists as float32 
 from __future__ import annotations
 
 import math
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import torch
@@ -126,24 +128,71 @@ def _runs(idx: list[int]) -> list[tuple[int, int, int]]:
     return runs
 
 
+def _single_threaded() -> None:
+    """Pin a worker thread's torch ops to one thread. Torch keeps the count per thread, set from the
+    process default when it first sees the thread: initialised first, a later reset cannot reach it."""
+    torch.get_num_threads()
+    torch.set_num_threads(1)
+
+
+def _coefficients(net: WallocNet, pieces: list[tuple[torch.Tensor, int, int]]) -> torch.Tensor:
+    """Packet coefficients of a band's runs of rows (see :func:`decode`); each
+    piece is (latents with their margins, offset of the kept rows, kept rows)."""
+    parts = []
+    with torch.inference_mode():
+        for y, skip, n in pieces:
+            parts.append(net.decode_coefficients(y)[:, :, skip: skip + n])
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)  # one run (a single band): no copy
+
+
 def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], groups: int, latent_extent: tuple[int, ...],
            device: torch.device, emit: Callable[[int, int, int, torch.Tensor], None]) -> None:
     """Decode band by band; ``latents(group, r0, r1)`` gives float latents (K, r1-r0, *rest) and
-    ``emit(group, row0, row1, signal)`` receives each band of signal rows (model channels, rows, *rest).
+    ``emit(group, row0, row1, signal)`` receives each band of signal rows (model channels, rows, *rest),
+    in band order, from the calling thread (as ``latents`` is called).
+
+    Same stream, same output, for any thread count: on the CPU each band's decoder network runs on
+    one torch thread, with the bands spread over a pool of ``torch.get_num_threads()`` threads. The
+    arithmetic of torch's CPU convolutions depends on its thread count (a 1x1 convolution is a GEMM
+    on one thread and a oneDNN kernel on more, and the split of a reduction can follow the threads);
+    one thread per band fixes it. The packet synthesis (C++, bit-identical on any number of threads)
+    runs on the calling thread while the pool works on the next bands.
     """
     rows, block = latent_extent[0], net.cfg.block_size
     size = band_rows(net, latent_extent[1:])
     syn = 0 if size >= rows else analysis_margin(net.cfg.levels)
     reach = net.receptive_rows
-    for g in range(groups):
-        for r0, r1 in _bands(rows, size):
-            idx = [r % rows for r in range(r0 - syn, r1 + syn)]
-            parts = []
-            for _, first, n in _runs(idx):
-                lo, hi = max(0, first - reach), min(rows, first + n + reach)
-                with torch.inference_mode():
-                    coeff = net.decode_coefficients(latents(g, lo, hi).unsqueeze(0).to(device))
-                parts.append(coeff[:, :, first - lo: first - lo + n])
-            with torch.inference_mode():  # one run (a single band) is synthesised as it is, no copy
-                signal = net.synthesis(parts[0] if len(parts) == 1 else torch.cat(parts, dim=2))
-            emit(g, r0 * block, r1 * block, signal[0, :, syn * block: (syn + r1 - r0) * block])
+
+    def pieces(g: int, r0: int, r1: int) -> list[tuple[torch.Tensor, int, int]]:
+        out = []
+        for _, first, n in _runs([r % rows for r in range(r0 - syn, r1 + syn)]):
+            lo, hi = max(0, first - reach), min(rows, first + n + reach)
+            out.append((latents(g, lo, hi).unsqueeze(0).to(device), first - lo, n))
+        return out
+
+    def finish(band: tuple[int, int, int], coeff: torch.Tensor) -> None:
+        g, r0, r1 = band
+        with torch.inference_mode():
+            signal = net.synthesis(coeff)
+        emit(g, r0 * block, r1 * block, signal[0, :, syn * block: (syn + r1 - r0) * block])
+
+    bands = [(g, r0, r1) for g in range(groups) for r0, r1 in _bands(rows, size)]
+    if device.type != "cpu":  # the CPU thread count does not reach a GPU's arithmetic
+        for band in bands:
+            finish(band, _coefficients(net, pieces(*band)))
+        return
+    threads = torch.get_num_threads()
+    pool = ThreadPoolExecutor(max_workers=min(threads, len(bands)), initializer=_single_threaded)
+    pending: deque[tuple[tuple[int, int, int], Future]] = deque()
+    try:
+        for band in bands:
+            pending.append((band, pool.submit(_coefficients, net, pieces(*band))))
+            if len(pending) > threads:  # a bounded look-ahead: the memory of a few bands
+                band, job = pending.popleft()
+                finish(band, job.result())
+        while pending:
+            band, job = pending.popleft()
+            finish(band, job.result())
+    finally:
+        pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(threads)  # the workers' count is also torch's default for new threads
