@@ -172,7 +172,7 @@ def pixels_down(full: dict, work: Path, factor: int) -> dict:
 
 def latents(root: Path, work: Path, model: str, size: int, workers: int) -> dict:
     """``walloc latents --size`` on the tree, then every split read back with LatentDataset."""
-    from walloc.cli.latents import run
+    from walloc.convert import latent_tree as run
 
     folder = work / model
     start = time.perf_counter()

@@ -1,7 +1,9 @@
 """The ``walloc`` command: a thin shell over the Python API.
 
 Every failure a user can cause ends as one line on stderr and a non-zero exit code; output files
-appear whole or not at all.
+appear whole or not at all, and links, devices and FIFOs are written through (:mod:`walloc.output`).
+Start-up stays light: encoding, ``info`` and ``models`` need no torch; the commands that run a
+network (decode, ``--verify``, train, rd, latents) import it when they run.
 """
 
 from __future__ import annotations
@@ -12,22 +14,37 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import click
-import torch
+import numpy as np
 
 import walloc
-from walloc import coder, io, metrics
-from walloc.errors import MediaError, WallocError
-from walloc.tiling import to_float
-
-from .output import atomic_output, check_target, read_head, read_input
+from walloc import convert
+from walloc.bitstream import peek_header
+from walloc.errors import MediaError, ModelError, WallocError
+from walloc.output import atomic_output, check_target, is_stream, read_input
 
 EPILOG_ENCODE = """\b
 Examples:
   walloc encode kodim01.png                 # -> kodim01.wlc with the default image model
   walloc encode song.wav -q 4 -o song.wlc   # audio, highest quality of the default audio model
   cat photo.png | walloc encode - > photo.wlc
+  walloc encode photos/ -o photos-wlc/ -j 8 # a whole tree, mirrored, on 8 processes
+"""
+
+EPILOG_DECODE = """\b
+Examples:
+  walloc decode kodim01.wlc                 # -> kodim01.decoded.png
+  walloc decode kodim01.wlc -o k.webp       # the suffix picks the format
+  walloc decode song.wlc -o - --format flac | play -   # a valid stream on a pipe
+  walloc decode photos-wlc/ -o photos/ -j 8 # a whole tree, mirrored, on 8 processes
+"""
+
+BATCH_HELP = """\b
+Many files: give several FILEs or folders, and -o OUTDIR/ (a folder; each folder's contents are
+mirrored into it). Outputs that exist are skipped unless -f; a file that fails is reported in one
+line and the rest go on; the exit code is 1 if any failed.
 """
 
 
@@ -50,103 +67,175 @@ def cli() -> None:
     """
 
 
+def _jobs(value: int) -> int:
+    if value < 1:
+        raise MediaError(f"--jobs must be at least 1, got {value}")
+    return value
+
+
+def _batch(inputs: tuple[str, ...], output: str | None) -> bool:
+    """Many files at once: several inputs, a folder among them, or an output folder."""
+    if "-" in inputs and len(inputs) > 1:
+        raise MediaError("'-' (standard input) can only be the one input")
+    return len(inputs) > 1 or any(Path(i).is_dir() for i in inputs if i != "-") or bool(
+        output and output != "-" and (output.endswith(os.sep) or Path(output).is_dir()))
+
+
+def _outdir(output: str | None) -> Path | None:
+    if output is not None and output != "-" and Path(output).exists() and not Path(output).is_dir():
+        raise MediaError(f"{output} is not a folder; with many inputs -o names the output folder")
+    if output == "-":
+        raise MediaError("many inputs cannot go to one stream; give -o OUTDIR/")
+    return Path(output) if output else None
+
+
+def _report(s: convert.Summary, verb: str) -> None:
+    """The summary line of a batch; exit code 1 if any file failed."""
+    _say(f"{s.written} {verb}, {s.skipped} skipped (outputs exist; -f redoes them), {len(s.failed)} failed "
+         f"of {s.total} files, {_human(s.bytes)} bytes, {s.seconds:.1f} s")
+    if s.failed:
+        sys.exit(1)
+
+
+_jobs_option = click.option("-j", "--jobs", type=int, default=1, show_default=True,
+                            help="Files coded in parallel (worker processes), with many inputs.")
+
+
 @cli.command(epilog=EPILOG_ENCODE)
-@click.argument("input", type=str)
-@click.option("-o", "--output", help="Output .wlc file ('-' for stdout). Default: INPUT with .wlc suffix.")
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR...")
+@click.option("-o", "--output", help="Output .wlc file ('-' for stdout), or with many inputs an output folder. Default: INPUT with .wlc suffix.")
 @click.option("-m", "--model", help="Model name (see `walloc models`). Default: the default model of the input's modality.")
 @click.option("-q", "--quality", type=int, help="Quality level of the model, higher is better. Default: the model's default.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
-@click.option("--verify", is_flag=True, help="Decode the result again and print its PSNR.")
-def encode(input: str, output: str | None, model: str | None, quality: int | None, force: bool, verify: bool) -> None:
-    """Compress an image (PNG, JPEG, WebP, TIFF, BMP, .npy) or audio (WAV, FLAC, Ogg, MP3) to .wlc."""
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@click.option("--verify", is_flag=True, help="Decode the result again and print its PSNR (one file).")
+@_jobs_option
+def encode(inputs: tuple[str, ...], output: str | None, model: str | None, quality: int | None, force: bool,
+           verify: bool, jobs: int) -> None:
+    """Compress images (PNG, JPEG, WebP, TIFF, BMP, .npy) or audio (WAV, FLAC, Ogg, MP3) to .wlc.
+
+    .npy images are (H, W) or (H, W, C) arrays of uint8, uint16 or floats in [0, 1].
+    """
+    if _batch(inputs, output):
+        if verify:
+            raise MediaError("--verify works on one file")
+        job = convert.EncodeJob(model, quality, force)
+        _report(convert.encode_many(inputs, _outdir(output), job, workers=_jobs(jobs)), "encoded")
+        return
+    (input,) = inputs
     output = output or ("-" if input == "-" else str(Path(input).with_suffix(".wlc")))
     check_target(output, force)
     source = read_input(input) if input == "-" else Path(input)  # files are read by their readers, once
-    head = source[:16] if isinstance(source, bytes) else read_head(source)
-    if not head:
-        raise MediaError(f"{input}: the file is empty")
-    modality = io.modality_of(input if input != "-" else "", head)
-    signal, meta = io.read_image(source, native=True) if modality == "image" else io.read_audio(source, native=True)
-    codec = walloc.load(model, modality)
-    if codec.modality != modality:
-        raise MediaError(f"model '{codec.name}' codes {codec.modality}, but {input} is {modality}")
+    modality, signal, meta = convert.read_media(source, input)
+    encoder = convert.load_encoder(model, modality)
     start = time.perf_counter()
     with _bar("encoding") as progress:
-        data = codec.compress(signal, quality, meta, progress)
+        data = encoder.compress(signal, quality, meta, progress)
     seconds = time.perf_counter() - start
     with atomic_output(output) as f:
         f.write(data)
     stats = [f"{input} -> {output}: {_human(len(data))} bytes"]
-    original_bits = signal.numel() * meta.bit_depth
     if modality == "image":
         stats.append(f"{8 * len(data) / (signal.shape[1] * signal.shape[2]):.3f} bpp")
     else:
         stats.append(f"{8 * len(data) / (signal.shape[1] / meta.sample_rate) / 1000:.1f} kbps")
-    stats += [f"{original_bits / (8 * len(data)):.1f}:1", f"{codec.dim_reduction:.3g}x fewer dimensions",
-              f"model {codec.name} q{codec.quality(quality).quality}", f"{seconds:.2f} s"]
+    stats += [f"{signal.size * meta.bit_depth / (8 * len(data)):.1f}:1", f"{encoder.cfg.dim_reduction:.3g}x fewer dimensions",
+              f"model {encoder.name} q{encoder.stream.quality(quality).quality}", f"{seconds:.2f} s"]
     if verify:
-        decoded, reference = codec.decompress(data), to_float(signal)
-        score = metrics.psnr_8bit(decoded, reference) if modality == "image" and meta.bit_depth == 8 else metrics.psnr(decoded, reference)
-        stats.append(f"PSNR {score:.2f} dB")
+        stats.append(f"PSNR {_verify(data, signal, modality == 'image' and meta.bit_depth == 8):.2f} dB")
     _say(", ".join(stats))
 
 
-@cli.command()
-@click.argument("input", type=str)
-@click.option("-o", "--output", help="Output file; its suffix picks the format (.png .jpg .webp .tif .bmp .npy; .wav .flac). '-' for stdout.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite the output if it exists.")
-def decode(input: str, output: str | None, force: bool) -> None:
-    """Decompress a .wlc file back to an image or audio file.
+def _verify(data: bytes, signal, eight_bit: bool) -> float:
+    """PSNR of a stream's decoding against the signal it was made from."""
+    import torch
+
+    from walloc import metrics
+    from walloc.tiling import to_float
+
+    decoded = walloc.codec_for(data).decompress(data)
+    wide = signal.dtype == np.uint16  # integer pixels torch's converter does not scale
+    reference = torch.from_numpy(signal.astype(np.float32) / 65535) if wide else to_float(torch.from_numpy(signal))
+    return metrics.psnr_8bit(decoded, reference) if eight_bit else metrics.psnr(decoded, reference)
+
+
+@cli.command(epilog=EPILOG_DECODE)
+@click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR...")
+@click.option("-o", "--output", help="Output file; its suffix picks the format (.png .jpg .webp .tif .bmp .npy; .wav .flac). "
+                                     "'-' for stdout. With many inputs: an output folder.")
+@click.option("--format", "fmt", help="Output format (png, tif, npy, ..., wav, flac), for '-', devices, names "
+                                      "without a suffix and folders. Default: the suffix, else png / wav.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@_jobs_option
+def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: bool, jobs: int) -> None:
+    """Decompress .wlc files back to images or audio.
 
     \b
     Default output: INPUT with .decoded.png (images) or .decoded.wav (audio), so that decoding
     never replaces the original the stream was made from.
     """
+    fmt = fmt.lower().lstrip(".") if fmt else None
+    if _batch(inputs, output):
+        _report(convert.decode_many(inputs, _outdir(output), convert.DecodeJob(fmt, force), workers=_jobs(jobs)), "decoded")
+        return
+    (input,) = inputs
     data = read_input(input)
-    header = walloc.peek_header(data)
-    default_suffix = ".png" if header.modality == "image" else ".wav"
-    output = output or ("-" if input == "-" else str(Path(input).with_suffix(".decoded" + default_suffix)))
+    header = peek_header(data)
+    fmt = fmt or _format_of(output) or convert.DEFAULT_FORMAT[header.modality]
+    convert.check_format(header, fmt)  # before any decoding
+    output = output or ("-" if input == "-" else str(Path(input).with_suffix(f".decoded.{fmt}")))
     check_target(output, force)
-    fmt = Path(output).suffix.lstrip(".").lower() if output != "-" else default_suffix[1:]
     start = time.perf_counter()
     with _bar("decoding") as progress:
-        decoded = walloc.codec_for(data).decompress_full(data, _native_dtype(header), progress)
+        decoded = convert.decode_stream(data, header, progress)
     seconds = time.perf_counter() - start
-    with atomic_output(output) as f:
-        writer = io.write_image if header.modality == "image" else io.write_audio
-        writer(f, decoded.signal, decoded.meta, fmt=fmt)
+    convert.write_decoded(output, decoded, fmt)
     shape = "x".join(str(e) for e in reversed(header.extent)) if header.modality == "image" else f"{header.extent[0]} samples"
     _say(f"{input} -> {output}: {header.modality} {shape}, {header.channels} channel(s), model {header.model} q{header.quality}, {seconds:.2f} s")
 
 
+def _format_of(output: str | None) -> str | None:
+    """The format an output's name asks for: its suffix; None for stdout, devices, FIFOs and no name."""
+    if output is None or is_stream(output):
+        return None
+    suffix = Path(output).suffix.lstrip(".").lower()
+    if not suffix:
+        raise MediaError(f"{output} has no suffix to tell the format; name one (e.g. {output}.png, {output}.wav) "
+                         "or give --format")
+    return suffix
+
+
 @contextlib.contextmanager
-def _bar(what: str):
-    """A percent bar on stderr for long work: shown only on a terminal and after a second."""
+def _bar(what: str) -> Iterator[Callable[[float], None] | None]:
+    """A percent bar on stderr for long work: only on a terminal (tqdm loads only then) and after a second."""
+    if not sys.stderr.isatty():
+        yield None
+        return
     from tqdm import tqdm
 
-    with tqdm(total=100, desc=what, unit="%", file=sys.stderr, disable=None, delay=1.0, leave=False,
+    with tqdm(total=100, desc=what, unit="%", file=sys.stderr, delay=1.0, leave=False,
               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}") as bar:
         yield lambda fraction: bar.update(round(100 * fraction) - bar.n)
-
-
-def _native_dtype(header: walloc.Header):
-    """Integer output where it loses nothing against the original (less memory for huge signals)."""
-    if header.float_samples:
-        return torch.float32
-    if header.modality == "image":
-        return torch.uint8 if header.bit_depth == 8 else torch.float32
-    return torch.int16 if header.bit_depth <= 16 else torch.float32
 
 
 @cli.command()
 @click.argument("file", type=str)
 @click.option("--json", "as_json", is_flag=True, help="Print the header as JSON.")
 def info(file: str, as_json: bool) -> None:
-    """Show the header of a .wlc file (after checking its CRC and limits)."""
+    """Show the header of a .wlc file (after checking its CRC and limits).
+
+    model_hash is the stream_hash that `walloc models --json` lists for the model that made it
+    (model_installed says whether an installed model matches); audio shows its duration.
+    """
+    from walloc import coder
+
     data = read_input(file)
-    fields = walloc.peek_header(data).to_json()
+    header = peek_header(data)
+    fields = header.to_json()
     fields["file_bytes"] = len(data)
     fields["coder_name"] = coder.NAMES.get(fields["coder"], "unknown")
+    if header.modality == "audio" and header.sample_rate:
+        fields["duration_s"] = round(header.extent[0] / header.sample_rate, 3)
+    fields["model_installed"] = _installed(header)
     if as_json:
         click.echo(json.dumps(fields, indent=2))
         return
@@ -155,21 +244,51 @@ def info(file: str, as_json: bool) -> None:
         click.echo(f"{key:<{width}}  {value}")
 
 
+def _installed(header: walloc.Header) -> str:
+    """Whether the model a stream names is installed with the weights (and tables) it was made with."""
+    try:
+        found = {m.name: m for m in walloc.list_models()}
+    except WallocError:
+        found = {}
+    m = found.get(header.model)
+    if m is None:
+        return "no"
+    return "yes" if header.model_hash.hex() in (m.stream_hash, m.sha256[: 2 * len(header.model_hash)]) else "no (other weights)"
+
+
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of models.")
 def models(as_json: bool) -> None:
-    """List the shipped models with their qualities and measured rate and quality."""
+    """List the installed models: qualities and what each measured (rate, PSNR, compression ratio).
+
+    Models are read from the folder WALLOC_MODEL_DIR names, else the shipped ones.
+    """
+    from walloc import zoo
+
     found = walloc.list_models()
+    if not found:
+        raise ModelError(f"no models found in {zoo.MODEL_DIR}; set WALLOC_MODEL_DIR to a folder of models")
     if as_json:
         click.echo(json.dumps([m.to_json() for m in found], indent=2))
         return
+    rows = [("model", "modality", "reduction", "quality", "rate", "PSNR", "ratio", "measured on")]
     for m in found:
-        flag = " (default)" if m.default else ""
-        click.echo(f"{m.name}{flag}: {m.modality}, {m.dim_reduction:.3g}x fewer dimensions, qualities {m.qualities} (default {m.default_quality})")
-        for q in m.qualities:
-            measured = m.measured.get(str(q)) or {}
-            if measured:
-                click.echo(f"  q{q}: " + ", ".join(f"{k} {v}" for k, v in measured.items() if k not in ("set", "per_file")))
+        for i, q in enumerate(m.qualities):
+            got = m.measured.get(str(q)) or {}
+            rate = f"{got['bpp']:.3f} bpp" if "bpp" in got else f"{got['kbps']:.1f} kbps" if "kbps" in got else "-"
+            first = (m.name + (" *" if m.default else ""), m.modality, f"{m.dim_reduction:.3g}x") if i == 0 else ("", "", "")
+            rows.append((*first, f"{q}" + (" *" if q == m.default_quality else ""), rate,
+                         f"{got['psnr']:.2f} dB" if "psnr" in got else "-", f"{got['ratio']:.1f}:1" if "ratio" in got else "-",
+                         _measured_on(got) if i == 0 else ""))
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for r in rows:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip())
+    click.echo("* the default model of its modality, and each model's default quality")
+
+
+def _measured_on(got: dict) -> str:
+    sets = ", ".join(Path(s).name for s in got.get("set", []))
+    return f"{sets} ({got['files']} files)" if sets and "files" in got else sets
 
 
 @cli.command()

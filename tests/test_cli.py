@@ -78,7 +78,7 @@ def test_corrupt_stream_is_one_clean_error(tiny_models, photo):
 
 @pytest.mark.parametrize("case, fragment", [
     ("missing", "no such file"), ("empty", "empty"), ("dir", "directory"), ("text", "not an image"),
-    ("quality", "qualities"), ("model", "unknown model"), ("wrong-modality", "codes audio"),
+    ("quality", "got 99"), ("model", "unknown model"), ("wrong-modality", "codes audio"),
 ])
 def test_bad_input_gives_one_line_error(tiny_models, tmp_path, photo, case, fragment):
     (tmp_path / "empty.png").write_bytes(b"")

@@ -9,7 +9,7 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 import walloc
-from walloc.cli.latents import run
+from walloc.convert import latent_tree as run
 from conftest import DATA, run_cli
 from walloc import data, features
 from walloc.data import LatentDataset, MediaDataset
