@@ -22,6 +22,9 @@ namespace {
 
 constexpr int PREPASS_THREADS = 256;
 constexpr int CODER_THREADS = 64;
+// Slot-table entries (u16) up to which the device decodes through full slot tables; larger table
+// sets (up to MAX_TABLES x 2^16 slots) use the coarse lookup, as the CPU does.
+constexpr uint64_t DEVICE_LUT_ENTRIES = 1ull << 26;
 
 std::string cuda_error(cudaError_t e, const char* what) {
   return std::string("CUDA error in ") + what + ": " + cudaGetErrorString(e);
@@ -57,7 +60,7 @@ cudaError_t upload(DeviceBuffer& d, const std::vector<T>& h, cudaStream_t s) {
 
 // Device copies of one table variant.
 struct DeviceTables {
-  DeviceBuffer cdf, cost, steal, enc, dec, lut;
+  DeviceBuffer cdf, cost, steal, enc, dec, lut, coarse;
   TableView view{};
 
   cudaError_t upload_from(Tables& t, int v, bool with_enc, bool with_dec, cudaStream_t s) {
@@ -68,6 +71,7 @@ struct DeviceTables {
     if (with_enc && (e = upload(enc, t.enc[v], s)) != cudaSuccess) return e;
     if (with_dec && (e = upload(dec, t.dec[v], s)) != cudaSuccess) return e;
     if (with_dec && (e = upload(lut, t.lut[v], s)) != cudaSuccess) return e;
+    if (with_dec && (e = upload(coarse, t.coarse, s)) != cudaSuccess) return e;
     view = t.view(v);
     view.cdf = cdf.as<uint32_t>();
     view.cost = cost.as<uint32_t>();
@@ -75,7 +79,7 @@ struct DeviceTables {
     view.enc = with_enc ? enc.as<EncSym>() : nullptr;
     view.dec = with_dec ? dec.as<DecSym>() : nullptr;
     view.lut = (with_dec && !t.lut[v].empty()) ? lut.as<uint16_t>() : nullptr;
-    view.coarse = nullptr;  // the device always decodes through full slot tables
+    view.coarse = (with_dec && !t.coarse.empty()) ? coarse.as<uint16_t>() : nullptr;
     return cudaSuccess;
   }
 };
@@ -214,18 +218,21 @@ std::string encode_chunks(const int32_t* d_symbols, const std::vector<uint64_t>&
   WR_CUDA_TRY(cudaStreamSynchronize(stream));
   for (size_t i = 0; i < n; ++i)
     if (status[i] != OK) return chunk_error(i, status[i]);
+  std::vector<uint32_t> words;
   for (size_t i = 0; i < n; ++i) {
     const uint64_t total = (uint64_t)tables.C * counts[i];
     uint8_t header[MAX_HEADER_BYTES];
     int hl = write_header(header, lanes[i], pre[i].escapes > 0, total);
     out[i].resize((size_t)hl + 4 * (size_t)used[i]);
     memcpy(out[i].data(), header, hl);
-    if (used[i])
-      WR_CUDA_TRY(cudaMemcpyAsync(out[i].data() + hl,
-                                  d_words.as<uint32_t>() + word_offset[i] + cap[i] - used[i],
-                                  4 * (size_t)used[i], cudaMemcpyDeviceToHost, stream));
+    if (!used[i]) continue;
+    words.resize(used[i]);
+    WR_CUDA_TRY(cudaMemcpyAsync(words.data(),
+                                d_words.as<uint32_t>() + word_offset[i] + cap[i] - used[i],
+                                4 * (size_t)used[i], cudaMemcpyDeviceToHost, stream));
+    WR_CUDA_TRY(cudaStreamSynchronize(stream));
+    for (uint64_t k = 0; k < used[i]; ++k) store_u32le(out[i].data() + hl + 4 * k, words[k]);
   }
-  WR_CUDA_TRY(cudaStreamSynchronize(stream));
   return "";
 }
 
@@ -249,8 +256,9 @@ std::string decode_chunks(const std::vector<const uint8_t*>& data, const std::ve
     out_offset[i] = syms;
     syms += (uint64_t)tables.C * counts[i];
   }
-  tables.build_dec(0, true);
-  tables.build_dec(1, true);
+  const bool use_lut = ((uint64_t)tables.C << tables.prec) <= DEVICE_LUT_ENTRIES;
+  tables.build_dec(0, use_lut);
+  tables.build_dec(1, use_lut);
   DeviceTables t0, t1;
   WR_CUDA_TRY(t0.upload_from(tables, 0, false, true, stream));
   WR_CUDA_TRY(t1.upload_from(tables, 1, false, true, stream));

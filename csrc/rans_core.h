@@ -22,7 +22,8 @@
 // use the tables exactly as given, so their cost is the ideal information content plus the
 // small, fixed per-stream overhead (header + 8 bytes per lane).
 //
-// Stream layout (all multi-byte words little-endian):
+// Stream layout (every multi-byte word little-endian, read and written byte by byte whatever the
+// host's byte order: load_u32le / store_u32le):
 //   byte 0       : 0xA0 | (FORMAT_VERSION << 1) | escape_flag
 //   varint       : L, number of lanes (0 iff the stream holds no symbols, else 1..32)
 //   varint       : T, total number of symbols (C * count)
@@ -49,6 +50,9 @@ constexpr uint64_t RANS_L = 1ull << 31;      // lower bound of the state interva
 constexpr int MAX_PRECISION = 16;
 constexpr int MAX_LANES = 32;
 constexpr int MAX_SYMBOLS = 65535;           // K, so that symbol indices (and the escape) fit u16
+// Tables (rows of cdfs) per table set: a row index fits u16 (the context model's per-symbol rows),
+// and the decoder's lookup tables (rows x 2^min(prec, COARSE_BITS) u16) stay within 128 MiB.
+constexpr int MAX_TABLES = 1 << 16;
 constexpr int FORMAT_VERSION = 1;
 constexpr uint8_t MAGIC_MASK = 0xF8;          // high bits of byte 0
 constexpr uint8_t MAGIC = 0xA0 | (FORMAT_VERSION << 1);
@@ -135,14 +139,17 @@ WR_HD uint64_t mulhi64(uint64_t a, uint64_t b) {
 #endif
 }
 
+// The format's words are little-endian: assembled from bytes, so a big-endian host reads the same
+// values (compilers turn this into one load on little-endian hosts).
 WR_HD uint32_t load_u32le(const uint8_t* p) {
-#if defined(__CUDA_ARCH__)
   return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-#else
-  uint32_t v;
-  memcpy(&v, p, 4);  // little-endian hosts only (x86-64, aarch64)
-  return v;
-#endif
+}
+
+WR_HD void store_u32le(uint8_t* p, uint32_t v) {
+  p[0] = (uint8_t)v;
+  p[1] = (uint8_t)(v >> 8);
+  p[2] = (uint8_t)(v >> 16);
+  p[3] = (uint8_t)(v >> 24);
 }
 
 WR_HD int bit_length32(uint32_t v) {
@@ -521,7 +528,7 @@ WR_HD int context_prepare(const int32_t* sym, int channels, uint64_t count, Cont
     m.start_channel(c, sym + (uint64_t)c * count);
     for (uint64_t n = 0; n < count; ++n) {
       const uint64_t i = (uint64_t)c * count + n;
-      rows[i] = (uint16_t)m.table();
+      rows[i] = (uint16_t)m.table();  // < MAX_TABLES: the callers check channels x buckets
       if (!m.coded(sym[i], &coded[i])) return ERR_RANGE;
     }
   }

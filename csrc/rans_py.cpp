@@ -190,7 +190,9 @@ struct EncodedChunk {
     if (!b) throw py::error_already_set();
     char* d = PyBytes_AS_STRING(b);
     memcpy(d, header, header_len);
-    if (used) memcpy(d + header_len, words.get() + (cap - used), 4 * (size_t)used);
+    const uint32_t* w = words.get() + (cap - used);
+    uint8_t* o = (uint8_t*)d + header_len;
+    for (uint64_t k = 0; k < used; ++k) store_u32le(o + 4 * k, w[k]);
     return py::reinterpret_steal<py::bytes>(b);
   }
 };
@@ -207,7 +209,8 @@ void encode_chunk(const int32_t* sym, uint64_t count, Tables& t, int lanes_req,
                            out.words.get(), out.cap, &out.used, rows, channels);
 }
 
-// The context model's parameters as given from Python, checked against the tables.
+// The context model's parameters as given from Python, checked as both the encoder and the
+// decoder need them: one check, so no stream is written that its decoder refuses.
 struct ContextArgs {
   std::vector<uint8_t> modes;
   int buckets = 1;
@@ -215,15 +218,21 @@ struct ContextArgs {
   int64_t width = 0;  // 0: each chunk is one row
 
   int channels() const { return (int)modes.size(); }
-  void check(const Tables& t) const {
-    if (buckets < 1 || buckets > 64) throw py::value_error("buckets must be in [1, 64]");
+  void check() const {
+    if (buckets < 1 || buckets > 64)
+      throw py::value_error("buckets must be in [1, 64], got " + std::to_string(buckets));
+    if ((int64_t)modes.size() * buckets > MAX_TABLES)
+      throw py::value_error("the context model has " + std::to_string(modes.size()) +
+                            " channels x " + std::to_string(buckets) + " buckets = " +
+                            std::to_string(modes.size() * buckets) + " tables, more than " +
+                            std::to_string(MAX_TABLES));
+    if (width < 0) throw py::value_error("width must be >= 0, got " + std::to_string(width));
+  }
+  void check_tables(const Tables& t) const {
     if ((int64_t)modes.size() * buckets != t.C)
       throw py::value_error("cdfs must have channels x buckets = " +
                             std::to_string(modes.size() * buckets) + " rows, got " +
                             std::to_string(t.C));
-    for (uint8_t m : modes)
-      if (m > 2) throw py::value_error("context modes must be 0, 1 or 2");
-    if (width < 0) throw py::value_error("width must be >= 0");
   }
   ContextModel model(uint64_t count) const {
     if (width > 0 && count % (uint64_t)width)
@@ -406,11 +415,17 @@ ContextArgs context_args(py::handle modes, int buckets, int32_t offset, int32_t 
                          int64_t width) {
   ContextArgs a;
   py::array m = as_integer_array(modes, "modes", 1);
-  for (py::handle v : m) a.modes.push_back((uint8_t)std::min<long long>(v.cast<long long>(), 255));
+  for (py::handle v : m) {
+    const long long mode = v.cast<long long>();
+    if (mode < 0 || mode > 2)
+      throw py::value_error("context modes must be 0, 1 or 2, got " + std::to_string(mode));
+    a.modes.push_back((uint8_t)mode);
+  }
   a.buckets = buckets;
   a.offset = offset;
   a.roff = roff;
   a.width = width;
+  a.check();
   return a;
 }
 
@@ -418,9 +433,9 @@ py::list encode_context_chunks(py::iterable chunks, py::handle cdfs, int precisi
                                py::handle modes, int buckets, int32_t offset, int32_t roff,
                                int64_t width, int threads, int lanes) {
   check_lanes(lanes);
-  auto t = load_tables(as_cdfs(cdfs), precision);
   ContextArgs ctx = context_args(modes, buckets, offset, roff, width);
-  ctx.check(*t);
+  auto t = load_tables(as_cdfs(cdfs), precision);
+  ctx.check_tables(*t);
   std::vector<I32Array> arrays;
   size_t i = 0;
   for (py::handle h : chunks) arrays.push_back(as_symbols(h, "chunk " + std::to_string(i++)));
@@ -431,9 +446,9 @@ std::vector<py::array> decode_context_chunks(py::iterable data, py::handle cdfs,
                                              std::vector<int64_t> counts, py::handle modes,
                                              int buckets, int32_t offset, int32_t roff,
                                              int64_t width, int threads) {
-  auto t = load_tables(as_cdfs(cdfs), precision);
   ContextArgs ctx = context_args(modes, buckets, offset, roff, width);
-  ctx.check(*t);
+  auto t = load_tables(as_cdfs(cdfs), precision);
+  ctx.check_tables(*t);
   std::vector<ByteView> views;
   for (py::handle h : data) views.emplace_back(h);
   return decode_chunks_impl(views, *t, counts, threads, false, &ctx);
@@ -535,6 +550,7 @@ PYBIND11_MODULE(_rans, m) {
   m.attr("MAX_LANES") = MAX_LANES;
   m.attr("MAX_PRECISION") = MAX_PRECISION;
   m.attr("MAX_SYMBOLS") = MAX_SYMBOLS;
+  m.attr("MAX_TABLES") = MAX_TABLES;
   m.attr("FORMAT_VERSION") = FORMAT_VERSION;
   m.def("encode", &encode, py::arg("symbols"), py::arg("cdfs"), py::arg("precision"),
         py::arg("lanes") = 32,

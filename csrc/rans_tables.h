@@ -47,7 +47,9 @@ struct Tables {
     if (cols - 1 > MAX_SYMBOLS)
       return "at most " + std::to_string(MAX_SYMBOLS) + " symbols per table, got " +
              std::to_string(cols - 1);
-    if (rows < 0 || rows > (1 << 24)) return "bad number of tables: " + std::to_string(rows);
+    if (rows < 0 || rows > MAX_TABLES)
+      return "at most " + std::to_string(MAX_TABLES) + " tables (cdfs rows), got " +
+             std::to_string(rows);
     C = (int)rows;
     K = (int)(cols - 1);
     prec = (int)precision;
