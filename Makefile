@@ -6,13 +6,13 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= out
 
-.PHONY: setup demo test fuzz sanitize bench-setup bench-entropy clean
+.PHONY: setup demo test fuzz sanitize wheel-check bench-setup bench-entropy clean
 
 # torch is pinned to the CPU wheel that lies on this machine's disk; any other spec pulls CUDA builds.
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install torch==2.13.0
-	$(PIP) install setuptools wheel pybind11 numpy
+	$(PIP) install 'setuptools>=77' wheel pybind11 numpy
 	$(PIP) install --no-build-isolation -e '.[test]'
 	touch $(STAMP)
 
@@ -35,6 +35,10 @@ fuzz: setup
 
 sanitize: setup
 	bash csrc/sanitize.sh
+
+# the package as a user gets it: sdist -> wheel -> a fresh venv, used from outside the checkout
+wheel-check: setup
+	VENV=$(VENV) DATA=$(DATA) bash .ci/wheel_check.sh
 
 # extra peers for the benchmarks; compressai without its deps (they would pull a CUDA torch)
 bench-setup: setup

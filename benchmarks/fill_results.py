@@ -17,6 +17,7 @@ missing is kept as it is, with a warning. Sources:
     docs/rd_kodak.json          walloc rd ../shared/data/images/kodak --out docs/rd_kodak.json ...
     docs/rd_audio.json          walloc rd <clips> --out docs/rd_audio.json ...
     BENCH_DIR/bench_peers.json    benchmarks/bench_peers.py
+    BENCH_DIR/bench_cli.json      benchmarks/bench_cli.py
     BENCH_DIR/bench_scaling.json  benchmarks/bench_scaling.py
     BENCH_DIR/bench_entropy.json  benchmarks/bench_entropy.py
     BENCH_DIR/bench_memory.json   benchmarks/bench_memory.py
@@ -186,6 +187,28 @@ def goals(b: dict) -> str:
 
 
 # ------------------------------------------------------------------------------------------------
+# benchmarks/bench_cli.py
+
+
+STARTUP = {"python": "`python -c pass` (the interpreter alone)", "webp_oneliner": "Pillow WebP one-liner (quality 30)",
+           "walloc_help": "`walloc --help`", "encode_image": "`walloc encode` Kodak image",
+           "decode_image": "`walloc decode` Kodak image", "encode_audio": "`walloc encode` audio clip",
+           "decode_audio": "`walloc decode` audio clip"}
+
+
+def startup(b: dict) -> str:
+    """Whole processes beside the WebP one-liner, then whether the start-up goals are met."""
+    rel = b["ratio_to_baseline"]
+    rows = []
+    for name, r in b["commands"].items():
+        x = rel.get(name, {"wall_s": 1.0, "peak_rss_mib": 1.0})
+        rows.append([STARTUP.get(name, name), sig(r["wall_s"]), f"{x['wall_s']:g}x", f"{r['peak_rss_mib']:.0f}", f"{x['peak_rss_mib']:g}x"])
+    head = table(["whole process", "wall s (median)", "vs WebP", "peak MiB (median)", "vs WebP"], "lrrrr", rows)
+    met = [f"- {g['goal']}: {g['ratio']}x, {'met' if g['met'] else 'not met'}" for g in b["goals"]]
+    return head + "\n\n" + "\n".join(met) + f"\n\n({b['repeats']} runs each; `{b['command']}`)"
+
+
+# ------------------------------------------------------------------------------------------------
 # benchmarks/bench_scaling.py
 
 
@@ -332,6 +355,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "kodak_points": (results, [kodak], kodak_points),
         "speed": (results, [bench_dir / "bench_peers.json"], speed),
         "goals": (results, [bench_dir / "bench_peers.json"], goals),
+        "startup": (results, [bench_dir / "bench_cli.json"], startup),
         "entropy": (results, [bench_dir / "bench_entropy.json"], entropy),
         "memory": (results, [bench_dir / "bench_memory.json"], memory),
         "scaling": (results, [bench_dir / "bench_scaling.json"], scaling),
