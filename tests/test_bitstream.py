@@ -57,7 +57,7 @@ def test_every_truncation_and_extension_is_caught():
 
 def _forge(h: Header, payloads=PAYLOADS) -> bytes:
     """A stream with a valid CRC but hostile fields: the limits must catch it, not the checksum."""
-    body = bitstream.pack(h, payloads)[:-4]
+    body = bitstream._serialise(h, payloads)[:-4]
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -73,15 +73,29 @@ def _forge(h: Header, payloads=PAYLOADS) -> bytes:
     (dict(modality="audio", sample_rate=44100), "axes"),
     (dict(modality="audio", sample_rate=0, extent=(100,), padding=(0,), latent_extent=(5,)), "sample rate"),
 ])
-def test_hostile_fields_are_refused(change, message):
+def test_hostile_fields_are_refused_by_parse_and_by_pack(change, message):
     with pytest.raises(BitstreamError, match=message):
         bitstream.parse(_forge(_header(**change)))
+    with pytest.raises(BitstreamError, match=message):  # the writer refuses what the reader would
+        bitstream.pack(_header(**change), PAYLOADS)
 
 
 def test_huge_latent_count_is_refused_before_allocation():
     h = _header(latent_channels=65535, latent_extent=(65535, 7), chunks=(Chunk(0, 0, 65535, 4), Chunk(0, 65535, 0, 3)))
     with pytest.raises(BitstreamError, match="exceed the limit"):
         bitstream.parse(_forge(h))
+    with pytest.raises(BitstreamError, match="exceed the limit"):
+        bitstream.pack(h, PAYLOADS)
+
+
+@pytest.mark.parametrize("change", [dict(channels=70000), dict(groups=70000), dict(latent_channels=1 << 16),
+                                    dict(model="m" * 65), dict(model=""), dict(quality=256), dict(bit_depth=300),
+                                    dict(chunks=(Chunk(0, 0, 3, 4), Chunk(0, 3, 2, 3), Chunk(0, 5, 1, 0)))])
+def test_pack_refuses_fields_parse_would_refuse_or_that_do_not_fit(change):
+    """Out of the limits, or beyond the width of the field: a BitstreamError, never a struct.error or a
+    stream that parses to something else."""
+    with pytest.raises(BitstreamError):
+        bitstream.pack(_header(**change), PAYLOADS + [b""] * (len(change.get("chunks", ())) - 2))
 
 
 def test_wrong_version_and_magic():

@@ -47,7 +47,7 @@ def test_compression_is_deterministic_and_latents_match(tiny_rgb):
 def test_quality_changes_rate(tiny_rgb):
     x = torch.rand(3, 64, 64)
     assert len(tiny_rgb.compress(x, 1)) < len(tiny_rgb.compress(x, 2))
-    with pytest.raises(ModelError, match="qualities"):
+    with pytest.raises(ModelError, match=r"quality must be an integer, one of \[1, 2\]"):
         tiny_rgb.compress(x, 9)
 
 
@@ -75,7 +75,7 @@ def test_stream_names_its_model(tiny_rgb, tiny_models):
         stereo.read_latents(data)
     # same name, different weights: refused by hash
     other = Codec(tiny_rgb.name, {**tiny_rgb.config, "sha256": "ab" * 32}, tiny_rgb.net, tiny_rgb.density,
-                  list(tiny_rgb._qualities.values()))
+                  [tiny_rgb.quality(q) for q in tiny_rgb.qualities])
     with pytest.raises(ModelError, match="different version"):
         other.decompress(data)
 
@@ -146,7 +146,8 @@ def test_shipped_audio_model_on_music():
 
 
 def test_progress_reaches_the_whole_signal_band_by_band(tiny_rgb, monkeypatch):
-    monkeypatch.setattr("walloc.tiling.BAND_LATENTS", 64)  # bands of the minimum height: 5 of them here
+    for module in ("walloc.tiling", "walloc.encoder"):  # decoding, encoding
+        monkeypatch.setattr(f"{module}.BAND_LATENTS", 64)  # bands of the minimum height: 5 of them here
     x = torch.rand(3, 800, 16)
     seen = []
     data = tiny_rgb.compress(x, progress=seen.append)
@@ -158,7 +159,7 @@ def test_progress_reaches_the_whole_signal_band_by_band(tiny_rgb, monkeypatch):
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_one_non_finite_sample_anywhere_is_refused(tiny_rgb, tiny_stereo, monkeypatch, bad):
-    monkeypatch.setattr("walloc.tiling.BAND_LATENTS", 64)  # several bands: the sample may lie in any
+    monkeypatch.setattr("walloc.encoder.BAND_LATENTS", 64)  # several bands: the sample may lie in any
     gen = torch.Generator().manual_seed(0)
     for codec, shape in ((tiny_rgb, (3, 300, 20)), (tiny_stereo, (2, 5000))):
         for dtype in (torch.float32, torch.float64):  # read directly by the C++ encoder, or converted first

@@ -56,7 +56,7 @@ def test_audio_latents(tiny_stereo):
 
 
 def test_batched_stream_decoding_over_many_chunks(tiny_rgb, monkeypatch):
-    monkeypatch.setattr(walloc.codec, "CHUNK_SYMBOLS", 50)  # several chunks per stream
+    monkeypatch.setattr(walloc.stream, "CHUNK_SYMBOLS", 50)  # several chunks per stream
     x = torch.stack([_image(10 + i, 40, 24) for i in range(4)])
     streams = [tiny_rgb.compress(s) for s in x]
     assert len(walloc.peek_header(streams[0]).chunks) > 1

@@ -92,7 +92,7 @@ def test_forged_headers_with_valid_crc(streams, kind, changes, data):
         if k in values:
             values[k] = values[k][:nd]
     try:
-        forged = bitstream.pack(dataclasses.replace(header, **values), [bytes(p) for p in payloads])
+        forged = bitstream._serialise(dataclasses.replace(header, **values), [bytes(p) for p in payloads])
     except (struct.error, OverflowError):
         return  # not representable in the format at all
     _decode_or_clean_error(codec, forged)

@@ -4,30 +4,48 @@
     data = codec.compress(x)            # (3, H, W) in [0, 1] -> .wlc bytes
     y = codec.encode(batch)             # float latents to learn on, 16x fewer dimensions
     k = walloc.read_latents(data)       # integer latents of a stream, no decoder network
+
+``import walloc`` imports no torch: the codec (network, tensors) loads on first use of ``Codec``,
+``load``, ``decompress`` and the like, while the stream layer (:mod:`walloc.stream`), the torch-free
+encoder (:mod:`walloc.encoder`) and the model listing need numpy only.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from .bitstream import Header, peek_header
-from .codec import Codec, Decoded
-from .errors import BitstreamError, MediaError, ModelError, WallocError
+from .errors import BitstreamError, DeviceError, MediaError, ModelError, WallocError
 from .zoo import default_model, list_models
+
+if TYPE_CHECKING:
+    import torch
+
+    from .codec import Codec, Decoded
+    from .encoder import Encoder
 
 __version__ = "0.1.0"
 
+_LAZY = {"Codec": "codec", "Decoded": "codec", "Encoder": "encoder", "Stream": "stream"}
 
-@lru_cache(maxsize=8)
-def _cached(name: str) -> Codec:
-    return Codec.load(name)
+
+def __getattr__(name: str) -> Any:
+    """Names whose modules need torch (or are only needed by some) load on first use."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'walloc' has no attribute {name!r}")
 
 
 def load(name: str | None = None, modality: str = "image") -> Codec:
-    """A shipped model by name (or the default model of a modality), verified against its hash."""
-    return _cached(name or default_model(modality))
+    """A shipped model by name (or the default model of a modality), verified against its hash.
+
+    Every call returns a codec of the caller's own (moving it to a device moves no other); the
+    verified weights and tables behind it are read once per process and shared read-only."""
+    from .codec import Codec
+
+    return Codec.load(name or default_model(modality))
 
 
 def codec_for(data: bytes) -> Codec:
@@ -41,9 +59,15 @@ def decompress(data: bytes) -> torch.Tensor:
 
 
 def read_latents(data: bytes) -> torch.Tensor:
-    """Integer latents (groups, K, *shape) of a stream, by entropy decoding alone."""
-    return codec_for(data).read_latents(data)[1]
+    """Integer latents (groups, K, *shape) of a stream, by entropy decoding alone (no network); a
+    torch tensor (:func:`walloc.stream.read_latents` gives the numpy array without torch)."""
+    import torch
+
+    from .stream import read_latents as read
+
+    return torch.from_numpy(read(data))
 
 
-__all__ = ["Codec", "Decoded", "Header", "WallocError", "MediaError", "BitstreamError", "ModelError",
-           "load", "codec_for", "decompress", "read_latents", "list_models", "default_model", "peek_header"]
+__all__ = ["Codec", "Decoded", "Encoder", "Stream", "Header", "WallocError", "MediaError", "BitstreamError",
+           "ModelError", "DeviceError", "load", "codec_for", "decompress", "read_latents", "list_models",
+           "default_model", "peek_header"]

@@ -79,7 +79,18 @@ class Header:
 
 
 def pack(header: Header, payloads: list[bytes]) -> bytes:
-    """Serialise a header whose chunks describe ``payloads`` (same order), then append the CRC."""
+    """Serialise a header whose chunks describe ``payloads`` (same order), then append the CRC.
+
+    The header passes the very checks :func:`parse` makes, so no stream is written that parsing refuses.
+    """
+    _check(len(payloads) == len(header.chunks) and all(len(p) == c.size for c, p in zip(header.chunks, payloads)),
+           "chunk table does not describe the payloads")
+    validate(header)
+    return _serialise(header, payloads)
+
+
+def _serialise(header: Header, payloads: list[bytes]) -> bytes:
+    """The bytes of a stream, unchecked (tests forge hostile streams with it)."""
     name = header.model.encode("utf-8")
     nd = len(header.extent)
     parts = [
@@ -132,29 +143,15 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     r = _Reader(view[:-4])
     _, _, modality, coder, quality, name_len = r.take(_FIXED)
     _check(modality in MODALITIES, f"unknown modality code {modality}")
-    _check(0 < name_len <= MAX_NAME, f"model name length {name_len} is out of range")
     try:
         model = bytes(r.raw(name_len)).decode("utf-8")
     except UnicodeDecodeError:
         raise BitstreamError("model name is not valid UTF-8") from None
     model_hash = bytes(r.raw(HASH_BYTES))
     channels, bit_depth, flags, sample_rate, nd = r.take(_SIGNAL)
-    _check(nd == (2 if MODALITIES[modality] == "image" else 1), f"{MODALITIES[modality]} stream with {nd} axes")
-    _check(0 < channels <= MAX_CHANNELS, f"channel count {channels} is out of range (1..{MAX_CHANNELS})")
-    _check(bit_depth in (8, 16, 24, 32, 64), f"bit depth {bit_depth} is not supported")
     _check(flags in (0, 1), f"unknown flags {flags:#x}")
-    _check(MODALITIES[modality] == "image" or 0 < sample_rate <= 1_000_000, f"sample rate {sample_rate} is out of range")
-    values = r.take(f"<{nd}I{nd}I")
-    extent, padding = values[:nd], values[nd:]
-    total = 1
-    for e, p in zip(extent, padding):
-        _check(0 < e <= MAX_EXTENT and p < MAX_EXTENT, f"shape {extent} with padding {padding} is out of range")
-        total *= e + p
-    _check(total <= MAX_SAMPLES, f"signal of {total} samples per channel exceeds the limit {MAX_SAMPLES}")
+    values = r.take(f"<{nd}I{nd}I")  # at most 255 axes: bounded before any check
     groups, latent_channels, *latent_extent = r.take(f"<HH{nd}I")
-    _check(0 < groups <= MAX_CHANNELS and 0 < latent_channels, "channel groups or latent channels out of range")
-    for e in latent_extent:
-        _check(0 < e <= MAX_EXTENT, f"latent shape {latent_extent} is out of range")
     (count,) = r.take("<I")
     _check(0 < count <= MAX_CHUNKS, f"chunk count {count} is out of range")
     _check(r.pos + count * _CHUNK.size <= len(r.data), "stream is truncated inside its chunk table")
@@ -162,13 +159,42 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     payload = sum(c.size for c in chunks)
     _check(r.pos + payload == len(r.data), f"chunk table declares {payload} payload bytes, stream holds {len(r.data) - r.pos}")
     header = Header(MODALITIES[modality], coder, quality, model, model_hash, channels, bit_depth, bool(flags),
-                    sample_rate, tuple(extent), tuple(padding), groups, latent_channels, tuple(latent_extent), chunks)
+                    sample_rate, tuple(values[:nd]), tuple(values[nd:]), groups, latent_channels, tuple(latent_extent), chunks)
+    validate(header)
+    return header, [r.raw(c.size) for c in chunks]
+
+
+def _fits(value: int, bits: int) -> bool:
+    return isinstance(value, int) and 0 <= value < (1 << bits)
+
+
+def validate(header: Header) -> None:
+    """Every limit a stream must respect, for the writer and the reader alike (one definition)."""
+    _check(header.modality in MODALITY_CODES, f"unknown modality {header.modality!r}")
+    _check(_fits(header.coder, 8) and _fits(header.quality, 8), "coder or quality does not fit one byte")
+    _check(0 < len(header.model.encode("utf-8")) <= MAX_NAME, f"model name length {len(header.model.encode('utf-8'))} is out of range")
+    _check(isinstance(header.model_hash, bytes) and len(header.model_hash) == HASH_BYTES, f"model hash must be {HASH_BYTES} bytes")
+    nd = len(header.extent)
+    _check(nd == (2 if header.modality == "image" else 1), f"{header.modality} stream with {nd} axes")
+    _check(len(header.padding) == nd and len(header.latent_extent) == nd, "shape, padding and latent shape differ in axes")
+    _check(0 < header.channels <= MAX_CHANNELS, f"channel count {header.channels} is out of range (1..{MAX_CHANNELS})")
+    _check(header.bit_depth in (8, 16, 24, 32, 64), f"bit depth {header.bit_depth} is not supported")
+    _check(header.modality == "image" or 0 < header.sample_rate <= 1_000_000, f"sample rate {header.sample_rate} is out of range")
+    _check(_fits(header.sample_rate, 32), f"sample rate {header.sample_rate} is out of range")
+    total = 1
+    for e, p in zip(header.extent, header.padding):
+        _check(0 < e <= MAX_EXTENT and 0 <= p < MAX_EXTENT, f"shape {header.extent} with padding {header.padding} is out of range")
+        total *= e + p
+    _check(total <= MAX_SAMPLES, f"signal of {total} samples per channel exceeds the limit {MAX_SAMPLES}")
+    _check(0 < header.groups <= MAX_CHANNELS and 0 < header.latent_channels < (1 << 16),
+           "channel groups or latent channels out of range")
+    for e in header.latent_extent:
+        _check(0 < e <= MAX_EXTENT, f"latent shape {header.latent_extent} is out of range")
+    _check(0 < len(header.chunks) <= MAX_CHUNKS, f"chunk count {len(header.chunks)} is out of range")
+    _check(all(_fits(c.group, 16) and _fits(c.start, 32) and _fits(c.rows, 32) and _fits(c.size, 32) for c in header.chunks),
+           "a chunk's fields are out of range")
     _check(header.latent_count <= MAX_LATENTS, f"{header.latent_count} latents exceed the limit {MAX_LATENTS}")
     _check_tiling(header)
-    out = []
-    for c in chunks:
-        out.append(r.raw(c.size))
-    return header, out
 
 
 def _check_tiling(header: Header) -> None:

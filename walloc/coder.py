@@ -13,11 +13,22 @@ made it (its ``coder_id``), so streams stay decodable when the default changes. 
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import numpy as np
 
-from .entropy import Tables
-from .errors import BitstreamError
+from .tables import Tables
+from .errors import BitstreamError, ModelError
+
+
+@contextmanager
+def _encoder_limits():
+    """The C++ coders refuse tables or symbols their decoders could not read with a ValueError: that
+    is the model's doing (or its tables'), said as one line."""
+    try:
+        yield
+    except ValueError as e:
+        raise ModelError(f"this model's tables cannot be coded: {e}") from None
 
 
 def _flat(blocks: list[np.ndarray]) -> list[np.ndarray]:
@@ -59,7 +70,7 @@ class ConstrictionCoder:
             enc = constriction.stream.queue.RangeEncoder()
             for row, model in zip(block.astype(np.int32), models):
                 enc.encode(np.ascontiguousarray(row), model)
-            out.append(enc.get_compressed().tobytes())
+            out.append(enc.get_compressed().astype("<u4").tobytes())  # the format's words are little-endian
         return out
 
     def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
@@ -71,7 +82,7 @@ class ConstrictionCoder:
             if len(data) % 4:
                 raise BitstreamError("range-coded chunk is not a whole number of 32-bit words")
             try:
-                dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype=np.uint32).copy())
+                dec = constriction.stream.queue.RangeDecoder(np.frombuffer(data, dtype="<u4").astype(np.uint32))
                 out.append(np.stack([dec.decode(model, count) for model in models]).astype(np.int32).reshape(shape))
             except (ValueError, RuntimeError, AssertionError) as e:
                 raise BitstreamError(f"corrupt range-coded chunk ({e})") from None
@@ -92,7 +103,8 @@ class RansCoder:
         from . import _rans
 
         t = self.tables(quality)
-        return _rans.encode_chunks(_flat(blocks), t.cdfs, t.precision, threads)
+        with _encoder_limits():
+            return _rans.encode_chunks(_flat(blocks), t.cdfs, t.precision, threads)
 
     def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
         from . import _rans
@@ -158,7 +170,8 @@ class ContextRansCoder(RansCoder):
 
         if not blocks:
             return []
-        return _rans.encode_context_chunks(_flat(blocks), threads=threads, **self._args(quality, blocks[0].shape))
+        with _encoder_limits():
+            return _rans.encode_context_chunks(_flat(blocks), threads=threads, **self._args(quality, blocks[0].shape))
 
     def decode_many(self, payloads: list[bytes], quality, shapes: list[tuple[int, ...]], threads: int = 0) -> list[np.ndarray]:
         from . import _rans
@@ -196,12 +209,17 @@ def coders() -> dict[int, object]:
     return found
 
 
+def default_id(has_context: bool) -> int:
+    """The id of the best coder available here: the context model's when the model ships one."""
+    available = coders()
+    if not has_context:
+        available.pop(ContextRansCoder.coder_id, None)
+    return max(available)
+
+
 def for_quality(quality):
     """The best available coder for this quality: the context model when the model ships one."""
-    available = coders()
-    if quality.context is None:
-        available.pop(ContextRansCoder.coder_id, None)
-    return available[max(available)]
+    return get_coder(default_id(quality.context is not None))
 
 
 def get_coder(coder_id: int):

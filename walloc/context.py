@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .entropy import Tables
+from .tables import Tables
 
 MODES = ("magnitude", "median", "average")
 BUCKETS = 16

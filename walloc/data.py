@@ -26,7 +26,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from . import features
-from .codec import Codec
+from .codec import Codec, checked_device
 from .errors import MediaError
 from .io import AUDIO_SUFFIXES, IMAGE_SUFFIXES
 
@@ -197,7 +197,7 @@ class LatentDataset(_TreeDataset):
         super().__init__(root, classes)
         features._check_kind(kind, ("int", "dequantized"))
         self.kind, self.codec = kind, codec
-        self.device = torch.device(device) if device is not None else None
+        self.device = checked_device(device) if device is not None else None
         self.normalize: Normalize | None = None
         first = self._decode([self.read(0)])
         self.shape, self.spatial = tuple(first.shape[1:]), first.dim() - 2

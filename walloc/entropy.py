@@ -11,14 +11,13 @@ decodes bit-exactly on every machine.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-PRECISION = 16  # bits of the integer frequency tables
+from .tables import PRECISION, Tables  # Tables re-exported: it lived here first
 
 
 class FactorizedDensity(nn.Module):
@@ -72,44 +71,3 @@ class FactorizedDensity(nn.Module):
         self.float()
         cdf[:, 0], cdf[:, -1] = 0.0, 1.0  # the end bins take the tails
         return Tables.from_pmf(np.diff(cdf, axis=1), offset=kmax, precision=precision)
-
-
-@dataclass(frozen=True)
-class Tables:
-    """Integer cumulative frequency tables, one row per latent channel.
-
-    ``cdfs[c, s]`` is the cumulative frequency of symbol s (s = k + offset for the integer latent k),
-    ``cdfs[c, 0] == 0`` and ``cdfs[c, -1] == 2**precision``; every symbol has a frequency >= 1.
-    """
-
-    cdfs: np.ndarray  # (C, S + 1) uint32
-    offset: int
-    precision: int = PRECISION
-
-    @property
-    def symbols(self) -> int:
-        return self.cdfs.shape[1] - 1
-
-    @classmethod
-    def from_pmf(cls, pmf: np.ndarray, offset: int, precision: int = PRECISION) -> "Tables":
-        """Quantize probabilities (C, S) to frequencies summing to 2**precision, none zero."""
-        total = 1 << precision
-        n = pmf.shape[1]
-        if n > total // 2:
-            raise ValueError(f"{n} symbols do not fit {precision}-bit tables")
-        pmf = np.clip(pmf, 0.0, None)
-        pmf = pmf / pmf.sum(axis=1, keepdims=True)
-        freq = 1 + np.floor(pmf * (total - n)).astype(np.int64)
-        short = total - freq.sum(axis=1)
-        for c in range(freq.shape[0]):  # hand the rounding remainder to the likeliest symbols
-            order = np.argsort(-pmf[c], kind="stable")
-            freq[c, order[: short[c]]] += 1
-        cdfs = np.zeros((pmf.shape[0], n + 1), dtype=np.uint32)
-        cdfs[:, 1:] = np.cumsum(freq, axis=1)
-        return cls(cdfs=cdfs, offset=offset, precision=precision)
-
-    def information_bits(self, symbols: np.ndarray) -> float:
-        """Ideal code length of symbols (C, N) under these tables: the floor any coder can reach."""
-        freq = np.diff(self.cdfs.astype(np.int64), axis=1)
-        rows = np.arange(symbols.shape[0])[:, None]
-        return float(-np.log2(freq[rows, symbols] / (1 << self.precision)).sum())

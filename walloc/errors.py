@@ -15,3 +15,7 @@ class BitstreamError(WallocError):
 
 class ModelError(WallocError):
     """A model is unknown, damaged, or not the one a stream was made with."""
+
+
+class DeviceError(WallocError):
+    """A device (``"cuda"``, ``"cuda:7"``, ``"tpu"``) is unknown or not available here."""

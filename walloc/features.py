@@ -5,8 +5,8 @@ latent dimension, s the signal's extent over 2**J, and G the number of channel g
 stereo; see :mod:`walloc.codec` for other channel counts). Batches are (B, G*K, *s).
 
 - :func:`encode` runs the (linear, cheap) encoder on signal tensors, in batches, on any device;
-- :func:`from_bytes` / :func:`decode_streams` entropy-decode ``.wlc`` streams through
-  :meth:`Codec.read_latents_batch`; no network runs. The chunks of a batch of streams decode on CPU
+- :func:`from_bytes` / :func:`decode_streams` entropy-decode ``.wlc`` streams through the stream
+  layer (:class:`walloc.stream.Stream`); no network runs or is even built. The chunks of a batch of streams decode on CPU
   threads, or with the CUDA rANS coder when the batch is asked for on a GPU, the streams are
   factorized and the extension was built with CUDA (context-model streams decode on the CPU);
 - :func:`from_files` does either, per file: media files are read (and optionally fitted to a fixed
@@ -22,11 +22,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import bitstream, io
-from .codec import Codec
+from . import io, stream
+from .codec import Codec, read_latents_batch
+from .encoder import as_array, check_signal
 from .errors import MediaError
 
 KINDS = ("float", "int", "dequantized")
@@ -46,28 +48,35 @@ def _codec(codec: Codec | None, model: str | None = None, modality: str = "image
 
 
 # -- tensors ------------------------------------------------------------------------------------------
-def encode(codec: Codec, x: torch.Tensor, *, kind: str = "float", quality: int | None = None,
+def _tensor(x: torch.Tensor | np.ndarray) -> torch.Tensor:
+    if isinstance(x, torch.Tensor):
+        return x
+    a = as_array(x)
+    return torch.from_numpy(np.array(a, dtype=a.dtype.newbyteorder("=")) if not (a.flags.writeable and a.dtype.isnative) else a)
+
+
+def encode(codec: Codec, x: torch.Tensor | np.ndarray, *, kind: str = "float", quality: int | None = None,
            batch_size: int = 64, device: str | torch.device | None = None) -> torch.Tensor:
     """Signals (B, C, *S) (or one signal (C, *S)) -> latents (B, G*K, *ceil(S / 2**J)) on ``device``.
 
-    Any channel count C is coded in groups of the model's channels, as ``Codec.compress`` does. The
-    encoder runs ``batch_size`` signals at a time on ``device`` (default: the codec's device).
+    Floats or integer samples (as :meth:`Codec.compress` takes them), torch or numpy. Any channel
+    count C is coded in groups of the model's channels, as ``Codec.compress`` does. The encoder runs
+    ``batch_size`` signals at a time on ``device`` (default: the codec's device); the codec itself
+    stays where it is (another device gets a copy of it).
     """
     _check_kind(kind)
+    x = _tensor(x)
     single = x.dim() == codec.cfg.dims + 1
     if single:
         x = x.unsqueeze(0)
-    if x.dim() != codec.cfg.dims + 2 or x.shape[0] == 0 or x.numel() == 0:
-        shape = "(B, C, H, W)" if codec.cfg.dims == 2 else "(B, C, L)"
-        raise MediaError(f"'{codec.name}' extracts latents from {shape} tensors, got {tuple(x.shape)}")
-    device = torch.device(device) if device is not None else codec.device
-    if device != codec.device:
-        codec.to(device)
+    check_signal(x, codec.modality, batched=True)
+    if device is not None:
+        codec = codec.on(device)
     b, c, m = x.shape[0], x.shape[1], codec.cfg.channels
     groups = -(-c // m)
     out = []
     for start in range(0, b, batch_size):
-        part = x[start: start + batch_size].to(device, torch.float32)
+        part = x[start: start + batch_size]
         if c % m:
             part = torch.cat([part, part[:, -1:].expand(-1, groups * m - c, *part.shape[2:])], 1)
         y = codec.encode(part.reshape(-1, m, *part.shape[2:]))
@@ -91,11 +100,11 @@ def decode_streams(streams: Sequence[bytes], *, codec: Codec | None = None, kind
     _check_kind(kind, ("int", "dequantized"))
     if not streams:
         raise MediaError("no streams to decode")
-    codec = codec if codec is not None else _codec(None, bitstream.peek_header(streams[0]).model)
-    headers, out = codec.read_latents_batch(streams, threads, device)
+    layer = codec.stream if codec is not None else stream.for_stream(streams[0])
+    headers, out = read_latents_batch(layer, streams, threads, device)
     first = headers[0]
     out = out.reshape(len(streams), first.groups * first.latent_channels, *first.latent_extent)
-    return codec.dequantize(out, first.quality) if kind == "dequantized" else out
+    return stream.dequantize(out, layer.quality(first.quality)) if kind == "dequantized" else out
 
 
 def from_bytes(data: bytes, *, codec: Codec | None = None, kind: str = "int",

@@ -9,52 +9,13 @@ into (-2**(b-1), 2**(b-1)) so that every quantized latent is an integer of a kno
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 
 from . import wavelet
+from .config import NetConfig
 from .errors import MediaError
-
-
-@dataclass(frozen=True)
-class NetConfig:
-    """Architecture of one model; stored in the model's JSON so the weights can be rebuilt."""
-
-    modality: str                 # "image" (2-D) or "audio" (1-D)
-    channels: int                 # signal channels the network codes at once (3 for RGB, 2 stereo)
-    levels: int                   # wavelet packet levels J
-    latent_dim: int               # latent channels per position
-    latent_bits: int = 8          # latents lie in (-2**(b-1), 2**(b-1))
-    width: int = 96               # decoder width
-    blocks: int = 4               # residual blocks in the decoder
-    kernel: int = 3               # decoder kernel size
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def dims(self) -> int:
-        return 2 if self.modality == "image" else 1
-
-    @property
-    def packet_channels(self) -> int:
-        return self.channels * (2 ** self.dims) ** self.levels
-
-    @property
-    def block_size(self) -> int:
-        """Samples per latent position along each axis (2**J)."""
-        return 2 ** self.levels
-
-    @property
-    def bound(self) -> float:
-        return 2.0 ** (self.latent_bits - 1) - 0.5
-
-    @property
-    def dim_reduction(self) -> float:
-        return self.packet_channels / self.latent_dim
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def _conv(dims: int, cin: int, cout: int, kernel: int) -> nn.Module:
@@ -123,7 +84,7 @@ class WallocNet(nn.Module):
     @property
     def receptive_rows(self) -> int:
         """Latent rows on each side that one output row of the decoder network depends on."""
-        return (1 + 2 * self.cfg.blocks) * (self.cfg.kernel // 2)
+        return self.cfg.receptive_rows
 
     @torch.no_grad()
     def init_linear(self, components: torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> None:

@@ -13,15 +13,20 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from .config import NetConfig
 from .context import ContextTables
-from .entropy import FactorizedDensity, Tables
 from .errors import ModelError
-from .model import NetConfig, WallocNet
+from .tables import Tables
+
+if TYPE_CHECKING:  # the network needs torch; tables, configs and the listing do not
+    from .entropy import FactorizedDensity
+    from .model import WallocNet
 
 def _shipped_dir() -> Path:
     """The models that come with walloc: package data in an install (``walloc/models``), or the
@@ -60,10 +65,12 @@ class ModelInfo:
     measured: dict
     path: Path
 
+    stream_hash: str = ""   # what a stream of the default coder records as model_hash (hex; `walloc info` shows it)
+
     def to_json(self) -> dict:
         return {"name": self.name, "modality": self.modality, "default": self.default, "qualities": self.qualities,
                 "default_quality": self.default_quality, "dim_reduction": self.dim_reduction,
-                "sha256": self.sha256, "measured": self.measured}
+                "sha256": self.sha256, "stream_hash": self.stream_hash, "measured": self.measured}
 
 
 def _read_config(path: Path) -> dict:
@@ -83,7 +90,8 @@ def list_models(model_dir: Path | None = None) -> list[ModelInfo]:
             name=cfg["name"], modality=net.modality, default=bool(cfg.get("default")),
             qualities=[q["quality"] for q in cfg["qualities"]], default_quality=cfg["default_quality"],
             dim_reduction=net.dim_reduction, sha256=cfg["sha256"],
-            measured={str(q["quality"]): q.get("measured", {}) for q in cfg["qualities"]}, path=path))
+            measured={str(q["quality"]): q.get("measured", {}) for q in cfg["qualities"]}, path=path,
+            stream_hash=stream_hash(cfg, default_coder(cfg)).hex()))
     return out
 
 
@@ -105,61 +113,125 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_parts(name: str, model_dir: Path | None = None, context: bool = True) -> tuple[dict, WallocNet, FactorizedDensity, list[Quality]]:
-    """Read and verify one model (with its context tables unless ``context`` is False); returns its
-    config, network, density and qualities."""
-    folder = Path(model_dir or MODEL_DIR)
-    cfg_path, weights = folder / f"{name}.json", folder / f"{name}.safetensors"
+def default_coder(cfg: dict) -> int:
+    """The coder id the streams of a model are written with by default (:func:`walloc.coder.for_quality`)."""
+    from . import coder
+
+    return coder.default_id("context" in cfg)
+
+
+def stream_hash(cfg: dict, coder_id: int) -> bytes:
+    """What a stream of this coder records as its model: the weights' hash, and for the context coder
+    the hash of weights and context tables together (both are needed to decode it)."""
+    from . import bitstream, coder
+
+    if coder_id != coder.ContextRansCoder.coder_id or "context" not in cfg:
+        return bytes.fromhex(cfg["sha256"])[: bitstream.HASH_BYTES]
+    both = bytes.fromhex(cfg["sha256"]) + bytes.fromhex(cfg["context"]["sha256"])
+    return hashlib.sha256(both).digest()[: bitstream.HASH_BYTES]
+
+
+@dataclass(frozen=True)
+class ModelTables:
+    """Everything about a model but its network: config and qualities with their integer tables.
+
+    Enough to write and read streams; the tables are read-only arrays shared by every caller."""
+
+    name: str
+    config: dict
+    qualities: tuple[Quality, ...]
+
+    @property
+    def net(self) -> NetConfig:
+        return NetConfig(**self.config["net"])
+
+
+def _config(name: str, folder: Path) -> dict:
+    cfg_path = folder / f"{name}.json"
     if not cfg_path.exists():
         known = ", ".join(m.name for m in list_models(folder)) or "none"
         raise ModelError(f"unknown model '{name}' (shipped: {known})")
-    cfg = _read_config(cfg_path)
-    state = _verified(weights, cfg["sha256"], f"model '{name}' weights")
-    net_cfg = NetConfig(**cfg["net"])
-    net, density = WallocNet(net_cfg), FactorizedDensity(net_cfg.latent_dim)
-    net.load_state_dict({k[4:]: v for k, v in state.items() if k.startswith("net.")})
-    density.load_state_dict({k[8:]: v for k, v in state.items() if k.startswith("density.")})
-    net.eval(), density.eval()
+    return _read_config(cfg_path)
+
+
+def load_tables(name: str, model_dir: Path | None = None, context: bool = True) -> ModelTables:
+    """A model's config and quality tables (with its context tables unless ``context`` is False), each
+    file verified against its recorded SHA-256; builds no network and needs no torch."""
+    folder = Path(model_dir or MODEL_DIR)
+    cfg = _config(name, folder)
     if not context:
         cfg = {k: v for k, v in cfg.items() if k != "context"}
-    context = _load_context(name, folder, cfg)
+    keys = tuple(f"tables.{q['quality']}" for q in cfg["qualities"])
+    state = verified(folder / f"{name}.safetensors", cfg["sha256"], f"model '{name}' weights", keys)
+    ctx = None
+    if "context" in cfg:
+        ctx = verified(folder / f"{name}.context.safetensors", cfg["context"]["sha256"], f"model '{name}' context tables")
     qualities = []
     for q in cfg["qualities"]:
-        cdfs = state[f"tables.{q['quality']}"].numpy().astype(np.uint32)
-        tables = Tables(cdfs=cdfs, offset=q["offset"], precision=q["precision"])
-        ctx = None
-        if context is not None:
-            ctx_cdfs = context[f"tables.{q['quality']}"].numpy().astype(np.uint32)
-            ctx = ContextTables(modes=context[f"modes.{q['quality']}"].numpy().astype(np.uint8), buckets=cfg["context"]["buckets"],
-                                kmax=q["offset"], tables=Tables(cdfs=ctx_cdfs, offset=2 * q["offset"], precision=q["precision"]))
-        qualities.append(Quality(q["quality"], q["step"], tables, q.get("measured"), ctx))
-    return cfg, net, density, qualities
+        tables = Tables(cdfs=_frozen(state[f"tables.{q['quality']}"].astype(np.uint32)), offset=q["offset"], precision=q["precision"])
+        model = None
+        if ctx is not None:
+            model = ContextTables(modes=_frozen(ctx[f"modes.{q['quality']}"].astype(np.uint8)), buckets=cfg["context"]["buckets"],
+                                  kmax=q["offset"], tables=Tables(cdfs=_frozen(ctx[f"tables.{q['quality']}"].astype(np.uint32)),
+                                                                  offset=2 * q["offset"], precision=q["precision"]))
+        qualities.append(Quality(q["quality"], q["step"], tables, q.get("measured"), model))
+    return ModelTables(name, cfg, tuple(qualities))
 
 
-def _verified(path: Path, sha256: str, what: str) -> dict:
-    """A safetensors file's tensors, after checking its SHA-256 against the recorded one."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def load_parts(name: str, model_dir: Path | None = None, context: bool = True) -> tuple[dict, WallocNet, FactorizedDensity, list[Quality]]:
+    """Read and verify one model (with its context tables unless ``context`` is False); returns its
+    config, a fresh network and density (owned by the caller) and its qualities."""
+    import torch
 
-    if not path.exists():
-        raise ModelError(f"{what}: missing file {path}")
-    digest = file_sha256(path)
+    from .entropy import FactorizedDensity
+    from .model import WallocNet
+
+    folder = Path(model_dir or MODEL_DIR)
+    tables = load_tables(name, folder, context)
+    state = verified(folder / f"{name}.safetensors", tables.config["sha256"], f"model '{name}' weights")
+    net, density = WallocNet(tables.net), FactorizedDensity(tables.net.latent_dim)
+    net.load_state_dict({k[4:]: torch.tensor(v) for k, v in state.items() if k.startswith("net.")})
+    density.load_state_dict({k[8:]: torch.tensor(v) for k, v in state.items() if k.startswith("density.")})
+    net.eval(), density.eval()
+    return dict(tables.config), net, density, list(tables.qualities)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a
+
+
+def verified(path: Path, sha256: str, what: str, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """A safetensors file's arrays (only ``keys``, if given), after checking its SHA-256 against the
+    recorded one. Cached per file version; the arrays are read-only, so callers cannot change them
+    for each other."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        raise ModelError(f"{what}: missing file {path}") from None
+    return _verified(str(path), sha256, what, keys, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _verified(path: str, sha256: str, what: str, keys: tuple[str, ...] | None, _mtime: int, _size: int) -> dict[str, np.ndarray]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        digest = file_sha256(Path(path))
+    except OSError as e:
+        raise ModelError(f"{what}: unreadable file ({e.strerror})") from None
     if digest != sha256:
         raise ModelError(f"{what}: file hash {digest[:16]} does not match the recorded {sha256[:16]}; refusing to load it")
     try:
-        return load_file(path)
+        with safe_open(path, "np") as f:
+            return {k: _frozen(f.get_tensor(k)) for k in (keys if keys is not None else f.keys())}
     except (SafetensorError, OSError) as e:
         raise ModelError(f"{what}: unreadable file ({e})") from None
 
 
-def _load_context(name: str, folder: Path, cfg: dict) -> dict | None:
-    if "context" not in cfg:
-        return None
-    return _verified(folder / f"{name}.context.safetensors", cfg["context"]["sha256"], f"model '{name}' context tables")
-
-
 def save_context(name: str, contexts: dict[int, ContextTables], info: dict, model_dir: Path | None = None) -> None:
     """Write one context model per quality beside a saved model and record it in the model's JSON."""
+    import torch
     from safetensors.torch import save_file
 
     folder = Path(model_dir or MODEL_DIR)
@@ -179,6 +251,7 @@ def save_context(name: str, contexts: dict[int, ContextTables], info: dict, mode
 def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: list[float], extra: dict,
                model_dir: Path | None = None, default: bool = False, default_quality: int = 0) -> Path:
     """Freeze tables for each quantizer step (worst quality first) and write weights + JSON."""
+    import torch
     from safetensors.torch import save_file
 
     folder = Path(model_dir or MODEL_DIR)

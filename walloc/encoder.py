@@ -1,0 +1,302 @@
+"""Encoding without torch: signal -> ``.wlc`` bytes with the C++ packet encoder and numpy alone.
+
+WaLLoC's encoder is the wavelet packet, one 1x1 convolution and a Gaussian-CDF bound, so encoding
+needs two small arrays of a model's weights (read with safetensors' numpy API, after the file's
+SHA-256 is checked) and its integer tables; no network, no torch. This is the one CPU encode path:
+:meth:`walloc.Codec.compress` and :meth:`walloc.Codec.encode` on the CPU run it too, so the torch-free
+encoder writes exactly the bytes the codec writes.
+
+A signal is encoded in bands of latent rows with margins wide enough that every kept row sees what it
+would see in one pass over the whole signal: the periodized packet wraps around, so a band takes its
+margins circularly (the first band's upper margin comes from the bottom) and the 1x1 encoder is
+pointwise (:mod:`walloc.tiling` does the same with torch tensors on other devices).
+
+    enc = Encoder.load("rgb-16x")
+    data = enc.compress(pixels)   # (C, H, W) uint8 / uint16 / float32 -> bytes
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from . import zoo
+from .config import NetConfig
+from .errors import MediaError
+from .stream import Stream, quantize
+
+BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate
+_GRAIN = 1 << 16         # samples per C++ thread at least
+
+# dtypes a signal may have, by modality: (numpy kind, item size) -> bit depth coded; floats are any size
+_INTEGER = {"image": {("u", 1): 8, ("u", 2): 16}, "audio": {("i", 2): 16, ("i", 4): 32}}
+_ACCEPTED = {"image": "float16/32/64 in [0, 1], uint8 or uint16", "audio": "float16/32/64 in [-1, 1], int16 or int32"}
+_SCALE = {("u", 2): 65535.0, ("i", 4): 2147483648.0}  # integer samples the C++ encoder does not read itself
+
+
+# -- inputs ------------------------------------------------------------------------------------------------
+def dtype_of(x: Any) -> np.dtype:
+    """The numpy dtype of a numpy array or torch tensor (torch is not imported for it)."""
+    if isinstance(x, np.ndarray):
+        return x.dtype
+    if type(x).__module__.startswith("torch") and hasattr(x, "detach"):
+        name = str(x.dtype).replace("torch.", "")
+        try:
+            return np.dtype({"bfloat16": "V2", "complex32": "V4", "bool": "?"}.get(name, name))
+        except TypeError:
+            raise MediaError(f"tensors of dtype {name} are not accepted") from None
+    raise MediaError(f"expected a numpy array or torch tensor, got {type(x).__name__}")
+
+
+def as_array(x: Any) -> np.ndarray:
+    """A numpy array or torch tensor as a numpy array (a view where possible), without importing torch."""
+    dtype_of(x)
+    if isinstance(x, np.ndarray):
+        return x
+    try:
+        return x.detach().cpu().numpy()
+    except (TypeError, RuntimeError):
+        raise MediaError(f"tensors of dtype {str(x.dtype).replace('torch.', '')} are not accepted") from None
+
+
+def check_signal(x: Any, modality: str, batched: bool = False) -> None:
+    """Refuse in one line a signal (array or tensor) whose dtype, number of axes or layout is not what
+    a model codes: images (C, H, W), audio (C, L), with a leading batch axis when ``batched``."""
+    dtype = dtype_of(x)
+    if not (dtype.kind == "f" and dtype.itemsize in (2, 4, 8)) and (dtype.kind, dtype.itemsize) not in _INTEGER[modality]:
+        raise MediaError(f"{modality} samples of dtype {dtype if dtype.kind != 'V' else 'bfloat16'} are not accepted; "
+                         f"use {_ACCEPTED[modality]}")
+    shape = tuple(x.shape)
+    dims = (2 if modality == "image" else 1) + 1 + batched
+    layout = ("(B, " if batched else "(") + ("C, H, W)" if modality == "image" else "C, L)")
+    if len(shape) != dims:
+        raise MediaError(f"{modality}s are {layout} arrays or tensors, got {len(shape)} axes {shape}")
+    if math.prod(shape) == 0:
+        raise MediaError(f"cannot code an empty signal of shape {shape}")
+    c, first, last = shape[batched], shape[batched + 1], shape[-1]
+    if modality == "image" and last <= 4 and first > 4 * last and c > 4 * last:
+        raise MediaError(f"shape {shape} looks like (H, W, C) pixels; images are {layout}: "
+                         "pass x.permute(2, 0, 1) (torch) or x.transpose(2, 0, 1) (numpy)")
+    if modality == "audio" and last <= 8 and c > 64 * last:
+        raise MediaError(f"shape {shape} looks like (L, C) samples; audio is {layout}: pass x.T")
+
+
+def bit_depth(x: np.ndarray, modality: str, meta: Any) -> int:
+    """Bits per sample to record: the meta's (the file's), at least what integer samples hold."""
+    given = getattr(meta, "bit_depth", None)
+    implied = _INTEGER[modality].get((x.dtype.kind, x.dtype.itemsize))
+    if given is None:
+        return implied or (8 if modality == "image" else 16)
+    return max(given, implied) if modality == "image" and implied else given
+
+
+def _readable(band: np.ndarray) -> tuple[np.ndarray, bool]:
+    """A band as the C++ encoder reads it (float32, uint8 or int16 in native order, non-negative
+    strides), and whether it holds floats that may be NaN or infinite."""
+    kind = (band.dtype.kind, band.dtype.itemsize)
+    if kind in _SCALE:  # exact: float32(x) / scale, as walloc.tiling.to_float converts
+        return band.astype(np.float32) / np.float32(_SCALE[kind]), False
+    if band.dtype.kind == "f":
+        band = band.astype(np.float32, copy=False)
+    elif not band.dtype.isnative:
+        band = band.astype(band.dtype.newbyteorder("="))
+    if any(s < 0 or s % band.itemsize for s in band.strides):
+        band = np.ascontiguousarray(band)
+    return band, band.dtype.kind == "f"
+
+
+# -- the Gaussian-CDF bound ---------------------------------------------------------------------------------
+# erf in float64 to ~1e-15, rounded to float32: piecewise polynomials on [0, 4) in 32 pieces (fitted to
+# math.erf at Chebyshev nodes on first use), the Taylor series near 0, and 1 beyond 4 (erfc(4) < 2e-8).
+_PIECES, _DEGREE, _TOP = 32, 9, 4.0
+_TAYLOR = tuple(2 / math.sqrt(math.pi) * (-1) ** n / (math.factorial(n) * (2 * n + 1)) for n in range(7))
+
+
+@functools.cache
+def _erf_pieces() -> np.ndarray:
+    """Power-series coefficients (degree + 1, pieces + 1) in u = (|x| - centre) / half-width."""
+    from numpy.polynomial import chebyshev
+
+    half = _TOP / _PIECES / 2
+    out = np.zeros((_DEGREE + 1, _PIECES + 1))
+    for j in range(_PIECES):
+        centre = (2 * j + 1) * half
+        cheb = chebyshev.chebinterpolate(lambda u: np.array([math.erf(centre + half * v) for v in u]), _DEGREE)
+        power = chebyshev.cheb2poly(cheb)
+        out[: len(power), j] = power
+    out[0, _PIECES] = 1.0
+    return out
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """erf of float64 values, accurate to ~1e-15 relative (so rounded to float32 it is erf's float32)."""
+    coef, width = _erf_pieces(), _TOP / _PIECES
+    a = np.abs(x).ravel()
+    i = np.minimum(a * (1 / width), _PIECES).astype(np.intp)
+    u = (a - (i + 0.5) * width) * (2 / width)
+    acc = coef[-1].take(i)
+    for row in coef[-2::-1]:
+        acc *= u
+        acc += row.take(i)
+    small = np.flatnonzero(i == 0)
+    s = a[small]
+    s2, t = s * s, np.full_like(s, _TAYLOR[-1])
+    for c in _TAYLOR[-2::-1]:
+        t *= s2
+        t += c
+    acc[small] = t * s
+    return np.copysign(acc.reshape(x.shape), x)
+
+
+def bound(z: np.ndarray, limit: float) -> np.ndarray:
+    """The encoder's Gaussian-CDF bound on float32 latents: limit * erf(z / sqrt 2), each step in
+    float32 as the network computes it (:meth:`walloc.model.WallocNet.encode`)."""
+    y = erf((z / np.float32(math.sqrt(2.0))).astype(np.float64)).astype(np.float32)
+    y *= np.float32(limit)
+    return y
+
+
+# -- bands ----------------------------------------------------------------------------------------------------
+def analysis_margin(levels: int) -> int:
+    """Latent rows on each side that the J-level CDF 9/7 packet reaches: (10-1)(2^J-1) samples."""
+    return math.ceil(9 * (2 ** levels - 1) / 2 ** levels) + 1
+
+
+def band_rows(cfg: NetConfig, rest: tuple[int, ...]) -> int:
+    """Latent rows per band for latent trailing extent ``rest``; at least four margins, so that
+    recomputed margin rows never cost more than the rows kept."""
+    margins = analysis_margin(cfg.levels) + cfg.receptive_rows
+    return max(4 * margins, BAND_LATENTS // (cfg.latent_dim * math.prod(rest)))
+
+
+def ticker(progress: Callable[[float], None] | None, total: int) -> Callable[[int], None]:
+    """Counts units of work done and reports the fraction of ``total`` to ``progress`` (if any)."""
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None:
+            progress(min(1.0, done / total))
+
+    return tick
+
+
+def _threads(n: int) -> int:
+    try:
+        cores = int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count() or 1
+    except ValueError:
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, n // _GRAIN))
+
+
+class Encoder:
+    """A model's encoder and stream layer: signal -> latents -> ``.wlc`` bytes, numpy only."""
+
+    def __init__(self, stream: Stream, weight: np.ndarray, bias: np.ndarray):
+        self.stream = stream
+        self.weight = np.ascontiguousarray(weight, dtype=np.float32).reshape(weight.shape[0], -1)
+        self.bias = np.ascontiguousarray(bias, dtype=np.float32)
+
+    @classmethod
+    def load(cls, name: str | None = None, modality: str = "image", model_dir: Path | None = None) -> "Encoder":
+        """A shipped model's encoder (the default model of ``modality`` without a name), reading only
+        the encoder's weights and the tables from its verified files."""
+        name = name or zoo.default_model(modality, model_dir)
+        stream = Stream.load(name, model_dir)
+        folder = Path(model_dir or zoo.MODEL_DIR)
+        state = zoo.verified(folder / f"{name}.safetensors", stream.sha256, f"model '{name}' weights",
+                             ("net.encoder.weight", "net.encoder.bias"))
+        return cls(stream, state["net.encoder.weight"], state["net.encoder.bias"])
+
+    @property
+    def cfg(self) -> NetConfig:
+        return self.stream.cfg
+
+    @property
+    def name(self) -> str:
+        return self.stream.name
+
+    @property
+    def modality(self) -> str:
+        return self.stream.modality
+
+    def latents(self, x: np.ndarray) -> np.ndarray:
+        """Signal (B, model channels, *S), S whole blocks, samples as :func:`_readable` takes them ->
+        bounded float32 latents (B, K, *S / 2**J)."""
+        x, check = _readable(x)
+        levels = self.cfg.levels
+        z = np.empty((x.shape[0], self.weight.shape[0], *(s >> levels for s in x.shape[2:])), dtype=np.float32)
+        from . import _packet
+
+        run = _packet.encode2d if self.cfg.dims == 2 else _packet.encode1d
+        run(x, self.weight, self.bias, z, levels, _threads(x.size))
+        if check and not np.isfinite(z).all():  # finite exactly when every sample is (see WallocNet.encode)
+            raise MediaError("the signal holds NaN or infinite values")
+        return bound(z, self.cfg.bound)
+
+    def bands(self, x: np.ndarray, emit: Callable[[int, int, int, np.ndarray], None]) -> tuple[int, ...]:
+        """Encode signal x (C, *S) band by band; ``emit(group, r0, r1, latents (K, r1 - r0, *s))``
+        receives each band. Channels are grouped by the model's channel count, the last group
+        repeating its last channel; axes are edge-padded to whole blocks. Returns the latent extent."""
+        block, m = self.cfg.block_size, self.cfg.channels
+        c, s0 = x.shape[0], x.shape[1]
+        padded = s0 + (-s0) % block
+        rows = padded // block
+        latent_rest = tuple(-(-s // block) for s in x.shape[2:])
+        size = band_rows(self.cfg, latent_rest)
+        margin = 0 if size >= rows else analysis_margin(self.cfg.levels)
+        extra = [(0, 0), (0, 0), (0, 0)] + [(0, (-s) % block) for s in x.shape[2:]]
+        for g in range(-(-c // m)):
+            first = g * m
+            channels = None if first + m <= c else [min(first + i, c - 1) for i in range(m)]
+            for r0 in range(0, rows, size):
+                r1 = min(rows, r0 + size)
+                lo, hi = (r0 - margin) * block, (r1 + margin) * block
+                if 0 <= lo and hi <= s0:  # inside the signal: a view
+                    rows_of = x[:, lo:hi]
+                else:                     # wraps around or reaches the padding
+                    rows_of = x.take(np.minimum(np.arange(lo, hi) % padded, s0 - 1), axis=1)
+                band = (rows_of[first: first + m] if channels is None else rows_of[channels])[None]
+                if any(p for _, p in extra[3:]):
+                    band = np.pad(band, extra, mode="edge")
+                emit(g, r0, r1, self.latents(band)[0, :, margin: margin + r1 - r0])
+        return (rows, *latent_rest)
+
+    def symbols(self, x: np.ndarray, quality: int | None = None,
+                progress: Callable[[float], None] | None = None) -> np.ndarray:
+        """Signal (C, *S), checked -> table indices (groups, K, *latent extent) at ``quality``."""
+        q = self.stream.quality(quality)
+        block = self.cfg.block_size
+        groups = -(-x.shape[0] // self.cfg.channels)
+        out = np.empty((groups, self.cfg.latent_dim, *[-(-e // block) for e in x.shape[1:]]), dtype=np.int32)
+        tick = ticker(progress, groups * out.shape[2])
+
+        def keep(g: int, r0: int, r1: int, y: Any) -> None:  # y: numpy, or a tensor on a device
+            out[g, :, r0:r1] = as_array(quantize(y, q)) + q.tables.offset
+            tick(r1 - r0)
+
+        self.bands(x, keep)
+        return out
+
+    def compress(self, x: Any, quality: int | None = None, meta: Any = None,
+                 progress: Callable[[float], None] | None = None) -> bytes:
+        """One signal -> ``.wlc`` bytes, exactly as :meth:`walloc.Codec.compress` writes them.
+
+        x: images (C, H, W) float in [0, 1], uint8 or uint16; audio (C, L) float in [-1, 1], int16 or
+        int32; numpy or torch, any channel count. ``meta`` (:class:`walloc.io.ImageMeta` /
+        ``AudioMeta``) records what the file was; ``progress`` gets the fraction encoded per band.
+        """
+        x = as_array(x)
+        check_signal(x, self.modality)
+        q = self.stream.quality(quality)
+        symbols = self.symbols(x, q.quality, progress)
+        float_samples = bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False))
+        rate = int(getattr(meta, "sample_rate", 0) or 0) if self.modality == "audio" else 0
+        return self.stream.write(symbols, q, x.shape[0], tuple(x.shape[1:]), bit_depth=bit_depth(x, self.modality, meta),
+                                 float_samples=float_samples, sample_rate=rate or (44100 if self.modality == "audio" else 0))
