@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -167,3 +169,127 @@ def test_one_non_finite_sample_anywhere_is_refused(tiny_rgb, tiny_stereo, monkey
             x.view(-1)[int(torch.randint(x.numel(), (1,), generator=gen))] = bad
             with pytest.raises(MediaError, match="NaN or infinite"):
                 codec.compress(x)
+
+
+# -- no shared mutable state ------------------------------------------------------------------------------
+
+@pytest.fixture
+def tiny_zoo(tiny_models, monkeypatch):
+    """walloc.load() finds the tiny models."""
+    from walloc import zoo
+
+    monkeypatch.setattr(zoo, "MODEL_DIR", tiny_models)
+
+
+def test_a_failed_move_changes_nothing_and_breaks_no_other_caller(tiny_zoo):
+    a = walloc.load("tiny-rgb")
+    bad = "cuda:99" if torch.cuda.is_available() else "cuda"
+    with pytest.raises(walloc.DeviceError, match="not available"):
+        a.to(bad)
+    assert a.device == torch.device("cpu") and next(a.net.parameters()).device.type == "cpu"
+    x = torch.rand(3, 16, 16)
+    assert a.decompress(a.compress(x)).shape == x.shape  # a still works ...
+    assert walloc.load("tiny-rgb").compress(x) == a.compress(x)  # ... and so does everyone else's
+
+
+def test_load_hands_out_codecs_of_their_own(tiny_zoo):
+    a, b = walloc.load("tiny-rgb"), walloc.load("tiny-rgb")
+    assert a is not b and a.net is not b.net
+    x = torch.rand(3, 16, 16)
+    before = b.compress(x)
+    with torch.no_grad():
+        a.net.encoder.weight.zero_()  # what one caller does to its codec ...
+    assert b.compress(x) == before and walloc.load("tiny-rgb").compress(x) == before  # ... no other sees
+    assert a.compress(x) != before
+
+
+@pytest.mark.parametrize("device", ["tpu", "cuda:7", "nonsense:1", "mps"] + ([] if torch.cuda.is_available() else ["cuda"]))
+def test_unknown_or_unavailable_devices_are_refused_everywhere(tiny_rgb, device):
+    from walloc import features
+
+    data = tiny_rgb.compress(torch.rand(3, 16, 16))
+    if device == "mps" and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 GPUs")
+    for call in (lambda: tiny_rgb.to(device), lambda: features.encode(tiny_rgb, torch.rand(3, 16, 16), device=device),
+                 lambda: tiny_rgb.read_latents_batch([data], device=device),
+                 lambda: features.from_bytes(data, codec=tiny_rgb, device=device)):
+        with pytest.raises(walloc.DeviceError) as e:
+            call()
+        assert "\n" not in str(e.value)
+    assert tiny_rgb.device == torch.device("cpu")
+
+
+def test_features_on_another_device_leave_the_codec_where_it_is(tiny_rgb, monkeypatch):
+    """features.encode(device=...) runs on a copy: the caller's codec is not moved (the copy is made
+    on the CPU here, as it would be for a GPU)."""
+    from walloc import features
+
+    moved = []
+    monkeypatch.setattr(Codec, "to", lambda self, d: moved.append(self) or self)
+    monkeypatch.setattr(walloc.codec, "checked_device", lambda d: torch.device("cpu", 0) if str(d) == "elsewhere" else torch.device(d))
+    x = torch.rand(2, 3, 16, 16)
+    y = features.encode(tiny_rgb, x, device="elsewhere")
+    assert moved and all(m is not tiny_rgb for m in moved) and tiny_rgb.device == torch.device("cpu")
+    assert torch.equal(y, tiny_rgb.encode(x))
+
+
+# -- inputs are what they say or refused -------------------------------------------------------------------
+
+def test_numpy_arrays_code_like_tensors(tiny_rgb, tiny_stereo):
+    x = torch.rand(3, 20, 28)
+    assert tiny_rgb.compress(x.numpy()) == tiny_rgb.compress(x) == tiny_rgb.compress(x.double()) == tiny_rgb.compress(x.numpy().astype(">f4"))
+    pixels = torch.randint(0, 256, (3, 20, 28), dtype=torch.uint8)
+    assert tiny_rgb.compress(pixels.numpy()) == tiny_rgb.compress(pixels) == tiny_rgb.compress(pixels.float() / 255)
+    assert torch.equal(tiny_rgb.encode(x[None].numpy()), tiny_rgb.encode(x[None]))
+    assert tiny_rgb.compress(x.bfloat16()) == tiny_rgb.compress(x.bfloat16().float())
+    pcm = torch.randint(-32768, 32768, (2, 1000), dtype=torch.int16)
+    assert tiny_stereo.compress(pcm.numpy()) == tiny_stereo.compress(pcm) == tiny_stereo.compress(pcm.float() / 32768)
+    flipped = np.ascontiguousarray(x.numpy()[:, ::-1])
+    assert tiny_rgb.compress(x.numpy()[:, ::-1]) == tiny_rgb.compress(flipped)  # negative strides
+
+
+def test_uint16_pixels_are_coded_and_decoded_at_16_bits(tiny_rgb):
+    x = torch.randint(0, 65536, (3, 24, 20), dtype=torch.int32).to(torch.uint16)
+    data = tiny_rgb.compress(x)
+    assert walloc.peek_header(data).bit_depth == 16
+    same = tiny_rgb.compress(x.numpy().astype(np.float32) / np.float32(65535))  # converted exactly
+    assert torch.equal(tiny_rgb.read_latents(data)[1], tiny_rgb.read_latents(same)[1])
+    decoded = tiny_rgb.decompress_full(data, dtype=torch.int32)
+    floats = tiny_rgb.decompress(data)
+    assert decoded.meta.bit_depth == 16 and decoded.signal.max() > 255
+    assert torch.equal(decoded.signal, (floats * 65535).round().to(torch.int32))
+    eight = tiny_rgb.compress(x.numpy().astype(np.float32) / 65535)  # floats: 8-bit unless meta says more
+    assert walloc.peek_header(eight).bit_depth == 8
+    assert tiny_rgb.decompress_full(eight, dtype=torch.int32).signal.max() <= 255
+
+
+@pytest.mark.parametrize("dtype", [torch.bool, torch.int64, torch.int8, torch.complex64, torch.int16])
+def test_image_dtypes_that_are_not_pixels_are_refused(tiny_rgb, dtype):
+    x = torch.zeros(3, 16, 16, dtype=dtype)
+    with pytest.raises(MediaError, match=r"dtype .* not accepted; use float16/32/64 in \[0, 1\], uint8 or uint16$"):
+        tiny_rgb.compress(x)
+    with pytest.raises(MediaError, match="not accepted"):
+        tiny_rgb.encode(x[None])
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int64, np.uint8, np.uint16, np.complex128])
+def test_audio_dtypes_that_are_not_samples_are_refused(tiny_stereo, dtype):
+    with pytest.raises(MediaError, match=r"not accepted; use float16/32/64 in \[-1, 1\], int16 or int32$"):
+        tiny_stereo.compress(np.zeros((2, 100), dtype=dtype))
+
+
+def test_wrong_layouts_are_refused_in_one_line(tiny_rgb, tiny_stereo):
+    x = torch.rand(3, 512, 768)
+    with pytest.raises(MediaError, match=r"looks like \(H, W, C\).*permute\(2, 0, 1\)"):
+        tiny_rgb.compress(x.permute(1, 2, 0))
+    with pytest.raises(MediaError, match=r"looks like \(H, W, C\)"):
+        tiny_rgb.encode(x.permute(1, 2, 0)[None])
+    with pytest.raises(MediaError, match=r"looks like \(L, C\)"):
+        tiny_stereo.compress(torch.rand(44100, 2))
+    for bad in (torch.rand(1, 3, 16, 16), torch.rand(16)):
+        with pytest.raises(MediaError, match=r"\(C, H, W\) arrays or tensors, got \d axes"):
+            tiny_rgb.compress(bad)
+    with pytest.raises(MediaError, match="numpy array or torch tensor"):
+        tiny_rgb.compress([[[0.5]]])

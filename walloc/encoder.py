@@ -47,7 +47,7 @@ def dtype_of(x: Any) -> np.dtype:
     if type(x).__module__.startswith("torch") and hasattr(x, "detach"):
         name = str(x.dtype).replace("torch.", "")
         try:
-            return np.dtype({"bfloat16": "V2", "complex32": "V4", "bool": "?"}.get(name, name))
+            return np.dtype({"bfloat16": "float32", "complex32": "V4", "bool": "?"}.get(name, name))  # bfloat16: read as float32
         except TypeError:
             raise MediaError(f"tensors of dtype {name} are not accepted") from None
     raise MediaError(f"expected a numpy array or torch tensor, got {type(x).__name__}")
@@ -59,7 +59,7 @@ def as_array(x: Any) -> np.ndarray:
     if isinstance(x, np.ndarray):
         return x
     try:
-        return x.detach().cpu().numpy()
+        return (x.float() if str(x.dtype) == "torch.bfloat16" else x).detach().cpu().numpy()
     except (TypeError, RuntimeError):
         raise MediaError(f"tensors of dtype {str(x.dtype).replace('torch.', '')} are not accepted") from None
 
@@ -69,7 +69,7 @@ def check_signal(x: Any, modality: str, batched: bool = False) -> None:
     a model codes: images (C, H, W), audio (C, L), with a leading batch axis when ``batched``."""
     dtype = dtype_of(x)
     if not (dtype.kind == "f" and dtype.itemsize in (2, 4, 8)) and (dtype.kind, dtype.itemsize) not in _INTEGER[modality]:
-        raise MediaError(f"{modality} samples of dtype {dtype if dtype.kind != 'V' else 'bfloat16'} are not accepted; "
+        raise MediaError(f"{modality} samples of dtype {dtype if dtype.kind != 'V' else 'complex32'} are not accepted; "
                          f"use {_ACCEPTED[modality]}")
     shape = tuple(x.shape)
     dims = (2 if modality == "image" else 1) + 1 + batched
@@ -292,8 +292,8 @@ class Encoder:
         int32; numpy or torch, any channel count. ``meta`` (:class:`walloc.io.ImageMeta` /
         ``AudioMeta``) records what the file was; ``progress`` gets the fraction encoded per band.
         """
-        x = as_array(x)
         check_signal(x, self.modality)
+        x = as_array(x)
         q = self.stream.quality(quality)
         symbols = self.symbols(x, q.quality, progress)
         float_samples = bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False))
