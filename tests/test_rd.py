@@ -32,13 +32,10 @@ def images(tmp_path):
 
 @pytest.fixture
 def tiny_zoo(tiny_models, monkeypatch):
-    """Point walloc.load / list_models at the tiny random models for in-process tests."""
-    import walloc
-
+    """Point walloc.load / list_models at the tiny random models for in-process tests (the zoo's
+    caches are keyed by file, so nothing cached from the shipped models can answer instead)."""
     monkeypatch.setattr(zoo, "MODEL_DIR", tiny_models)
-    walloc._cached.cache_clear()
-    yield tiny_models
-    walloc._cached.cache_clear()
+    return tiny_models
 
 
 def test_image_sweep_uses_real_sizes_and_scores(images, tiny_zoo):
