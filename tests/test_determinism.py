@@ -15,10 +15,10 @@ from conftest import AUDIO, KODAK, needs_audio, needs_kodak
 
 def test_latents_identical_across_coder_threads(tiny_rgb, monkeypatch):
     x = torch.rand(3, 300, 40)
-    monkeypatch.setattr("walloc.codec.CHUNK_SYMBOLS", 256)  # many chunks
+    monkeypatch.setattr("walloc.stream.CHUNK_SYMBOLS", 256)  # many chunks
     data = tiny_rgb.compress(x)
     results = [tiny_rgb.read_latents(data, threads)[1] for threads in (1, 2, 8)]
-    monkeypatch.setattr("walloc.codec.DECODE_BATCH", 3)  # and a different batching of the chunks
+    monkeypatch.setattr("walloc.stream.DECODE_BATCH", 3)  # and a different batching of the chunks
     results.append(tiny_rgb.read_latents(data, 2)[1])
     assert all(torch.equal(results[0], r) for r in results[1:])
     assert len(__import__("walloc").peek_header(data).chunks) > 4

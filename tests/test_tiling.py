@@ -1,6 +1,7 @@
 """Band-wise coding equals one pass over the whole signal: no seams, bounded working set."""
 
 import math
+import threading
 
 import pytest
 import torch
@@ -108,3 +109,31 @@ def test_native_synthesis_decodes_like_torch(tiny_rgb, tiny_stereo, banded, monk
         tie = ((scaled - scaled.floor() - 0.5).abs() <= tol)
         off = (native[1].int() - ref[1].int()).abs()
         assert off.max() <= 1 and not (off.bool() & ~tie).any()
+
+
+def test_decode_calls_back_in_order_from_the_calling_thread(tiny_rgb, small_bands):
+    """Bands run on a pool, but ``latents`` and ``emit`` stay on the caller's thread, bands in
+    order; the caller's torch thread count is left as it was, and the output does not depend on it."""
+    torch.manual_seed(3)
+    _, symbols = tiny_rgb.read_latents(tiny_rgb.compress(torch.rand(3, 200, 24), 2))
+    me, block, rows = threading.get_ident(), tiny_rgb.cfg.block_size, symbols.shape[2]
+    emitted: dict[int, list] = {}
+
+    def latents(g, lo, hi):
+        assert threading.get_ident() == me
+        return symbols[g, :, lo:hi].float()
+
+    before = torch.get_num_threads()
+    for threads in (1, 2, 3):
+        def emit(g, r0, r1, signal, seen=emitted.setdefault(threads, [])):
+            assert threading.get_ident() == me
+            seen.append(((g, r0, r1), signal.clone()))
+
+        torch.set_num_threads(threads)
+        try:
+            tiling.decode(tiny_rgb.net, latents, symbols.shape[0], tuple(symbols.shape[2:]), torch.device("cpu"), emit)
+            assert torch.get_num_threads() == threads
+        finally:
+            torch.set_num_threads(before)
+        assert [band for band, _ in emitted[threads]] == [(0, r0 * block, min(r0 + 5, rows) * block) for r0 in range(0, rows, 5)]
+    assert all(torch.equal(a, b) for t in (2, 3) for (_, a), (_, b) in zip(emitted[1], emitted[t]))
