@@ -148,3 +148,224 @@ def test_wrong_extension_is_read_by_content(tiny_models, tmp_path, photo):
     (tmp_path / "photo.jpg").write_bytes(photo.read_bytes())  # a PNG named .jpg
     r = run_cli("encode", str(tmp_path / "photo.jpg"), models=tiny_models)
     assert r.returncode == 0, r.stderr.decode()
+
+
+# -- outputs never harm a file (issue 12) -----------------------------------------------------------------
+@pytest.fixture
+def stream(tiny_models, photo):
+    assert run_cli("encode", str(photo), models=tiny_models).returncode == 0
+    return photo.with_suffix(".wlc")
+
+
+def test_symlink_output_is_written_through(tiny_models, photo, tmp_path):
+    target, link = tmp_path / "real.wlc", tmp_path / "link.wlc"
+    target.write_bytes(b"old")
+    link.symlink_to(target)
+    _one_line_error(run_cli("encode", str(photo), "-o", str(link), models=tiny_models), "use -f")
+    assert run_cli("encode", str(photo), "-o", str(link), "-f", models=tiny_models).returncode == 0
+    assert link.is_symlink() and target.read_bytes()[:4] == b"WLOC"
+
+
+def test_fifo_output_is_written_in_place(tiny_models, photo, tmp_path):
+    import os
+    import stat
+    import threading
+
+    fifo = tmp_path / "pipe.wlc"
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    r = run_cli("encode", str(photo), "-o", str(fifo), models=tiny_models)  # a FIFO is no "existing output"
+    reader.join(timeout=60)
+    assert r.returncode == 0, r.stderr.decode()
+    assert got and got[0][:4] == b"WLOC" and stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_dev_null_needs_no_force(tiny_models, photo, stream):
+    import os
+    import stat
+
+    assert run_cli("encode", str(photo), "-o", "/dev/null", models=tiny_models).returncode == 0
+    assert run_cli("decode", str(stream), "-o", "/dev/null", models=tiny_models).returncode == 0
+    assert run_cli("encode", str(photo), "-o", "/dev/null", "-f", models=tiny_models).returncode == 0
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_dev_stdout_with_force_writes_the_pipe(tiny_models, photo, tmp_path):
+    """`-o /dev/stdout -f` (here through a link to it, which must stay a link) writes into the pipe."""
+    link = tmp_path / "out.wlc"
+    link.symlink_to("/dev/stdout")
+    for target in ("/dev/stdout", str(link)):
+        r = run_cli("encode", str(photo), "-o", target, "-f", models=tiny_models)
+        assert r.returncode == 0, r.stderr.decode()
+        assert r.stdout[:4] == b"WLOC"
+    assert link.is_symlink() and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("fmt, magic", [(None, b"RIFF"), ("flac", b"fLaC")])
+def test_audio_to_a_pipe_is_a_valid_stream(tiny_models, tmp_path, fmt, magic):
+    import io as std_io
+
+    samples = (np.random.default_rng(0).uniform(-0.3, 0.3, (5000, 2)) * 32767).astype(np.int16)
+    sf.write(tmp_path / "a.wav", samples, 16000, subtype="PCM_16")
+    assert run_cli("encode", str(tmp_path / "a.wav"), models=tiny_models).returncode == 0
+    r = run_cli("decode", str(tmp_path / "a.wlc"), "-o", "-", *(["--format", fmt] if fmt else []), models=tiny_models)
+    assert r.returncode == 0 and b"Traceback" not in r.stderr, r.stderr.decode()
+    assert r.stdout[:4] == magic
+    data, rate = sf.read(std_io.BytesIO(r.stdout), always_2d=True)
+    assert rate == 16000 and data.shape == (5000, 2)
+    if fmt is None:  # the RIFF and data sizes are the real ones, not those of a stream that could not seek
+        assert int.from_bytes(r.stdout[4:8], "little") == len(r.stdout) - 8
+        assert r.stdout.count(b"RIFF") == 1
+
+
+def _decodes_nothing(args: list[str], models) -> tuple[int, str, bool]:
+    """Run the CLI in-process in a fresh interpreter: (exit code, stderr, whether torch got imported,
+    i.e. whether any decoding began)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom walloc.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+            "    code = e.code\nelse:\n    code = 0\nprint(code, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                       env={**os.environ, "WALLOC_MODEL_DIR": str(models)}, timeout=120)
+    exit_code, torch_loaded = r.stdout.split()[-2:]
+    return int(exit_code), r.stderr, torch_loaded == "True"
+
+
+@pytest.mark.parametrize("name, fragment", [("big.xyz", "not .xyz"), ("k", "no suffix"), ("k.flac", "not .flac")])
+def test_output_format_is_checked_before_decoding(tiny_models, stream, tmp_path, name, fragment):
+    code, err, decoded = _decodes_nothing(["decode", str(stream), "-o", str(tmp_path / name)], tiny_models)
+    assert code == 1 and fragment in err and err.count("\n") == 1 and "KeyError" not in err and not decoded, err
+    assert not (tmp_path / name).exists()
+
+
+def test_audio_output_format_is_checked_before_decoding(tiny_models, tmp_path):
+    sf.write(tmp_path / "a.wav", np.zeros((300, 2)), 8000)
+    assert run_cli("encode", str(tmp_path / "a.wav"), models=tiny_models).returncode == 0
+    code, err, decoded = _decodes_nothing(["decode", str(tmp_path / "a.wlc"), "-o", str(tmp_path / "s.ogg")], tiny_models)
+    assert code == 1 and ".wav or .flac" in err and not decoded, err
+
+
+def test_format_option_names_what_a_suffixless_output_gets(tiny_models, stream, tmp_path):
+    r = run_cli("decode", str(stream), "-o", str(tmp_path / "k"), "--format", "npy", models=tiny_models)
+    assert r.returncode == 0, r.stderr.decode()
+    assert np.load(tmp_path / "k").shape == (40, 56, 3)
+
+
+@pytest.mark.parametrize("umask, existing, mode", [(0o022, None, 0o644), (0o077, None, 0o600), (0o022, 0o640, 0o640)])
+def test_outputs_honour_the_umask(tiny_models, photo, tmp_path, umask, existing, mode):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "o.wlc"
+    if existing is not None:
+        out.write_bytes(b"old")
+        out.chmod(existing)
+    r = subprocess.run([sys.executable, "-c", f"import os, sys; os.umask({umask}); from walloc.cli.main import main; main(sys.argv[1:])",
+                        "encode", str(photo), "-o", str(out), "-f"], env={**os.environ, "WALLOC_MODEL_DIR": str(tiny_models)},
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr.decode()
+    assert out.stat().st_mode & 0o777 == mode
+
+
+def test_16bit_rgb_png_stays_16bit(tiny_models, tmp_path):
+    from test_io import _png
+
+    arr = np.random.default_rng(0).integers(0, 65536, (24, 32, 3), dtype=np.uint16)
+    (tmp_path / "deep.png").write_bytes(_png(arr, [0, 4]))
+    assert run_cli("encode", str(tmp_path / "deep.png"), models=tiny_models).returncode == 0
+    info = json.loads(run_cli("info", str(tmp_path / "deep.wlc"), "--json", models=tiny_models).stdout)
+    assert info["bit_depth"] == 16
+    r = run_cli("decode", str(tmp_path / "deep.wlc"), models=tiny_models)
+    assert r.returncode == 0, r.stderr.decode()
+    assert (tmp_path / "deep.decoded.png").read_bytes()[24] == 16  # IHDR bit depth
+    _one_line_error(run_cli("decode", str(tmp_path / "deep.wlc"), "-o", str(tmp_path / "d.jpg"), models=tiny_models), "lose bits")
+
+
+# -- many files at once (issue 12) ------------------------------------------------------------------------
+@pytest.fixture
+def tree(tmp_path):
+    src = tmp_path / "src"
+    rng = np.random.default_rng(2)
+    for rel in ("a.png", "sub/b.png", "sub/deeper/c.png", "sub/d.png"):
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((rng.random((20, 24, 3)) * 255).astype(np.uint8)).save(src / rel)
+    (src / "notes.txt").write_text("not media")
+    return src
+
+
+def _tree(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+def test_batch_encode_and_decode_mirror_trees(tiny_models, tree, tmp_path):
+    extra = tmp_path / "e.png"
+    Image.new("RGB", (9, 9)).save(extra)
+    r = run_cli("encode", str(tree), str(extra), "-o", str(tmp_path / "wlc") + "/", "--jobs", "2", models=tiny_models)
+    assert r.returncode == 0, r.stderr.decode()
+    assert "5 encoded, 0 skipped" in r.stderr.decode() and "0 failed" in r.stderr.decode()
+    assert _tree(tmp_path / "wlc") == ["a.wlc", "e.wlc", "sub/b.wlc", "sub/d.wlc", "sub/deeper/c.wlc"]
+    single = tmp_path / "single.wlc"
+    assert run_cli("encode", str(tree / "sub/b.png"), "-o", str(single), models=tiny_models).returncode == 0
+    assert single.read_bytes() == (tmp_path / "wlc/sub/b.wlc").read_bytes()  # same bytes as one by one
+    r = run_cli("decode", str(tmp_path / "wlc"), "-o", str(tmp_path / "back"), "-j", "2", models=tiny_models)
+    assert r.returncode == 0 and "5 decoded" in r.stderr.decode(), r.stderr.decode()
+    assert _tree(tmp_path / "back") == ["a.png", "e.png", "sub/b.png", "sub/d.png", "sub/deeper/c.png"]
+    assert Image.open(tmp_path / "back/sub/deeper/c.png").size == (24, 20)
+
+
+def test_batch_skips_existing_reports_failures_and_goes_on(tiny_models, tree, tmp_path):
+    out = tmp_path / "wlc"
+    assert run_cli("encode", str(tree), "-o", str(out), models=tiny_models).returncode == 0
+    kept = out / "a.wlc"
+    kept.write_bytes(b"mine")
+    (tree / "sub" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    r = run_cli("encode", str(tree), "-o", str(out), models=tiny_models)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err
+    assert "0 encoded, 4 skipped" in err and "1 failed" in err, err
+    assert [line for line in err.splitlines() if "broken.png" in line and line.startswith("walloc: failed:")]
+    assert kept.read_bytes() == b"mine" and (out / "sub/broken.wlc").exists() is False
+    r = run_cli("encode", str(tree / "a.png"), str(tree / "sub/b.png"), "-o", str(out), "-f", models=tiny_models)
+    assert r.returncode == 0 and "2 encoded, 0 skipped" in r.stderr.decode() and kept.read_bytes()[:4] == b"WLOC"
+
+
+def test_batch_refusals(tiny_models, tree, tmp_path):
+    _one_line_error(run_cli("encode", str(tree), models=tiny_models), "give -o OUTDIR/")
+    (tree / "sub" / "a.jpg").write_bytes((tree / "a.png").read_bytes())
+    (tmp_path / "x").mkdir()
+    _one_line_error(run_cli("encode", str(tree / "a.png"), str(tree / "sub" / "a.jpg"), "-o", str(tmp_path / "x"), models=tiny_models),
+                    "would both become")
+    _one_line_error(run_cli("encode", str(tree), "-o", str(tmp_path / "x"), "-q", "99", models=tiny_models), "99")
+
+
+# -- start-up, info, models (issue 12) --------------------------------------------------------------------
+@pytest.mark.parametrize("command", ["encode", "info", "models"])
+def test_commands_that_need_no_network_import_no_torch(tiny_models, photo, stream, command):
+    args = {"encode": ["encode", str(photo), "-o", "/dev/null"], "info": ["info", str(stream)], "models": ["models"]}[command]
+    code, err, torch_loaded = _decodes_nothing(args, tiny_models)
+    assert code == 0 and not torch_loaded, err
+
+
+def test_info_hash_matches_models_and_audio_duration(tiny_models, photo, stream, tmp_path):
+    fields = json.loads(run_cli("info", str(stream), "--json", models=tiny_models).stdout)
+    listed = {m["name"]: m for m in json.loads(run_cli("models", "--json", models=tiny_models).stdout)}
+    assert fields["model_hash"] == listed["tiny-rgb"]["stream_hash"] and fields["model_installed"] == "yes"
+    sf.write(tmp_path / "a.wav", np.zeros((12000, 2)), 8000)
+    assert run_cli("encode", str(tmp_path / "a.wav"), models=tiny_models).returncode == 0
+    fields = json.loads(run_cli("info", str(tmp_path / "a.wlc"), "--json", models=tiny_models).stdout)
+    assert fields["duration_s"] == 1.5
+
+
+def test_models_table_and_no_models(tiny_models, tmp_path):
+    out = run_cli("models", models=tiny_models).stdout.decode().splitlines()
+    assert out[0].split()[:4] == ["model", "modality", "reduction", "quality"]
+    assert any(line.startswith("tiny-rgb *") for line in out)
+    (tmp_path / "empty").mkdir()
+    r = run_cli("models", models=tmp_path / "empty")
+    _one_line_error(r, "WALLOC_MODEL_DIR")
+    assert str(tmp_path / "empty") in r.stderr.decode()

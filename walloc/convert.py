@@ -204,12 +204,27 @@ def encode_file(job: EncodeJob, src: Path, dst: Path) -> int | None:
     if dst.exists() and not job.force:
         return None
     modality, signal, meta = read_media(src)
-    encoder = cached(("encoder", job.model, modality, job.model_dir), lambda: load_encoder(job.model, modality, job.model_dir))
-    data = encoder.compress(signal, job.quality, meta)
+    data = _encoder(job, modality).compress(signal, job.quality, meta)
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(str(dst)) as f:
         f.write(data)
     return len(data)
+
+
+def _encoder(job: EncodeJob, modality: str) -> "Encoder":
+    return cached(("encoder", job.model, modality, job.model_dir), lambda: load_encoder(job.model, modality, job.model_dir))
+
+
+def _preload(job: EncodeJob, sources: list[Path]) -> None:
+    """Load the models the files need (once, for every worker) and check the model and quality asked
+    for: a wrong one is one error, not one per file."""
+    wanted = {io.modality_of(src) for src in sources if src.suffix.lower() in MEDIA_SUFFIXES}
+    if job.model:
+        named = load_encoder(job.model, None, job.model_dir)
+        wanted = {named.modality}
+        cached(("encoder", job.model, named.modality, job.model_dir), lambda: named)
+    for modality in wanted:
+        _encoder(job, modality).stream.quality(job.quality)
 
 
 def _encode_batch(job: EncodeJob, pairs: list[tuple[Path, Path]]) -> list[Outcome]:
@@ -221,10 +236,7 @@ def encode_many(inputs: Sequence[str | Path], outdir: Path | None, job: EncodeJo
     """Encode the files named and the media under the folders named into ``outdir`` (mirrored), each
     to NAME.wlc; without ``outdir`` beside each file."""
     pairs = plan(inputs, outdir, MEDIA_SUFFIXES, lambda p: p.with_suffix(STREAM_SUFFIX))
-    if job.model:  # a wrong model or quality is one error, not one per file
-        named = load_encoder(job.model, None, job.model_dir)
-        named.stream.quality(job.quality)
-        cached(("encoder", job.model, named.modality, job.model_dir), lambda: named)
+    _preload(job, [src for src, _ in pairs])
     return execute(batches(pairs), partial(_encode_batch, job), total=len(pairs), workers=workers,
                    desc="encoding", progress=progress)
 
