@@ -29,7 +29,8 @@ step "contents"
 import sys, tarfile, zipfile
 sdist, wheel = sys.argv[1:]
 names = [n.split("/", 1)[1] for n in tarfile.open(sdist).getnames() if "/" in n]
-for need in ("LICENSE", "README.md", "configs/", "docs/", "models/rgb-16x.safetensors", "cli/main.py", "csrc/rans_core.h"):
+for need in ("LICENSE", "README.md", "configs/", "docs/", "models/rgb-16x.safetensors", "cli/main.py", "csrc/rans_core.h",
+             "tests/conftest.py", "benchmarks/published/"):
     assert any(n == need or n.startswith(need) for n in names), f"sdist lacks {need}"
 names = zipfile.ZipFile(wheel).namelist()
 tops = {n.split("/")[0] for n in names}

@@ -122,7 +122,7 @@ def test_every_package_of_the_tree_is_declared_and_only_inside_walloc():
         assert package in packages and (ROOT / folder / "__init__.py").is_file(), (package, folder)
 
 
-def test_the_sdist_manifest_carries_the_license_configs_docs_and_models():
+def test_the_sdist_manifest_carries_the_license_configs_docs_models_and_tests():
     manifest = (ROOT / "MANIFEST.in").read_text().split()
-    for needed in ("LICENSE", "configs", "docs", "models", "csrc"):
+    for needed in ("LICENSE", "configs", "docs", "models", "csrc", "tests", "benchmarks"):
         assert needed in manifest, needed
