@@ -62,6 +62,12 @@ def test_the_library_never_imports_the_cli():
     assert found == {}, f"library modules import the command line: {found}"
 
 
+def test_benchmarks_use_the_library_not_the_cli():
+    """Logic a benchmark needs (e.g. converting a folder to latents) belongs in the library; benchmarks
+    may run the `walloc` command as a process, never import its modules."""
+    assert importers(ROOT / "benchmarks", _is_cli) == {}
+
+
 @pytest.mark.parametrize("source", ["from cli.main import main", "import cli.latents", "from ..cli import main",
                                     "from walloc.cli.main import main", "from .. import cli"])
 def test_the_scan_sees_every_spelling_of_a_cli_import(tmp_path, source):
