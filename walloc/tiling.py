@@ -156,7 +156,8 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     arithmetic of torch's CPU convolutions depends on its thread count (a 1x1 convolution is a GEMM
     on one thread and a oneDNN kernel on more, and the split of a reduction can follow the threads);
     one thread per band fixes it. The packet synthesis (C++, bit-identical on any number of threads)
-    runs on the calling thread while the pool works on the next bands.
+    runs on the calling thread while the pool works on the next bands, at most ``threads + 1`` bands
+    in flight. A signal of one band (a Kodak image) thus runs its network on one core.
     """
     rows, block = latent_extent[0], net.cfg.block_size
     size = band_rows(net, latent_extent[1:])
@@ -177,11 +178,11 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
         emit(g, r0 * block, r1 * block, signal[0, :, syn * block: (syn + r1 - r0) * block])
 
     bands = [(g, r0, r1) for g in range(groups) for r0, r1 in _bands(rows, size)]
-    if device.type != "cpu":  # the CPU thread count does not reach a GPU's arithmetic
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:  # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
         for band in bands:
             finish(band, _coefficients(net, pieces(*band)))
         return
-    threads = torch.get_num_threads()
     pool = ThreadPoolExecutor(max_workers=min(threads, len(bands)), initializer=_single_threaded)
     pending: deque[tuple[tuple[int, int, int], Future]] = deque()
     try:
