@@ -12,6 +12,8 @@ Band results equal whole-signal results up to float rounding, so tiles leave no 
 Integer inputs (uint8 images, int16 audio) go to the CPU encoder as they are (it reads them as
 ``to_float`` would convert them) or else are converted one band at a time, and outputs can be written
 straight into integer tensors, so a 100-megapixel image never exists as float32 in full.
+Each band's decoder network runs on one torch thread, bands in parallel, so a stream decodes to the
+same samples whatever the thread count.
 """
 
 from __future__ import annotations
@@ -136,8 +138,8 @@ def _single_threaded() -> None:
 
 
 def _coefficients(net: WallocNet, pieces: list[tuple[torch.Tensor, int, int]]) -> torch.Tensor:
-    """Packet coefficients of a band's runs of rows (see :func:`decode`); each
-    piece is (latents with their margins, offset of the kept rows, kept rows)."""
+    """Packet coefficients of a band's runs of rows (see :func:`decode`); each piece is (latents
+    with their margins, offset of the kept rows, kept rows)."""
     parts = []
     with torch.inference_mode():
         for y, skip, n in pieces:
@@ -153,9 +155,9 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
 
     Same stream, same output, for any thread count: on the CPU each band's decoder network runs on
     one torch thread, with the bands spread over a pool of ``torch.get_num_threads()`` threads. The
-    arithmetic of torch's CPU convolutions depends on its thread count (a 1x1 convolution is a GEMM
-    on one thread and a oneDNN kernel on more, and the split of a reduction can follow the threads);
-    one thread per band fixes it. The packet synthesis (C++, bit-identical on any number of threads)
+    arithmetic of torch's CPU kernels depends on its thread count (a 1x1 convolution is a GEMM on
+    one thread and a oneDNN kernel on more; vectorised element-wise kernels change between vector
+    and scalar code where the threads' ranges meet); one thread per band fixes it. The packet synthesis (C++, bit-identical on any number of threads)
     runs on the calling thread while the pool works on the next bands, at most ``threads + 1`` bands
     in flight. A signal of one band (a Kodak image) thus runs its network on one core.
     """
