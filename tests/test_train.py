@@ -12,7 +12,7 @@ from PIL import Image
 
 from conftest import ROOT, run_cli
 from walloc.codec import Codec
-from walloc.train import TrainConfig, train
+from walloc.train import ConfigError, TrainConfig, train
 from walloc.train.loop import weights_digest
 
 
@@ -93,3 +93,32 @@ def test_two_cpu_ranks_end_with_identical_weights(config, tmp_path):
     assert digests[0] == digests[1]
     single = train(TrainConfig.load(config), tmp_path / "single", progress=False)
     assert weights_digest(*single[:2]) + "\n" != digests[0]  # the ranks really trained on more data
+
+
+NET = '[net]\nmodality = "image"\nchannels = 3\nlevels = 2\nlatent_dim = 6\n'
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('name = \n', "not valid TOML"),
+    ('name = "x"\nfolders = ["a"]\n', "no [net] table"),
+    ('name = "x"\nfolders = ["a"]\nbogus = 1\n' + NET, "unknown field(s) bogus"),
+    ('folders = ["a"]\n' + NET, "missing field(s) name"),
+    ('name = "x"\nfolders = ["a"]\n' + NET.replace("latent_dim = 6\n", ""), "[net]: missing field(s) latent_dim"),
+    ('name = "x"\nfolders = ["a"]\n' + NET + "depth = 2\n", "[net]: unknown field(s) depth"),
+    ('name = "x"\nfolders = ["a"]\n' + NET.replace('"image"', '"video"'), "modality must be"),
+    ('name = "x"\nfolders = "a"\n' + NET, "folders must be a list"),
+])
+def test_bad_configs_are_named_in_one_line(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.load(path)
+    assert fragment in str(e.value) and "\n" not in str(e.value)
+
+
+def test_cli_train_with_a_bad_config_says_one_line(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text('name = "x"\nfolders = ["a"]\nbogus = 1\n' + NET)
+    r = run_cli("train", str(path), "--workdir", str(tmp_path / "run"))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err and err.strip().count("\n") == 0 and "bogus" in err, err

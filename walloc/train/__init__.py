@@ -1,5 +1,5 @@
 """Training pipeline: data, the loop, and export into the model zoo."""
 
-from .loop import TrainConfig, train
+from .loop import ConfigError, TrainConfig, train
 
-__all__ = ["TrainConfig", "train"]
+__all__ = ["ConfigError", "TrainConfig", "train"]

@@ -23,8 +23,25 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 from ..entropy import FactorizedDensity
+from ..errors import WallocError
 from ..model import NetConfig, WallocNet
 from .data import AudioSegments, ImageCrops
+
+
+class ConfigError(WallocError):
+    """A training config cannot be read, or names fields that are missing, unknown or out of range."""
+
+
+def _check_fields(kind: type, table: dict, where: str) -> None:
+    """Unknown and missing fields of a dataclass's table, named in one line instead of a TypeError."""
+    fields = dataclasses.fields(kind)
+    unknown = sorted(set(table) - {f.name for f in fields})
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)} (known: {', '.join(f.name for f in fields)})")
+    missing = [f.name for f in fields if f.name not in table
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ConfigError(f"{where}: missing field(s) {', '.join(missing)}")
 
 
 @dataclass
@@ -54,12 +71,28 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
-        raw = tomllib.loads(Path(path).read_text())
-        net = NetConfig(**raw.pop("net"))
-        base = Path(path).resolve().parent.parent  # configs/ sits at the repository root
+        """A config from TOML; folders are relative to the repository root (configs/ sits in it)."""
+        path = Path(path)
+        try:
+            raw = tomllib.loads(path.read_text())
+        except OSError as e:
+            raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML ({e})") from None
+        if not isinstance(raw.get("net"), dict):
+            raise ConfigError(f"{path}: no [net] table (the model's architecture)")
+        net = raw.pop("net")
+        _check_fields(NetConfig, net, f"{path} [net]")
+        _check_fields(cls, {**raw, "net": net}, str(path))
+        if net["modality"] not in ("image", "audio"):
+            raise ConfigError(f"{path} [net]: modality must be \"image\" or \"audio\", not {net['modality']!r}")
+        base = path.resolve().parent.parent
         for key in ("folders", "eval_folders", "val_folders"):
-            raw[key] = [str((base / f).resolve()) for f in raw.get(key, [])]
-        return cls(net=net, **raw)
+            folders = raw.get(key, [])
+            if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
+                raise ConfigError(f"{path}: {key} must be a list of folder names")
+            raw[key] = [str((base / f).resolve()) for f in folders]
+        return cls(net=NetConfig(**net), **raw)
 
 
 def make_data(cfg: TrainConfig):
