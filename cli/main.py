@@ -41,7 +41,8 @@ Examples:
   walloc decode photos-wlc/ -o photos/ -j 8 # a whole tree, mirrored, on 8 processes
 """
 
-BATCH_HELP = """\b
+BATCH_HELP = """
+\b
 Many files: give several FILEs or folders, and -o OUTDIR/ (a folder; each folder's contents are
 mirrored into it). Outputs that exist are skipped unless -f; a file that fails is reported in one
 line and the rest go on; the exit code is 1 if any failed.
@@ -101,7 +102,7 @@ _jobs_option = click.option("-j", "--jobs", type=int, default=1, show_default=Tr
                             help="Files coded in parallel (worker processes), with many inputs.")
 
 
-@cli.command(epilog=EPILOG_ENCODE)
+@cli.command(epilog=EPILOG_ENCODE + BATCH_HELP)
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR...")
 @click.option("-o", "--output", help="Output .wlc file ('-' for stdout), or with many inputs an output folder. Default: INPUT with .wlc suffix.")
 @click.option("-m", "--model", help="Model name (see `walloc models`). Default: the default model of the input's modality.")
@@ -158,7 +159,7 @@ def _verify(data: bytes, signal, eight_bit: bool) -> float:
     return metrics.psnr_8bit(decoded, reference) if eight_bit else metrics.psnr(decoded, reference)
 
 
-@cli.command(epilog=EPILOG_DECODE)
+@cli.command(epilog=EPILOG_DECODE + BATCH_HELP)
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR...")
 @click.option("-o", "--output", help="Output file; its suffix picks the format (.png .jpg .webp .tif .bmp .npy; .wav .flac). "
                                      "'-' for stdout. With many inputs: an output folder.")
@@ -267,7 +268,8 @@ def models(as_json: bool) -> None:
 
     found = walloc.list_models()
     if not found:
-        raise ModelError(f"no models found in {zoo.MODEL_DIR}; set WALLOC_MODEL_DIR to a folder of models")
+        where = "named by WALLOC_MODEL_DIR" if os.environ.get("WALLOC_MODEL_DIR") else "the shipped models' folder"
+        raise ModelError(f"no models found in {zoo.MODEL_DIR} ({where}); set WALLOC_MODEL_DIR to a folder of models")
     if as_json:
         click.echo(json.dumps([m.to_json() for m in found], indent=2))
         return

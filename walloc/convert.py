@@ -23,9 +23,7 @@ from __future__ import annotations
 import io as _io
 import os
 import sys
-import tarfile
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -108,6 +106,8 @@ def execute(tasks: Sequence[tuple], work: Callable[..., list[Outcome]], *, total
                 for task in tasks:
                     account(work(*task))
             else:
+                from concurrent.futures import ProcessPoolExecutor, as_completed  # only for many files
+
                 with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_one_thread) as pool:
                     for future in as_completed([pool.submit(work, *task) for task in tasks]):
                         account(future.result())
@@ -385,6 +385,8 @@ def _write(path: Path, write: Callable[[Any], Any]) -> int:
 
 def _pack(f, streams: list[tuple[str, bytes]]) -> None:
     """A tar of the streams, with fixed metadata so that the same streams give the same bytes."""
+    import tarfile
+
     with tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         for name, stream in streams:
             info = tarfile.TarInfo(name)

@@ -13,7 +13,8 @@ Documented conversions: palette images become RGB (RGBA if they have transparenc
 become 8-bit grayscale, CMYK/YCbCr/LAB become RGB; 16-bit PNGs keep 16 bits (grayscale, gray + alpha,
 RGB, RGBA; read here, since Pillow reduces the colour ones to 8 bits); 32-bit integer images are read
 as 16-bit. What cannot be kept is refused (16-bit colour TIFF, interlaced 16-bit colour PNG), never
-silently reduced; so is writing 16 bits to a format that holds 8.
+silently reduced; so is writing 16 bits to a format that holds 8. Float images (from a float ``.npy``)
+keep their floats as ``.npy`` and are written as 8-bit pixels to picture formats.
 """
 
 from __future__ import annotations
@@ -130,7 +131,8 @@ def _read_picture(stream: BinaryIO, name: str) -> tuple[np.ndarray, ImageMeta]:
             _refuse_reduced_tiff(im, name)
             im.load()
             meta = ImageMeta(bit_depth=16 if im.mode in ("I;16", "I;16B", "I;16L", "I") else 8)
-            return _pixels(ImageOps.exif_transpose(im)), meta
+            ImageOps.exif_transpose(im, in_place=True)  # as a viewer shows it (no copy without EXIF)
+            return _pixels(im), meta
     except UnidentifiedImageError:
         raise MediaError(f"{name}: not an image Pillow can read") from None
     except Image.DecompressionBombError as e:
