@@ -172,11 +172,11 @@ def pixels_down(full: dict, work: Path, factor: int) -> dict:
 
 def latents(root: Path, work: Path, model: str, size: int, workers: int) -> dict:
     """``walloc latents --size`` on the tree, then every split read back with LatentDataset."""
-    from walloc.convert import latent_tree as run
+    from walloc.convert import latent_tree
 
     folder = work / model
     start = time.perf_counter()
-    summary = run(root, folder, model=model, size=size, workers=workers, progress=False)
+    summary = latent_tree(root, folder, model=model, size=size, workers=workers, progress=False)
     convert_s = time.perf_counter() - start
     if summary.failed:
         raise RuntimeError(f"walloc latents failed on {summary.failed[:3]}")
