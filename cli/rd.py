@@ -78,6 +78,8 @@ def rd(inputs: tuple[str, ...], codecs: str | None, out: str | None, plot_path: 
     if out and plot_path and out == plot_path:
         raise MediaError("--out and --plot name the same file")
     curves = plot.load_published(published) if published else None
+    if plot_path:
+        plot.pyplot()
     names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
     if codecs is not None and not names:
         raise MediaError("--codecs names no codec")

@@ -3,6 +3,8 @@
 import io as _io
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,7 +12,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from conftest import KODAK, needs_kodak, run_cli
+from conftest import KODAK, ROOT, needs_kodak, run_cli
 from walloc import metrics, zoo
 from walloc.eval import compare, plot, sweep
 from walloc.eval.codecs import CodecUnavailable
@@ -203,8 +205,6 @@ def test_plot_writes_a_png(tmp_path):
 
 
 def rd_published_file():
-    from conftest import ROOT
-
     return ROOT / "benchmarks" / "published" / "compressai_kodak.json"
 
 
@@ -229,6 +229,16 @@ def test_cli_rd_end_to_end(images, tiny_models, tmp_path):
     assert png.read_bytes()[:4] == b"\x89PNG"
     table = r.stdout.decode()
     assert "BD-rate vs jpeg" in table and "skipped walloc:nope" in table
+
+
+def test_cli_rd_without_matplotlib_refuses_a_plot_before_the_sweep(images, tmp_path):
+    out = tmp_path / "rd.json"
+    code = ("import sys; sys.modules['matplotlib'] = None; from walloc.cli.main import main; "
+            f"main(['rd', {str(images)!r}, '--codecs', 'jpeg', '--out', {str(out)!r}, '--plot', {str(tmp_path / 'rd.png')!r}])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=ROOT, timeout=120)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "needs matplotlib" in err and "Traceback" not in err, err
+    assert not out.exists()  # nothing was swept
 
 
 @pytest.mark.parametrize("args, fragment", [

@@ -10,12 +10,9 @@ from pathlib import Path
 from ..errors import MediaError
 
 
-def plot(result: dict, path: str | Path | None = None, published: dict | None = None, title: str | None = None) -> bytes:
-    """PNG of quality vs rate (PSNR, and MS-SSIM or SI-SDR) of a ``walloc rd`` result.
-
-    ``published``: {label: {rate_key: [...], "psnr": [...], score_key: [...]}}. Returns the PNG bytes
-    and writes them to ``path`` if given.
-    """
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend; MediaError if matplotlib is not installed
+    (``walloc rd`` asks before its sweep, not after hours of it)."""
     try:
         import matplotlib
 
@@ -23,6 +20,16 @@ def plot(result: dict, path: str | Path | None = None, published: dict | None = 
         import matplotlib.pyplot as plt
     except ImportError:
         raise MediaError("plotting needs matplotlib (pip install matplotlib, or walloc[bench])") from None
+    return plt
+
+
+def plot(result: dict, path: str | Path | None = None, published: dict | None = None, title: str | None = None) -> bytes:
+    """PNG of quality vs rate (PSNR, and MS-SSIM or SI-SDR) of a ``walloc rd`` result.
+
+    ``published``: {label: {rate_key: [...], "psnr": [...], score_key: [...]}}. Returns the PNG bytes
+    and writes them to ``path`` if given.
+    """
+    plt = pyplot()
     rate_key = result.get("rate", "bpp")
     score_key = "ms_ssim" if rate_key == "bpp" else "si_sdr"
     labels = {"bpp": "rate (bits per pixel)", "kbps": "rate (kbit/s)", "psnr": "PSNR (dB)" + (", 8-bit RGB" if rate_key == "bpp" else ""),
