@@ -316,6 +316,9 @@ def test_batch_encode_and_decode_mirror_trees(tiny_models, tree, tmp_path):
     assert r.returncode == 0 and "5 decoded" in r.stderr.decode(), r.stderr.decode()
     assert _tree(tmp_path / "back") == ["a.png", "e.png", "sub/b.png", "sub/d.png", "sub/deeper/c.png"]
     assert Image.open(tmp_path / "back/sub/deeper/c.png").size == (24, 20)
+    r = run_cli("decode", str(tmp_path / "wlc" / "a.wlc"), str(tmp_path / "wlc" / "sub"), "-o", str(tmp_path / "arrays"),
+                "--format", "npy", models=tiny_models)
+    assert r.returncode == 0 and _tree(tmp_path / "arrays") == ["a.npy", "b.npy", "d.npy", "deeper/c.npy"], r.stderr.decode()
 
 
 def test_batch_skips_existing_reports_failures_and_goes_on(tiny_models, tree, tmp_path):
