@@ -30,11 +30,17 @@ _LAZY = {"Codec": "codec", "Decoded": "codec", "Encoder": "encoder", "Stream": "
 
 
 def __getattr__(name: str) -> Any:
-    """Names whose modules need torch (or are only needed by some) load on first use."""
-    if name in _LAZY:
-        import importlib
+    """Names whose modules need torch (or are only needed by some), and submodules (``walloc.codec``),
+    load on first use."""
+    import importlib
 
+    if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    try:
+        return importlib.import_module(f".{name}", __name__)
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
     raise AttributeError(f"module 'walloc' has no attribute {name!r}")
 
 

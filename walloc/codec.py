@@ -17,16 +17,13 @@ import numpy as np
 import torch
 
 from . import bitstream, stream, tiling
-from .encoder import Encoder, _readable, as_array, check_signal, dtype_of, ticker
+from .encoder import SCALE, Encoder, as_array, check_signal, dtype_of, readable, ticker
 from .entropy import FactorizedDensity, Tables
 from .errors import DeviceError, MediaError
 from .io import AudioMeta, ImageMeta
 from .model import NetConfig, WallocNet
 from .stream import Stream
 from .zoo import Quality, load_parts
-
-# integer samples as floats in the codec's range, as the C++ encoder reads them (see walloc.encoder)
-_INT_SCALE = {("u", 1): 255.0, ("i", 2): 32768.0, ("u", 2): 65535.0, ("i", 4): 2147483648.0}
 
 
 def checked_device(device: str | torch.device) -> torch.device:
@@ -63,7 +60,7 @@ def read_latents_batch(layer: Stream, streams: Sequence[bytes], threads: int = 0
 def _as_float(x: torch.Tensor) -> torch.Tensor:
     """A signal tensor in the codec's float range (integer samples scaled as the encoder reads them)."""
     kind = dtype_of(x)
-    scale = _INT_SCALE.get((kind.kind, kind.itemsize))
+    scale = SCALE.get((kind.kind, kind.itemsize))
     return x.to(torch.float32) if scale is None else x.to(torch.float32).div_(scale)
 
 
@@ -79,12 +76,12 @@ class Decoded:
 class _DeviceEncoder(Encoder):
     """The encoder on a torch device other than the CPU: bands by :mod:`walloc.tiling`, same stream."""
 
-    def __init__(self, codec: "Codec"):
-        super().__init__(codec.stream, np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
-        self.net, self.device = codec.net, codec.device
+    def __init__(self, stream: Stream, weight: np.ndarray, bias: np.ndarray, net: WallocNet, device: torch.device):
+        super().__init__(stream, weight, bias)
+        self.net, self.device = net, device
 
     def bands(self, x: np.ndarray, emit: Callable[[int, int, int, Any], None]) -> tuple[int, ...]:
-        signal = torch.from_numpy(np.ascontiguousarray(_readable(x)[0]))
+        signal = torch.from_numpy(np.ascontiguousarray(readable(x)[0]))
         return tiling.encode(self.net, signal, self.device, emit)
 
 
@@ -156,8 +153,6 @@ class Codec:
             return self
         other = copy.copy(self)
         other.net = copy.deepcopy(self.net)
-        other.device = torch.device("cpu")
-        other.net.to("cpu")
         return other.to(target)
 
     def quality(self, quality: int | None = None) -> Quality:
@@ -169,10 +164,9 @@ class Codec:
 
     def encoder(self) -> Encoder:
         """The encoder of this codec's current weights: the numpy one on the CPU, else on its device."""
-        if self.device.type != "cpu":
-            return _DeviceEncoder(self)
-        w = self.net.encoder.weight.detach()
-        return Encoder(self.stream, w.reshape(w.shape[0], -1).numpy(), self.net.encoder.bias.detach().numpy())
+        w = self.net.encoder.weight.detach().cpu()
+        weights = (self.stream, w.reshape(w.shape[0], -1).numpy(), self.net.encoder.bias.detach().cpu().numpy())
+        return Encoder(*weights) if self.device.type == "cpu" else _DeviceEncoder(*weights, self.net, self.device)
 
     # -- tensors: the API for compressed-domain learning ----------------------------------------------
     def encode(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:

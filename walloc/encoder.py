@@ -36,7 +36,9 @@ _GRAIN = 1 << 16         # samples per C++ thread at least
 # dtypes a signal may have, by modality: (numpy kind, item size) -> bit depth coded; floats are any size
 _INTEGER = {"image": {("u", 1): 8, ("u", 2): 16}, "audio": {("i", 2): 16, ("i", 4): 32}}
 _ACCEPTED = {"image": "float16/32/64 in [0, 1], uint8 or uint16", "audio": "float16/32/64 in [-1, 1], int16 or int32"}
-_SCALE = {("u", 2): 65535.0, ("i", 4): 2147483648.0}  # integer samples the C++ encoder does not read itself
+# integer samples as floats in the codec's range (x / scale); the C++ encoder reads uint8 and int16 itself
+SCALE = {("u", 1): 255.0, ("i", 2): 32768.0, ("u", 2): 65535.0, ("i", 4): 2147483648.0}
+_NATIVE = {("u", 1), ("i", 2)}
 
 
 # -- inputs ------------------------------------------------------------------------------------------------
@@ -95,12 +97,12 @@ def bit_depth(x: np.ndarray, modality: str, meta: Any) -> int:
     return max(given, implied) if modality == "image" and implied else given
 
 
-def _readable(band: np.ndarray) -> tuple[np.ndarray, bool]:
+def readable(band: np.ndarray) -> tuple[np.ndarray, bool]:
     """A band as the C++ encoder reads it (float32, uint8 or int16 in native order, non-negative
     strides), and whether it holds floats that may be NaN or infinite."""
     kind = (band.dtype.kind, band.dtype.itemsize)
-    if kind in _SCALE:  # exact: float32(x) / scale, as walloc.tiling.to_float converts
-        return band.astype(np.float32) / np.float32(_SCALE[kind]), False
+    if kind in SCALE and kind not in _NATIVE:  # exact: float32(x) / scale, as walloc.tiling.to_float converts
+        return band.astype(np.float32) / np.float32(SCALE[kind]), False
     if band.dtype.kind == "f":
         band = band.astype(np.float32, copy=False)
     elif not band.dtype.isnative:
@@ -226,9 +228,9 @@ class Encoder:
         return self.stream.modality
 
     def latents(self, x: np.ndarray) -> np.ndarray:
-        """Signal (B, model channels, *S), S whole blocks, samples as :func:`_readable` takes them ->
+        """Signal (B, model channels, *S), S whole blocks, samples as :func:`readable` takes them ->
         bounded float32 latents (B, K, *S / 2**J)."""
-        x, check = _readable(x)
+        x, check = readable(x)
         levels = self.cfg.levels
         z = np.empty((x.shape[0], self.weight.shape[0], *(s >> levels for s in x.shape[2:])), dtype=np.float32)
         from . import _packet
