@@ -111,3 +111,16 @@ def test_models_json_names_the_hash_streams_record(tiny_models, tiny_rgb):
 def test_shipped_models_list_without_torch():
     script = "import sys, walloc; assert walloc.list_models(); assert 'torch' not in sys.modules"
     assert subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("signal, meta, message", [
+    (np.zeros((1025, 8, 8), np.float32), None, "channel count 1025 is out of range"),
+    (np.zeros((2, 64), np.float32), io.AudioMeta(sample_rate=0), "sample rate 0 is out of range"),
+    (np.zeros((2, 64), np.float32), io.AudioMeta(sample_rate=2_000_000), "sample rate 2000000 is out of range"),
+])
+def test_what_no_stream_could_hold_is_refused_before_encoding(tiny_rgb, tiny_stereo, signal, meta, message, monkeypatch):
+    """Once, 1,025 channels were encoded into a stream that its decoder refused."""
+    codec = tiny_rgb if signal.ndim == 3 else tiny_stereo
+    monkeypatch.setattr(Encoder, "symbols", lambda *a, **k: pytest.fail("encoded before refusing"))
+    with pytest.raises(walloc.MediaError, match=f"^cannot code this signal: {message}"):
+        codec.compress(signal, meta=meta)

@@ -296,8 +296,8 @@ class Encoder:
         check_signal(x, self.modality)
         x = as_array(x)
         q = self.stream.quality(quality)
-        symbols = self.symbols(x, q.quality, progress)
-        float_samples = bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False))
-        rate = int(getattr(meta, "sample_rate", 0) or 0) if self.modality == "audio" else 0
-        return self.stream.write(symbols, q, x.shape[0], tuple(x.shape[1:]), bit_depth=bit_depth(x, self.modality, meta),
-                                 float_samples=float_samples, sample_rate=rate or (44100 if self.modality == "audio" else 0))
+        fields = dict(bit_depth=bit_depth(x, self.modality, meta),
+                      float_samples=bool(getattr(meta, "float_array", False) or getattr(meta, "float_samples", False)),
+                      sample_rate=0 if self.modality == "image" else 44100 if meta is None else meta.sample_rate)
+        self.stream.check_writable(q, x.shape[0], tuple(x.shape[1:]), **fields)
+        return self.stream.write(self.symbols(x, q.quality, progress), q, x.shape[0], tuple(x.shape[1:]), **fields)

@@ -122,24 +122,37 @@ class Stream:
         return self.quality(quality).tables
 
     # -- writing ------------------------------------------------------------------------------------------
-    def write(self, symbols: np.ndarray, quality: Quality, channels: int, extent: tuple[int, ...], *,
-              bit_depth: int, float_samples: bool = False, sample_rate: int = 0) -> bytes:
-        """Table indices (G, K, *latent extent) (quantized latents plus the offset) of a signal of
-        ``channels`` x ``extent`` -> ``.wlc`` bytes, coded chunk by chunk with the best coder here."""
+    def _header(self, quality: Quality, coder_id: int, channels: int, extent: tuple[int, ...], fields: dict,
+                chunks: tuple[bitstream.Chunk, ...]) -> bitstream.Header:
         block = self.cfg.block_size
+        return bitstream.Header(
+            modality=self.modality, coder=coder_id, quality=quality.quality, model=self.name,
+            model_hash=self.stream_hash(coder_id), channels=channels, extent=tuple(extent),
+            padding=tuple((-e) % block for e in extent), groups=-(-channels // self.cfg.channels),
+            latent_channels=self.cfg.latent_dim, latent_extent=tuple(-(-e // block) for e in extent), chunks=chunks, **fields)
+
+    def check_writable(self, quality: Quality, channels: int, extent: tuple[int, ...], **fields: Any) -> None:
+        """Refuse, before any encoding, a signal whose stream the format cannot hold (too many channels
+        or samples, a sample rate out of range): the header checks of :func:`walloc.bitstream.validate`
+        on the header it would get. ``fields``: bit_depth, float_samples, sample_rate."""
+        groups, rows = -(-channels // self.cfg.channels), -(-extent[0] // self.cfg.block_size)
+        chunks = tuple(bitstream.Chunk(g, 0, rows, 0) for g in range(min(groups, bitstream.MAX_CHANNELS + 1)))
+        try:
+            bitstream.validate(self._header(quality, 1, channels, extent, fields, chunks))
+        except BitstreamError as e:
+            raise MediaError(f"cannot code this signal: {e}") from None
+
+    def write(self, symbols: np.ndarray, quality: Quality, channels: int, extent: tuple[int, ...], **fields: Any) -> bytes:
+        """Table indices (G, K, *latent extent) (quantized latents plus the offset) of a signal of
+        ``channels`` x ``extent`` -> ``.wlc`` bytes, coded chunk by chunk with the best coder here.
+        ``fields``: the header's bit_depth, float_samples and sample_rate."""
         chunks = bands(symbols)
         best = coder.for_quality(quality)
         data: list[bytes] = []
         for first in range(0, len(chunks), DECODE_BATCH):  # a bounded batch of contiguous chunks at a time
             data += best.encode_many([view for *_, view in chunks[first: first + DECODE_BATCH]], quality)
-        header = bitstream.Header(
-            modality=self.modality, coder=best.coder_id, quality=quality.quality, model=self.name,
-            model_hash=self.stream_hash(best.coder_id), channels=channels, bit_depth=bit_depth,
-            float_samples=float_samples, sample_rate=sample_rate, extent=tuple(extent),
-            padding=tuple((-e) % block for e in extent), groups=symbols.shape[0], latent_channels=symbols.shape[1],
-            latent_extent=tuple(symbols.shape[2:]),
-            chunks=tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(chunks, data)))
-        return bitstream.pack(header, data)
+        table = tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(chunks, data))
+        return bitstream.pack(self._header(quality, best.coder_id, channels, extent, fields, table), data)
 
     # -- reading ------------------------------------------------------------------------------------------
     def check_stream(self, header: bitstream.Header) -> None:
@@ -157,7 +170,7 @@ class Stream:
         if header.groups != -(-header.channels // self.cfg.channels):
             raise BitstreamError(f"stream declares {header.groups} channel groups for {header.channels} channels")
         if header.quality not in self._qualities:
-            raise BitstreamError(f"stream names quality {header.quality}; model '{self.name}' has {self.qualities}")
+            raise ModelError(f"stream names quality {header.quality}; model '{self.name}' has {self.qualities}")
         check_payload_can_hold(header, coder.tables_for(header.coder, self._qualities[header.quality]))
 
     def read_latents_batch(self, streams: Sequence[bytes], threads: int = 0,
