@@ -9,7 +9,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"  # VENV and DATA may be relative to the checkout, as in the Makefile
 PY="$(cd "${VENV:-.venv}" && pwd)/bin/python"
-DATA="$(cd "${DATA:-../shared/data}" && pwd)"
+DATA="$(realpath -m "${DATA:-../shared/data}")"
 IMAGE="$DATA/images/kodak/kodim23.png"
 CLIP="$DATA/audio/456440__inspectorj__bird-whistling-robin-single-13.hq.ogg"
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/walloc-wheel.XXXXXX")"
@@ -57,6 +57,13 @@ unset WALLOC_MODEL_DIR PYTHONPATH
 BIN="$WORK/venv/bin"
 where="$("$BIN/python" -c 'import walloc; print(walloc.__file__)')"
 case "$where" in "$WORK/venv/"*) ;; *) echo "walloc imported from $where, not the fresh venv" >&2; exit 1 ;; esac
+if [ ! -f "$IMAGE" ] || [ ! -f "$CLIP" ]; then  # a machine without the shared data still round-trips
+  step "no Kodak image or clip under $DATA: generating a test image and clip"
+  IMAGE="$PWD/in.png" CLIP="$PWD/in.wav"
+  "$BIN/python" -c "import numpy as np, soundfile as sf; from PIL import Image; r = np.random.default_rng(0)
+Image.fromarray((r.random((96, 128, 3)) * 255).astype(np.uint8)).save('in.png')
+sf.write('in.wav', (0.1 * r.standard_normal((44100, 2))).astype(np.float32), 44100)"
+fi
 "$BIN/walloc" models | tee models.txt
 grep -q rgb-16x models.txt || { echo "walloc models lists no rgb-16x" >&2; exit 1; }
 "$BIN/walloc" encode "$IMAGE" -o k.wlc
