@@ -220,9 +220,9 @@ def test_audio_to_a_pipe_is_a_valid_stream(tiny_models, tmp_path, fmt, magic):
         assert r.stdout.count(b"RIFF") == 1
 
 
-def _decodes_nothing(args: list[str], models) -> tuple[int, str, bool]:
-    """Run the CLI in-process in a fresh interpreter: (exit code, stderr, whether torch got imported,
-    i.e. whether any decoding began)."""
+def _run_watching_torch(args: list[str], models) -> tuple[int, str, bool]:
+    """Run the CLI in a fresh interpreter: (exit code, stderr, whether torch got imported; for decode,
+    whether any decoding began)."""
     import os
     import subprocess
     import sys
@@ -237,7 +237,7 @@ def _decodes_nothing(args: list[str], models) -> tuple[int, str, bool]:
 
 @pytest.mark.parametrize("name, fragment", [("big.xyz", "not .xyz"), ("k", "no suffix"), ("k.flac", "not .flac")])
 def test_output_format_is_checked_before_decoding(tiny_models, stream, tmp_path, name, fragment):
-    code, err, decoded = _decodes_nothing(["decode", str(stream), "-o", str(tmp_path / name)], tiny_models)
+    code, err, decoded = _run_watching_torch(["decode", str(stream), "-o", str(tmp_path / name)], tiny_models)
     assert code == 1 and fragment in err and err.count("\n") == 1 and "KeyError" not in err and not decoded, err
     assert not (tmp_path / name).exists()
 
@@ -245,7 +245,7 @@ def test_output_format_is_checked_before_decoding(tiny_models, stream, tmp_path,
 def test_audio_output_format_is_checked_before_decoding(tiny_models, tmp_path):
     sf.write(tmp_path / "a.wav", np.zeros((300, 2)), 8000)
     assert run_cli("encode", str(tmp_path / "a.wav"), models=tiny_models).returncode == 0
-    code, err, decoded = _decodes_nothing(["decode", str(tmp_path / "a.wlc"), "-o", str(tmp_path / "s.ogg")], tiny_models)
+    code, err, decoded = _run_watching_torch(["decode", str(tmp_path / "a.wlc"), "-o", str(tmp_path / "s.ogg")], tiny_models)
     assert code == 1 and ".wav or .flac" in err and not decoded, err
 
 
@@ -350,7 +350,7 @@ def test_batch_refusals(tiny_models, tree, tmp_path):
 @pytest.mark.parametrize("command", ["encode", "info", "models"])
 def test_commands_that_need_no_network_import_no_torch(tiny_models, photo, stream, command):
     args = {"encode": ["encode", str(photo), "-o", "/dev/null"], "info": ["info", str(stream)], "models": ["models"]}[command]
-    code, err, torch_loaded = _decodes_nothing(args, tiny_models)
+    code, err, torch_loaded = _run_watching_torch(args, tiny_models)
     assert code == 0 and not torch_loaded, err
 
 
