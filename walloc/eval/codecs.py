@@ -74,6 +74,8 @@ class _WallocModel:
 
 
 class WallocImage(_WallocModel, ImageCodec):
+    """An image model: uint8 pixels in, a .wlc stream out, decoded pixels rounded back to 8 bits."""
+
     modality = "image"
 
     def encode(self, pixels: np.ndarray, quality) -> bytes:
@@ -86,6 +88,8 @@ class WallocImage(_WallocModel, ImageCodec):
 
 
 class WallocAudio(_WallocModel, AudioCodec):
+    """An audio model: float samples in, a .wlc stream (with the sample rate) out, float samples back."""
+
     modality = "audio"
 
     def encode(self, samples: np.ndarray, rate: int, quality) -> bytes:

@@ -59,6 +59,7 @@ def read_rgb8(path: Path) -> np.ndarray:
 
 
 def read_samples(path: Path) -> tuple[np.ndarray, int]:
+    """A clip as float32 samples (C, L) in [-1, 1], and its sample rate."""
     x, meta = io.read_audio(path)
     return x.numpy(), meta.sample_rate
 
