@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= out
 
-.PHONY: setup demo test fuzz sanitize wheel-check bench-setup bench-entropy clean
+.PHONY: setup demo test fuzz sanitize wheel-check bench-setup bench-entropy bench-cli clean
 
 # torch is pinned to the CPU wheel that lies on this machine's disk; any other spec pulls CUDA builds.
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
@@ -48,6 +48,11 @@ bench-setup: setup
 bench-entropy: bench-setup
 	@mkdir -p $(OUT)
 	$(PY) benchmarks/bench_entropy.py --out $(OUT)/bench_entropy.json
+
+# whole-process start-up of walloc beside Pillow's WebP one-liner (needs no extra peers)
+bench-cli: setup
+	@mkdir -p $(OUT)
+	$(PY) benchmarks/bench_cli.py --out $(OUT)/bench_cli.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info walloc/_rans*.so $(OUT)
