@@ -31,6 +31,7 @@ from .errors import MediaError
 from .model import WallocNet
 
 BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate (and conv workspace)
+DECODE_WORKERS = 8       # bands decoded at once at most: each holds its network's activations (~150 MB for rgb-16x)
 _SCALE = {torch.uint8: 255.0, torch.int16: 32768.0, torch.int32: 2147483648.0}
 
 
@@ -185,12 +186,13 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
         for band in bands:
             finish(band, _coefficients(net, pieces(*band)))
         return
-    pool = ThreadPoolExecutor(max_workers=min(threads, len(bands)), initializer=_single_threaded)
+    workers = min(threads, len(bands), DECODE_WORKERS)
+    pool = ThreadPoolExecutor(max_workers=workers, initializer=_single_threaded)
     pending: deque[tuple[tuple[int, int, int], Future]] = deque()
     try:
         for band in bands:
             pending.append((band, pool.submit(_coefficients, net, pieces(*band))))
-            if len(pending) > threads:  # a bounded look-ahead: the memory of a few bands
+            if len(pending) > workers:  # a bounded look-ahead: the memory of a few bands
                 band, job = pending.popleft()
                 finish(band, job.result())
         while pending:
