@@ -64,7 +64,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import walloc  # noqa: E402
-from walloc import data, features  # noqa: E402
+from walloc import data, features, tree  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
 GRID = 32  # every variant's stem outputs a GRID x GRID feature map
@@ -128,8 +128,8 @@ def subset(root: Path, dst: Path, limit: int) -> Path:
     import shutil
 
     for split in SPLITS:
-        items = data.scan(root / split)
-        for label in data.classes_of(items):
+        items = tree.scan(root / split)
+        for label in tree.classes_of(items):
             for it in [i for i in items if i.label == label][:limit]:
                 target = dst / split / it.rel
                 if not target.exists():

@@ -160,9 +160,9 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args)))
         return
-    from walloc import rd
+    from walloc.eval.machine import machine
 
-    doc = {"threads": args.threads, "machine": rd.machine(), "command": "python benchmarks/bench_scaling.py " + " ".join(sys.argv[1:]),
+    doc = {"threads": args.threads, "machine": machine(), "command": "python benchmarks/bench_scaling.py " + " ".join(sys.argv[1:]),
            "method": __doc__.split("\n\n", 2)[2].strip().replace("\n", " ")}
     doc["machine"]["torch_threads"] = args.threads
     for kind, sizes in (("image", args.megapixels), ("audio", args.seconds)):

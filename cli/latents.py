@@ -36,7 +36,7 @@ def latents(src_dir: str, dst_dir: str, model: str | None, quality: int | None, 
     .wlc files and tar shards alike.
     """
     from walloc.convert import latent_tree
-    from walloc.data import rank_and_world
+    from walloc.tree import rank_and_world
 
     if workers < 1:
         raise MediaError(f"--workers must be at least 1, got {workers}")

@@ -9,7 +9,7 @@ import click
 
 from walloc.errors import MediaError
 
-from .output import atomic_output, check_target
+from walloc.output import atomic_output, check_target
 
 EPILOG = """\b
 Examples:

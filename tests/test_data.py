@@ -11,7 +11,8 @@ from torch.utils.data import DataLoader
 import walloc
 from walloc.convert import latent_tree as run
 from conftest import DATA, run_cli
-from walloc import data, features
+from walloc import features
+from walloc import tree as trees
 from walloc.data import LatentDataset, MediaDataset
 from walloc.errors import MediaError
 
@@ -38,31 +39,31 @@ def _streams(root):
 
 
 def test_scan_labels_and_sharding(tree):
-    items = data.scan(tree)
-    assert len(items) == 9 and data.classes_of(items) == CLASSES
+    items = trees.scan(tree)
+    assert len(items) == 9 and trees.classes_of(items) == CLASSES
     assert [it.label for it in items] == ["cat"] * 3 + ["dog"] * 2 + ["owl"] * 4
-    assert data.stream_path("/out", items[0]).as_posix() == "/out/cat/0.wlc"
+    assert trees.stream_path("/out", items[0]).as_posix() == "/out/cat/0.wlc"
     for world in (1, 2, 4, 20):
-        shares = [data.share(items, r, world) for r in range(world)]
+        shares = [trees.share(items, r, world) for r in range(world)]
         flat = [it for s in shares for it in s]
         assert sorted(flat, key=lambda it: it.rel) == items and len(set(flat)) == len(items)  # a partition
-        assert shares == [data.share(items, r, world) for r in range(world)]  # deterministic
+        assert shares == [trees.share(items, r, world) for r in range(world)]  # deterministic
     with pytest.raises(MediaError):
-        data.share(items, 2, 2)
+        trees.share(items, 2, 2)
     with pytest.raises(MediaError):
-        data.scan(tree / "missing")
+        trees.scan(tree / "missing")
 
 
 def test_rank_and_world_from_torchrun_env(monkeypatch):
     monkeypatch.delenv("RANK", raising=False)
     monkeypatch.delenv("WORLD_SIZE", raising=False)
-    assert data.rank_and_world() == (0, 1)
+    assert trees.rank_and_world() == (0, 1)
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("WORLD_SIZE", "4")
-    assert data.rank_and_world() == (3, 4)
+    assert trees.rank_and_world() == (3, 4)
     monkeypatch.setenv("RANK", "4")
     with pytest.raises(MediaError):
-        data.rank_and_world()
+        trees.rank_and_world()
 
 
 def test_latents_tree_equals_codec_latents(tree, tmp_path, tiny_models, tiny_rgb):
@@ -71,8 +72,8 @@ def test_latents_tree_equals_codec_latents(tree, tmp_path, tiny_models, tiny_rgb
     assert (s.total, s.written, s.skipped, s.failed) == (9, 9, 0, [])
     assert _streams(dst) == [f"{c}/{i}.wlc" for c, n in zip(CLASSES, (3, 2, 4)) for i in range(n)]
     assert not [p for p in dst.rglob("*") if p.name.startswith(".")]  # no temporary files left
-    for item in data.scan(tree):
-        k = features.from_bytes(data.stream_path(dst, item).read_bytes(), codec=tiny_rgb)
+    for item in trees.scan(tree):
+        k = features.from_bytes(trees.stream_path(dst, item).read_bytes(), codec=tiny_rgb)
         x = features.fit(walloc.io.read_image(item.path)[0], 16)
         assert torch.equal(k, tiny_rgb.quantize(tiny_rgb.encode(x[None]))[0])
 

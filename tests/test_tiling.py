@@ -6,7 +6,7 @@ import threading
 import pytest
 import torch
 
-from walloc import io, tiling, wavelet
+from walloc import encoder, io, tiling, wavelet
 
 
 @pytest.fixture
@@ -73,17 +73,17 @@ def test_integer_bands_reach_the_encoder_as_they_are(tiny_rgb, tiny_stereo, smal
 
 def test_bands_are_bounded_and_cheap(tiny_rgb, tiny_stereo):
     for codec, rest in ((tiny_rgb, (1250,)), (tiny_stereo, ())):
-        rows = tiling.band_rows(codec.net, rest)
-        margins = tiling.analysis_margin(codec.cfg.levels) + codec.net.receptive_rows
+        rows = encoder.band_rows(codec.cfg, rest)
+        margins = encoder.analysis_margin(codec.cfg.levels) + codec.net.receptive_rows
         assert rows >= 4 * margins
         per_row = codec.cfg.latent_dim * math.prod(rest)
-        assert rows * per_row <= max(tiling.BAND_LATENTS, 4 * margins * per_row)
+        assert rows * per_row <= max(encoder.BAND_LATENTS, 4 * margins * per_row)
 
 
 def test_margins_cover_the_packet_support():
     # the J-level analysis filter spans (10 - 1) * (2**J - 1) + 1 samples
     for levels in (1, 3, 8):
-        assert tiling.analysis_margin(levels) * 2 ** levels >= 9 * (2 ** levels - 1)
+        assert encoder.analysis_margin(levels) * 2 ** levels >= 9 * (2 ** levels - 1)
 
 
 @pytest.mark.parametrize("banded", [False, True])

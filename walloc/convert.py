@@ -29,14 +29,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
-from . import io
+from . import io, tree
 from .errors import MediaError, WallocError
 from .output import atomic_output, read_head, read_input
 
 if TYPE_CHECKING:
     from .bitstream import Header
     from .codec import Codec
-    from .data import Item
     from .encoder import Encoder
 
 BATCH = 16  # files per task sent to a worker process
@@ -144,7 +143,6 @@ def plan(inputs: Sequence[str | Path], outdir: Path | None, suffixes: Sequence[s
     """(source, output) for every file named and every file with one of ``suffixes`` under the folders
     named, in order. ``name(path)`` is the output name of a source: ``outdir / name(path relative to its
     folder)`` with ``outdir``, else ``name(source)`` beside it (folders then need ``outdir``)."""
-    from .data import scan
 
     pairs = []
     for given in map(Path, inputs):
@@ -153,7 +151,7 @@ def plan(inputs: Sequence[str | Path], outdir: Path | None, suffixes: Sequence[s
             continue
         if outdir is None:
             raise MediaError(f"{given} is a directory; give -o OUTDIR/ for the outputs of a folder")
-        pairs += [(it.path, outdir / name(it.rel)) for it in scan(given, suffixes)]
+        pairs += [(it.path, outdir / name(it.rel)) for it in tree.scan(given, suffixes)]
     refuse_clashes(pairs)
     return pairs
 
@@ -353,12 +351,11 @@ def _valid(raw: bytes, codec: "Codec", job: LatentJob) -> bool:
 
 def is_done(path: Path, codec: "Codec", job: LatentJob, members: list[str] | None = None) -> bool:
     """True if ``path`` holds a valid stream (or, for a shard, exactly ``members``, all valid)."""
-    from .data import shard_members
 
     try:
         if members is None:
             return _valid(path.read_bytes(), codec, job)
-        items = shard_members(path)
+        items = tree.shard_members(path)
     except (OSError, WallocError):
         return False
     return [it.rel.as_posix() for it in items] == members and all(_valid(it.read(), codec, job) for it in items)
@@ -412,10 +409,9 @@ def _latent_batch(job: LatentJob, pairs: list[tuple[Path, Path | str]], shard: P
     return outcomes
 
 
-def plan_shards(items: list["Item"], dst: Path, size: int) -> list[tuple[Path, list[tuple[Path, str]]]]:
+def plan_shards(items: list[tree.Item], dst: Path, size: int) -> list[tuple[Path, list[tuple[Path, str]]]]:
     """Shards of at most ``size`` examples: per folder that holds label folders, in sorted order;
     each is (shard path, [(source, member name), ...])."""
-    from .data import SHARD_SUFFIX
 
     groups: dict[Path, list] = {}
     for it in items:
@@ -424,7 +420,7 @@ def plan_shards(items: list["Item"], dst: Path, size: int) -> list[tuple[Path, l
     for folder, group in sorted(groups.items()):
         for k, start in enumerate(range(0, len(group), size)):
             members = [(it.path, it.rel.relative_to(folder).with_suffix(STREAM_SUFFIX).as_posix()) for it in group[start: start + size]]
-            out.append((dst / folder / f"shard-{k:05d}{SHARD_SUFFIX}", members))
+            out.append((dst / folder / f"shard-{k:05d}{tree.SHARD_SUFFIX}", members))
     return out
 
 
@@ -433,10 +429,9 @@ def latent_tree(src: str | Path, dst: str | Path, *, model: str | None = None, q
                 model_dir: str | None = None, progress: bool = True, shard_size: int = 0) -> Summary:
     """Convert this rank's share of SRC's media files into DST; see the module docstring."""
     import walloc
-    from . import data
 
     src, dst = Path(src), Path(dst)
-    items = data.scan(src)
+    items = tree.scan(src)
     if not items:
         raise MediaError(f"no image or audio files under {src}")
     if model is None:
@@ -451,13 +446,13 @@ def latent_tree(src: str | Path, dst: str | Path, *, model: str | None = None, q
         raise MediaError(f"no {codec.modality} files under {src} for model '{model}'")
     refuse_clashes([(it.rel, it.rel.with_suffix(STREAM_SUFFIX)) for it in items])
     if shard_size > 0:  # tasks: whole shards, each rank taking every world-th one
-        shards = data.share(plan_shards(items, dst, shard_size), rank, world)
+        shards = tree.share(plan_shards(items, dst, shard_size), rank, world)
         tasks = [(members, shard) for shard, members in shards
                  if not is_done(shard, codec, job, [name for _, name in members])]
         total = sum(len(members) for _, members in shards)
     else:               # tasks: batches of files, each rank taking every world-th file
-        mine = data.share(items, rank, world)
-        todo = [(it.path, data.stream_path(dst, it)) for it in mine]
+        mine = tree.share(items, rank, world)
+        todo = [(it.path, tree.stream_path(dst, it)) for it in mine]
         todo = [(s, d) for s, d in todo if not is_done(d, codec, job)]
         tasks = [(pairs, None) for (pairs,) in batches(todo)]
         total = len(mine)

@@ -18,7 +18,6 @@ same samples whatever the thread count.
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
@@ -27,17 +26,12 @@ import torch
 import torch.nn.functional as F
 
 from . import wavelet
+from .encoder import analysis_margin, band_rows  # one band plan for encoding and decoding
 from .errors import MediaError
 from .model import WallocNet
 
-BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate (and conv workspace)
 DECODE_WORKERS = 8       # bands decoded at once at most: each holds its network's activations (~150 MB for rgb-16x)
 _SCALE = {torch.uint8: 255.0, torch.int16: 32768.0, torch.int32: 2147483648.0}
-
-
-def analysis_margin(levels: int) -> int:
-    """Latent rows on each side that the J-level CDF 9/7 packet reaches: (10-1)(2^J-1) samples."""
-    return math.ceil(9 * (2 ** levels - 1) / 2 ** levels) + 1
 
 
 def _all_finite(x: torch.Tensor) -> bool:
@@ -66,13 +60,6 @@ def from_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return x.mul(_SCALE[dtype]).round_().clamp_(info.min, info.max).to(dtype)  # one float temporary, not three
 
 
-def band_rows(net: WallocNet, rest: tuple[int, ...]) -> int:
-    """Latent rows per band for latent trailing extent ``rest``; at least four margins, so that
-    recomputed margin rows never cost more than the rows kept."""
-    margins = analysis_margin(net.cfg.levels) + net.receptive_rows
-    return max(4 * margins, BAND_LATENTS // (net.cfg.latent_dim * math.prod(rest)))
-
-
 def _bands(rows: int, size: int) -> list[tuple[int, int]]:
     return [(r, min(rows, r + size)) for r in range(0, rows, size)]
 
@@ -98,7 +85,7 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
     padded = s0 + (-s0) % block
     rows = padded // block
     latent_rest = tuple(-(-s // block) for s in x.shape[2:])
-    size = band_rows(net, latent_rest)
+    size = band_rows(net.cfg, latent_rest)
     margin = 0 if size >= rows else analysis_margin(net.cfg.levels)
     for g in range(-(-c // m)):
         first = g * m
@@ -163,7 +150,7 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     in flight. A signal of one band (a Kodak image) thus runs its network on one core.
     """
     rows, block = latent_extent[0], net.cfg.block_size
-    size = band_rows(net, latent_extent[1:])
+    size = band_rows(net.cfg, latent_extent[1:])
     syn = 0 if size >= rows else analysis_margin(net.cfg.levels)
     reach = net.receptive_rows
 
