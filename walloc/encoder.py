@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -175,6 +176,52 @@ def band_rows(cfg: NetConfig, rest: tuple[int, ...]) -> int:
     return max(4 * margins, BAND_LATENTS // (cfg.latent_dim * math.prod(rest)))
 
 
+@dataclass(frozen=True)
+class Band:
+    """One band of one channel group: latent rows [r0, r1) are kept from the signal rows [lo, hi)
+    (``margin`` latent rows on each side, taken circularly; past the end, the last row repeats)."""
+
+    group: int
+    first: int                      # the group's first channel
+    channels: list[int] | None      # its channels when they are no plain slice (the last group, padded)
+    r0: int
+    r1: int
+    lo: int
+    hi: int
+    margin: int
+    length: int                     # signal rows
+    padded: int                     # signal rows padded to whole blocks
+
+    @property
+    def inside(self) -> bool:
+        """Whether the band's rows lie inside the signal (a view, no gather)."""
+        return 0 <= self.lo and self.hi <= self.length
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The signal rows the band reads, wrapped around and clamped to the signal."""
+        return np.minimum(np.arange(self.lo, self.hi) % self.padded, self.length - 1)
+
+
+def band_plan(cfg: NetConfig, shape: tuple[int, ...]) -> tuple[tuple[int, ...], list[Band]]:
+    """The latent extent of a signal (C, *S) and the bands it is encoded in, whatever holds the samples."""
+    block, m = cfg.block_size, cfg.channels
+    c, s0 = shape[0], shape[1]
+    padded = s0 + (-s0) % block
+    rows = padded // block
+    latent_rest = tuple(-(-s // block) for s in shape[2:])
+    size = band_rows(cfg, latent_rest)
+    margin = 0 if size >= rows else analysis_margin(cfg.levels)
+    plan = []
+    for g in range(-(-c // m)):
+        first = g * m
+        channels = None if first + m <= c else [min(first + i, c - 1) for i in range(m)]
+        for r0 in range(0, rows, size):
+            r1 = min(rows, r0 + size)
+            plan.append(Band(g, first, channels, r0, r1, (r0 - margin) * block, (r1 + margin) * block, margin, s0, padded))
+    return (rows, *latent_rest), plan
+
+
 def ticker(progress: Callable[[float], None] | None, total: int) -> Callable[[int], None]:
     """Counts units of work done and reports the fraction of ``total`` to ``progress`` (if any)."""
     done = 0
@@ -245,29 +292,15 @@ class Encoder:
         """Encode signal x (C, *S) band by band; ``emit(group, r0, r1, latents (K, r1 - r0, *s))``
         receives each band. Channels are grouped by the model's channel count, the last group
         repeating its last channel; axes are edge-padded to whole blocks. Returns the latent extent."""
-        block, m = self.cfg.block_size, self.cfg.channels
-        c, s0 = x.shape[0], x.shape[1]
-        padded = s0 + (-s0) % block
-        rows = padded // block
-        latent_rest = tuple(-(-s // block) for s in x.shape[2:])
-        size = band_rows(self.cfg, latent_rest)
-        margin = 0 if size >= rows else analysis_margin(self.cfg.levels)
-        extra = [(0, 0), (0, 0), (0, 0)] + [(0, (-s) % block) for s in x.shape[2:]]
-        for g in range(-(-c // m)):
-            first = g * m
-            channels = None if first + m <= c else [min(first + i, c - 1) for i in range(m)]
-            for r0 in range(0, rows, size):
-                r1 = min(rows, r0 + size)
-                lo, hi = (r0 - margin) * block, (r1 + margin) * block
-                if 0 <= lo and hi <= s0:  # inside the signal: a view
-                    rows_of = x[:, lo:hi]
-                else:                     # wraps around or reaches the padding
-                    rows_of = x.take(np.minimum(np.arange(lo, hi) % padded, s0 - 1), axis=1)
-                band = (rows_of[first: first + m] if channels is None else rows_of[channels])[None]
-                if any(p for _, p in extra[3:]):
-                    band = np.pad(band, extra, mode="edge")
-                emit(g, r0, r1, self.latents(band)[0, :, margin: margin + r1 - r0])
-        return (rows, *latent_rest)
+        extent, plan = band_plan(self.cfg, x.shape)
+        extra = [(0, 0), (0, 0), (0, 0)] + [(0, (-s) % self.cfg.block_size) for s in x.shape[2:]]
+        for b in plan:
+            rows_of = x[:, b.lo:b.hi] if b.inside else x.take(b.rows, axis=1)  # inside: a view
+            band = (rows_of[b.first: b.first + self.cfg.channels] if b.channels is None else rows_of[b.channels])[None]
+            if any(p for _, p in extra[3:]):
+                band = np.pad(band, extra, mode="edge")
+            emit(b.group, b.r0, b.r1, self.latents(band)[0, :, b.margin: b.margin + b.r1 - b.r0])
+        return extent
 
     def symbols(self, x: np.ndarray, quality: int | None = None,
                 progress: Callable[[float], None] | None = None) -> np.ndarray:

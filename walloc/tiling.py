@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import wavelet
-from .encoder import analysis_margin, band_rows  # one band plan for encoding and decoding
+from .encoder import analysis_margin, band_plan, band_rows  # one band plan for encoding and decoding
 from .errors import MediaError
 from .model import WallocNet
 
@@ -80,32 +80,18 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
     Channels are grouped by the model's channel count, the last group repeating its last channel.
     Returns the latent extent.
     """
-    block, m = net.cfg.block_size, net.cfg.channels
-    c, s0 = x.shape[0], x.shape[1]
-    padded = s0 + (-s0) % block
-    rows = padded // block
-    latent_rest = tuple(-(-s // block) for s in x.shape[2:])
-    size = band_rows(net.cfg, latent_rest)
-    margin = 0 if size >= rows else analysis_margin(net.cfg.levels)
-    for g in range(-(-c // m)):
-        first = g * m
-        # a whole group is a view of its channels; only the last, padded one is gathered
-        channels = None if first + m <= c else torch.tensor([min(first + i, c - 1) for i in range(m)])
-        for r0, r1 in _bands(rows, size):
-            lo, hi = (r0 - margin) * block, (r1 + margin) * block
-            if 0 <= lo and hi <= s0:  # inside the signal: a view, no gather over the whole signal
-                rows_of = x[:, lo:hi]
-            else:                     # wraps around or reaches the padding
-                rows_of = x.index_select(1, (torch.arange(lo, hi) % padded).clamp(max=s0 - 1))
-            group = rows_of.narrow(0, first, m) if channels is None else rows_of.index_select(0, channels)
-            band = group.unsqueeze(0)  # strided views go to the packet as they are
-            direct = device.type == "cpu" and wavelet.reads_samples(band)
-            if not direct:
-                band = to_float(band)  # converted, and float samples checked for NaN / inf here...
-            with torch.inference_mode():  # ...or, read directly, in the encoder's output
-                y = net.encode(pad_to_block(band, block, skip_first=True).to(device), check=direct and band.is_floating_point())
-            emit(g, r0, r1, y[0, :, margin: margin + r1 - r0])
-    return (rows, *latent_rest)
+    extent, plan = band_plan(net.cfg, tuple(x.shape))
+    for b in plan:
+        rows_of = x[:, b.lo:b.hi] if b.inside else x.index_select(1, torch.from_numpy(b.rows))  # inside: a view
+        group = rows_of.narrow(0, b.first, net.cfg.channels) if b.channels is None else rows_of.index_select(0, torch.tensor(b.channels))
+        band = group.unsqueeze(0)  # strided views go to the packet as they are
+        direct = device.type == "cpu" and wavelet.reads_samples(band)
+        if not direct:
+            band = to_float(band)  # converted, and float samples checked for NaN / inf here...
+        with torch.inference_mode():  # ...or, read directly, in the encoder's output
+            y = net.encode(pad_to_block(band, net.cfg.block_size, skip_first=True).to(device), check=direct and band.is_floating_point())
+        emit(b.group, b.r0, b.r1, y[0, :, b.margin: b.margin + b.r1 - b.r0])
+    return extent
 
 
 def _runs(idx: list[int]) -> list[tuple[int, int, int]]:
