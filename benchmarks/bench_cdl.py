@@ -1,45 +1,55 @@
-"""Compressed-domain learning on real photos: one small classifier trained on pixels and on WaLLoC latents.
+"""Compressed-domain learning: one classifier design trained on pixels (samples), thumbnails and WaLLoC latents.
 
-    python benchmarks/bench_cdl.py --out out/bench_cdl.json [--seeds 3] [--limit 40 --epochs 2]   # --limit: quick check
-    python benchmarks/bench_cdl.py --out out/bench_cdl_cv.json --folds 5 --epochs 20   # cross-validated over all photos
+    python benchmarks/bench_cdl.py --data ../shared/data/images/dtd10 --folds 5 --out docs/results/bench_cdl_dtd10.json
+    python benchmarks/bench_cdl.py --data ../shared/data/fsdd --folds 5 --out docs/results/bench_cdl_fsdd.json
+    python benchmarks/bench_cdl.py --data ../shared/data/images/clothing --out out/bench_cdl.json   # train/validation/test
+    python benchmarks/bench_cdl.py --data DIR --folds 2 --limit 8 --epochs 2 --out /tmp/x.json        # quick check
 
-Data: ``../shared/data/images/clothing/{train,validation,test}/<class>/*.jpg`` (10 classes, 3,781
-phone photos, JPEG q75, short side 288). Every example is first brought to a 256 x 256 center crop
-(short side resized to 256, :func:`walloc.features.fit`). Variants:
+Data (``--data``): a tree of one folder per class (``DIR/<class>/*``), or the split layout
+``DIR/{train,validation,test}/<class>/*``; images or audio, told from the files. Every image is first
+brought to a ``--size`` (256) square center crop (short side resized, :func:`walloc.features.fit`),
+every clip to ``--size`` (8,192) samples (center crop, or zero padding at the end). Variants:
 
-  pixels_full  the 256 x 256 crops (3 x 256 x 256), loaded from the original JPEG files with Pillow
-  pixels_down  the crops downsampled to the latents' number of dimensions (3 x 64 x 64 for 16x),
-               stored as lossless PNG (exact pixels)
-  walloc_16x   ``rgb-16x`` latents of the crops (12 x 32 x 32), made with ``walloc latents --size 256``
-               at the model's default quality and read back with walloc.data.LatentDataset
-               (entropy decoding only), dequantized (symbols x quantizer step)
-  walloc_4x    ``rgb-4x`` latents, when that model is shipped (else reported as skipped)
+images
+  pixels_full       the 256 x 256 crops, loaded from the original files (3 x 256 x 256)
+  pixels_down       the crops downsampled to the numbers of rgb-16x latents (3 x 64 x 64), lossless PNG
+  pixels_down_4x    the crops downsampled to the numbers of rgb-4x latents (3 x 128 x 128), lossless PNG
+  walloc_16x        rgb-16x latents (12 x 32 x 32): ``walloc latents --size 256`` at the default quality,
+                    read back with LatentDataset (entropy decoding only), dequantized
+  walloc_4x         rgb-4x latents (48 x 32 x 32), the same way
+  jpeg_equal_bytes  the 256 x 256 crops as JPEG files at the quality whose mean size matches the
+                    mean ``.wlc`` of walloc_16x (3 x 256 x 256 after decoding)
+audio
+  samples_full      the 8,192-sample waveforms, loaded from the original files (1 x 8192)
+  samples_down      the waveforms resampled to the numbers of stereo-5x latents (1 x 3456), FLAC
+  walloc_5x         stereo-5x latents (108 x 32; mono is coded as the model codes it: a stereo pair
+                    of two equal channels), from ``walloc latents --size 8192``
 
-Classifier (same for all): a stem, then the same small conv body. The stem is one convolution whose
-kernel equals its stride and brings every input to a 32 x 32 grid (8 x 8 patches of full pixels, 2 x 2
-of downsampled pixels, 1 x 1 of 16x latents, 2 x 2 of 4x latents): the only part that changes. Body:
-5 conv-BN-ReLU layers, widths 32-64-128 on 32/16/8 grids, global pooling, linear. Every variant's
-input is standardized the same way: per channel, with the mean and std of that variant's training
-split (the raw latent channels differ in scale by more than an order of magnitude, pixels are in
-[0, 1]; ``input_channel_std`` reports the raw range). Training: AdamW, cosine schedule, label
-smoothing, horizontal-flip augmentation (for latents: the latents of the mirrored crop, which is
-what a ``.wlc`` of the mirrored image holds), the epoch with the best validation accuracy is tested.
+Classifier (:func:`make_net`): a stem, then a body of the same design for every variant of a
+modality (:class:`Body`: conv-BN-ReLU blocks, two stride-2 stages, global average pooling, linear).
+Every stem ends at the width of the body and at the grid of the latents halved (16 x 16; 16 for
+audio), so the body sees the same kind of input. Pixel and sample stems (:func:`signal_stem`):
+stride-2 3x3 (3-tap) conv-BN-ReLU layers, as many as it takes to go from the input's resolution to the
+grid (4 for 256 x 256 pixels, 9 for 8,192 samples), widths doubling up to the body's. Latent stems:
+:class:`walloc.nn.LatentStem` with stride 2 (input BatchNorm, 1x1 and 3x3 conv-BN-ReLU). Inputs are
+standardized per channel with the training split's statistics. Training: AdamW, one-cycle schedule,
+label smoothing, random crops of 7/8 of each axis aligned to whole latent positions (8 pixels of
+full resolution, 2 of 64 x 64 thumbnails, 1 latent; 256 samples), horizontal flips for images (for
+latents: the latents of the mirrored crop, what a ``.wlc`` of the mirrored image holds); tests see
+the whole input.
 
-``--seeds N`` trains every variant N times (seeds --seed, --seed + 1, ...; same data and splits):
-accuracies are the mean over seeds (``test_acc``, ``val_acc``) with ``*_std`` (sample std, None for
-one seed) and ``*_seeds``; ``train_s`` is the mean. ``paired`` compares walloc_16x with pixels_down
-seed by seed (mean difference, its standard error over seeds) and image by image (standard error
-over the test images of the per-image difference, which also carries the test set's sampling noise).
+``--folds K``: stratified K-fold cross-validation over every item (every item tested once, by a
+classifier that never saw it; same folds for every variant; the last epoch is tested). Without
+--folds the split layout is needed: the epoch with the best validation accuracy is tested
+(``--seeds N`` repeats that with N seeds).
 
-``--folds K`` replaces the splits by K-fold cross-validation over all photos (:func:`cross_validate`):
-the same stratified folds for every variant, the last epoch tested, every photo tested once; the
-paired comparison is then over all photos.
-
-Measured per variant: test accuracy (``test_acc``), training wall time (``train_s``), mean bytes per
-example on disk (``bytes_per_example``) and items per second when loading the stored examples
-(``load_items_s``: one process, DataLoader without workers, decode to the classifier's input before
-standardization). All runs share the machine; a single CPU thread is used for training unless
---threads says otherwise.
+Per variant: ``test_acc``, ``train_s`` (total training time, all folds), ``dims`` (numbers per
+example), ``flops_per_example`` (forward pass at the test size, 2 x multiply-adds of the conv and
+linear layers, :func:`flops_per_example`), ``bytes_per_example`` (mean file size), ``load_items_s``
+(one process, DataLoader without workers, to the classifier's input before standardization),
+``time`` (reading the bytes, decoding them, and per epoch: making batches, forward + backward +
+optimizer step), ``loss_history`` (mean training loss per epoch over folds, to check convergence).
+``paired``: accuracy differences over the same items, with the standard error over items.
 """
 
 from __future__ import annotations
@@ -49,6 +59,7 @@ import io as _io
 import json
 import math
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -64,42 +75,100 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import walloc  # noqa: E402
-from walloc import data, features, tree  # noqa: E402
+from walloc import data, features, io, tree  # noqa: E402
+from walloc.nn import LatentStem, conv_bn_relu  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
-GRID = 32  # every variant's stem outputs a GRID x GRID feature map
-VARIANTS = ("pixels_full", "pixels_down", "walloc_16x", "walloc_4x")
+LATENT_GRID = 32      # latent positions per axis of a --size input (256 px / 8, 8192 samples / 256)
+CROP = 28             # training crops: CROP of LATENT_GRID latent positions per axis
+DEFAULT_SIZE = {"image": 256, "audio": 8192}
+WIDTH = {"image": 48, "audio": 64}
+VARIANTS = {"image": ("pixels_full", "pixels_down", "pixels_down_4x", "walloc_16x", "walloc_4x", "jpeg_equal_bytes"),
+            "audio": ("samples_full", "samples_down", "walloc_5x")}
+MODELS = {"walloc_16x": "rgb-16x", "walloc_4x": "rgb-4x", "walloc_5x": "stereo-5x"}
+DOWN_OF = {"pixels_down": "walloc_16x", "pixels_down_4x": "walloc_4x", "samples_down": "walloc_5x"}
+PAIRS = (("walloc_16x", "pixels_down"), ("walloc_4x", "pixels_down_4x"), ("walloc_16x", "pixels_full"),
+         ("pixels_full", "pixels_down"), ("walloc_16x", "jpeg_equal_bytes"),
+         ("walloc_5x", "samples_down"), ("walloc_5x", "samples_full"), ("samples_full", "samples_down"))
 
 
 # -- classifier ------------------------------------------------------------------------------------------
-def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+class Body(nn.Sequential):
+    """The part every variant shares: width -> 2 x width -> 4 x width, two stride-2 stages, pooled, linear."""
+
+    def __init__(self, width: int, classes: int, dims: int):
+        pool = (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)[dims - 1]
+        super().__init__(conv_bn_relu(dims, width, width),
+                         conv_bn_relu(dims, width, 2 * width, 3, 2), conv_bn_relu(dims, 2 * width, 2 * width),
+                         conv_bn_relu(dims, 2 * width, 4 * width, 3, 2), conv_bn_relu(dims, 4 * width, 4 * width),
+                         pool(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * width, classes))
 
 
-class Classifier(nn.Module):
-    """Stem (kernel = stride = input size / GRID) + a fixed conv body; the stem is all that varies."""
+def signal_stem(channels: int, factor: float, width: int, dims: int) -> nn.Sequential:
+    """Pixels or samples -> (width, input / factor): round(log2 factor) stride-2 conv-BN-ReLU layers,
+    widths doubling up to ``width`` (at least 16), each layer nonlinear."""
+    n = max(1, round(math.log2(factor)))
+    widths = [max(16, width >> (n - 1 - i)) for i in range(n)]
+    return nn.Sequential(*(conv_bn_relu(dims, cin, cout, 3, 2) for cin, cout in zip([channels] + widths, widths)))
 
-    def __init__(self, channels: int, size: int, classes: int, width: int = 32):
-        super().__init__()
-        if size % GRID:
-            raise ValueError(f"input size {size} is not a multiple of {GRID}")
-        patch = size // GRID
-        self.stem = nn.Sequential(nn.Conv2d(channels, width, patch, patch, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
-        self.body = nn.Sequential(
-            _block(width, width),
-            _block(width, 2 * width, 2), _block(2 * width, 2 * width),
-            _block(2 * width, 4 * width, 2), _block(4 * width, 4 * width),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(4 * width, classes))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(self.stem(x))
+def make_net(latent: bool, channels: int, factor: float, classes: int, dims: int, width: int) -> nn.Sequential:
+    """Stem + Body. ``factor``: input positions per latent position (1 for latents); every stem
+    halves the latent grid, so the body always starts at LATENT_GRID / 2 positions per axis."""
+    stem = LatentStem(channels, width, stride=2, dims=dims) if latent else signal_stem(channels, 2 * factor, width, dims)
+    return nn.Sequential(stem, Body(width, classes, dims))
+
+
+def flops_per_example(net: nn.Module, shape: tuple[int, ...]) -> int:
+    """Floating-point operations of one forward pass on one example (2 per multiply-add of the
+    convolutions and linear layers; normalization and activations are not counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = net.training
+    net.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        net(torch.zeros(1, *shape))
+    net.train(was)
+    return int(counter.get_total_flops())
 
 
 # -- data -------------------------------------------------------------------------------------------------
-def load_all(ds, batch_size: int = 64, collate=None, keep=None) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Every item of a dataset through a worker-less DataLoader -> (inputs, labels, items per second).
+def parts_of(root: Path) -> list[str]:
+    """The split folders of a split layout, or [""] for a tree of class folders."""
+    return list(SPLITS) if all((root / s).is_dir() for s in SPLITS) else [""]
 
+
+def modality_of(root: Path) -> str:
+    """'image' or 'audio': what the tree's media files hold (a tree holding both is refused)."""
+    items = tree.scan(root)
+    if not items:
+        raise SystemExit(f"bench_cdl: no image or audio files under {root}")
+    kinds = {io.modality_of(it.path) for it in items}
+    if len(kinds) > 1:
+        raise SystemExit(f"bench_cdl: {root} holds both images and audio")
+    return kinds.pop()
+
+
+def subset(root: Path, dst: Path, limit: int) -> Path:
+    """A copy of the first ``limit`` files of each class folder of each part (quick runs)."""
+    for part in parts_of(root):
+        items = tree.scan(root / part)
+        for label in tree.classes_of(items):
+            for it in [i for i in items if i.label == label][:limit]:
+                target = dst / part / it.rel
+                if not target.exists():
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(it.path, target)
+    return dst
+
+
+def load_all(ds, batch_size: int = 64, collate=None, keep=None) -> dict:
+    """Every item of a dataset through a worker-less DataLoader -> {"x", "y", "rate", "bytes", "read_s",
+    "load_s"}: ``read_s`` reads the files' bytes alone (warm cache), ``load_s`` reads and decodes.
     ``keep`` turns each batch into what is kept in memory (pixels: uint8); it is not timed."""
+    start = time.perf_counter()
+    sizes = [len(it.read()) for it in ds.items]
+    read_s = time.perf_counter() - start
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
     xs, ys, seconds = [], [], 0.0
     start = time.perf_counter()
@@ -108,125 +177,151 @@ def load_all(ds, batch_size: int = 64, collate=None, keep=None) -> tuple[torch.T
         xs.append(keep(x) if keep else x)
         ys.append(y)
         start = time.perf_counter()
-    return torch.cat(xs), torch.cat(ys), len(ds) / seconds
+    return {"x": torch.cat(xs), "y": torch.cat(ys), "rate": len(ds) / seconds, "bytes": sizes,
+            "read_s": read_s, "load_s": seconds, "items": ds.items}
 
 
 def to_u8(x: torch.Tensor) -> torch.Tensor:
     return (x * 255).round().clamp(0, 255).to(torch.uint8)
 
 
-def jpeg_bytes(x: torch.Tensor, quality: int = 75) -> int:
+def jpeg_bytes(x: torch.Tensor, quality: int) -> bytes:
+    """A uint8 (3, H, W) image as a JPEG file."""
     from PIL import Image
 
     buf = _io.BytesIO()
-    Image.fromarray(to_u8(x).permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=quality)
-    return buf.tell()
+    Image.fromarray(x.permute(1, 2, 0).numpy()).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
 
 
-def subset(root: Path, dst: Path, limit: int) -> Path:
-    """A copy of the first ``limit`` files of each class folder of each split (quick runs)."""
-    import shutil
+def matching_quality(crops: torch.Tensor, target: float) -> int:
+    """The JPEG quality (1-95) whose mean file size over ``crops`` is closest to ``target`` bytes."""
+    def mean_size(q: int) -> float:
+        return float(np.mean([len(jpeg_bytes(x, q)) for x in crops]))
 
-    for split in SPLITS:
-        items = tree.scan(root / split)
-        for label in tree.classes_of(items):
-            for it in [i for i in items if i.label == label][:limit]:
-                target = dst / split / it.rel
-                if not target.exists():
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copyfile(it.path, target)
-    return dst
+    lo, hi = 1, 95
+    while lo < hi:  # smallest quality at least as large as the target (sizes grow with quality)
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if mean_size(mid) < target else (lo, mid)
+    return min((q for q in (lo - 1, lo) if q >= 1), key=lambda q: abs(mean_size(q) - target))
 
 
-def pixels(root: Path, size: int) -> dict:
-    """The 256 x 256 crops of every split, loaded from the JPEG files, as uint8."""
-    out, classes = {}, None
-    for split in SPLITS:
-        ds = data.MediaDataset(root / split, classes=classes, size=size)
+def load_tree(root: Path, parts: list[str], classes, make, collate=None, keep=None) -> dict:
+    """{part: load_all(make(folder, classes))} over the parts of a tree, plus "classes"."""
+    out = {}
+    for part in parts:
+        ds = make(root / part, classes)
         classes = ds.classes
-        x, y, rate = load_all(ds, keep=to_u8)
-        sizes = [it.path.stat().st_size for it in ds.items]
-        out[split] = {"x": x, "y": y, "rate": rate, "bytes": sizes, "items": ds.items}
+        out[part] = load_all(ds, collate=collate(ds) if collate else None, keep=keep)
     out["classes"] = classes
     return out
 
 
-def pixels_down(full: dict, work: Path, factor: int) -> dict:
-    """The crops downsampled by ``factor`` per axis, written as PNG, then loaded back from the files."""
+def signals(root: Path, parts: list[str], size: int, image: bool) -> dict:
+    """The fitted crops (clips) of every part, loaded from the original files (pixels as uint8)."""
+    return load_tree(root, parts, None, lambda folder, classes: data.MediaDataset(folder, classes=classes, size=size),
+                     keep=to_u8 if image else None)
+
+
+def write_tree(full: dict, parts: list[str], folder: Path, suffix: str, write) -> None:
+    """Every stored item of ``full`` through ``write(x, path)`` into ``folder``, mirroring the tree."""
+    for part in parts:
+        for it, x in zip(full[part]["items"], full[part]["x"]):
+            target = folder / part / it.rel.with_suffix(suffix)
+            if not target.exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write(x, target)
+
+
+def downsampled(full: dict, parts: list[str], folder: Path, numbers: int, image: bool, sample_rate: int = 0) -> dict:
+    """The signals resized (bilinear, antialiased) to ``numbers`` numbers per example, stored losslessly
+    (PNG; 16-bit FLAC at the lowered sample rate) and loaded back from those files."""
     from PIL import Image
 
-    out, classes = {}, full["classes"]
-    for split in SPLITS:
-        folder = work / f"pixels_down_{factor}x" / split
-        for it, x in zip(full[split]["items"], full[split]["x"]):
-            target = folder / it.rel.with_suffix(".png")
-            if not target.exists():
-                small = F.interpolate(x[None].float() / 255, scale_factor=1 / factor, mode="bilinear", antialias=True)[0]
-                target.parent.mkdir(parents=True, exist_ok=True)
-                Image.fromarray(to_u8(small.clamp(0, 1)).permute(1, 2, 0).numpy()).save(target)
-        ds = data.MediaDataset(folder, classes=classes)
-        x, y, rate = load_all(ds, keep=to_u8)
-        out[split] = {"x": x, "y": y, "rate": rate, "bytes": [it.path.stat().st_size for it in ds.items]}
-    return out
+    c, *extent = full[parts[0]]["x"].shape[1:]
+    scale = math.sqrt(numbers / c / math.prod(extent)) if image else numbers / c / extent[0]
+    shape = [round(e * scale) for e in extent]
+
+    def write(x: torch.Tensor, path: Path) -> None:
+        x = x[None].float() / 255 if image else x[None, :, None]
+        small = F.interpolate(x, size=shape if image else [1, shape[0]], mode="bilinear", antialias=True)[0]
+        if image:
+            Image.fromarray(to_u8(small.clamp(0, 1)).permute(1, 2, 0).numpy()).save(path)
+        else:
+            io.write_audio(path, small[:, 0], io.AudioMeta(round(sample_rate * scale), 16, False))
+
+    write_tree(full, parts, folder, ".png" if image else ".flac", write)
+    return load_tree(folder, parts, full["classes"], lambda f, classes: data.MediaDataset(f, classes=classes),
+                     keep=to_u8 if image else None)
 
 
-def latents(root: Path, work: Path, model: str, size: int, workers: int) -> dict:
-    """``walloc latents --size`` on the tree, then every split read back with LatentDataset."""
+def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, workers: int, classes) -> dict:
+    """``walloc latents --size`` on the tree, then every part read back with LatentDataset."""
     from walloc.convert import latent_tree
 
-    folder = work / model
     start = time.perf_counter()
     summary = latent_tree(root, folder, model=model, size=size, workers=workers, progress=False)
     convert_s = time.perf_counter() - start
     if summary.failed:
         raise RuntimeError(f"walloc latents failed on {summary.failed[:3]}")
-    out, classes = {"convert_s": convert_s, "converted": summary.written}, None
-    for split in SPLITS:
-        ds = data.LatentDataset(folder / split, classes=classes)
-        classes = ds.classes
-        x, y, rate = load_all(ds, collate=ds.collate)
-        out[split] = {"x": x, "y": y, "rate": rate, "bytes": [it.path.stat().st_size for it in ds.items]}
-    out["classes"] = classes
+    out = load_tree(folder, parts, classes, lambda f, cl: data.LatentDataset(f, classes=cl), collate=lambda ds: ds.collate)
+    out["convert_s"] = convert_s
     return out
 
 
 def mirrored_latents(codec, crops: torch.Tensor) -> torch.Tensor:
     """Dequantized latents of the horizontally mirrored crops (what .wlc files of mirrored images hold)."""
-    out = []
-    for start in range(0, len(crops), 64):
-        x = crops[start: start + 64].float().flip(-1) / 255
-        out.append(features.encode(codec, x, kind="dequantized"))
-    return torch.cat(out)
+    return torch.cat([features.encode(codec, crops[s: s + 64].float().flip(-1) / 255, kind="dequantized")
+                      for s in range(0, len(crops), 64)])
 
 
 # -- training ---------------------------------------------------------------------------------------------
 class Inputs:
-    """Training inputs of one variant: stored tensors -> standardized float batches (+ flip).
+    """Training inputs of one variant: stored tensors -> standardized float batches (crops, flips).
 
     The standardization is the same for every variant (per channel, training-split statistics), so
     that neither the [0, 1] pixels nor the unevenly scaled latent channels get a head start."""
 
-    def __init__(self, splits: dict, *, pixels: bool, mirrored: torch.Tensor | None = None):
-        self.splits, self.pixels, self.mirrored = splits, pixels, mirrored
+    def __init__(self, splits: dict, *, pixels: bool, mirrored: torch.Tensor | None = None, flips: bool = True):
+        self.splits, self.pixels, self.mirrored, self.flips = splits, pixels, mirrored, flips
+        x0 = splits["train"]["x"]
+        self.spatial = x0.dim() - 2
+        self.unit = x0.shape[-1] // LATENT_GRID  # input positions per latent position
         total = sq = 0.0
-        for start in range(0, len(splits["train"]["x"]), 64):
+        for start in range(0, len(x0), 64):
             x = self.raw("train", slice(start, start + 64)).double()
-            total, sq = total + x.sum((0, 2, 3)), sq + (x * x).sum((0, 2, 3))
-        count = splits["train"]["x"][:, 0].numel()
+            dims = (0, *range(2, x.dim()))
+            total, sq = total + x.sum(dims), sq + (x * x).sum(dims)
+        count = x0[:, 0].numel()
         mean = total / count
         self.mean, self.std = mean.float(), (sq / count - mean * mean).clamp_min(1e-12).sqrt().float()
 
     def raw(self, split: str, idx) -> torch.Tensor:
-        """Stored items as floats on their own scale (pixels in [0, 1], dequantized latents)."""
+        """Stored items as floats on their own scale (pixels in [0, 1], samples, dequantized latents)."""
         x = self.splits[split]["x"][idx]
-        return x.float() / 255 if self.pixels else x
+        return x.float() / 255 if self.pixels else x.float()
 
-    def batch(self, split: str, idx: torch.Tensor, flip: torch.Tensor | None = None) -> torch.Tensor:
+    def batch(self, split: str, idx: torch.Tensor, train: bool = False) -> torch.Tensor:
+        """Standardized items; for training, random crops aligned to latent positions and flips."""
         x = self.raw(split, idx)
-        if flip is not None:
-            mirrored = x.flip(-1) if self.pixels else self.mirrored[idx]
-            x = torch.where(flip.view(-1, 1, 1, 1), mirrored, x)
-        return data.standardize(x, (self.mean, self.std), 2)
+        if train:
+            if self.flips and self.spatial == 2:
+                flip = torch.rand(len(idx)) < 0.5
+                mirrored = x.flip(-1) if self.mirrored is None else self.mirrored[idx]
+                x = torch.where(flip.view(-1, 1, 1, 1), mirrored, x)
+            x = crop(x, self.unit, torch.randint(0, LATENT_GRID - CROP + 1, (len(idx), self.spatial)))
+        return data.standardize(x, (self.mean, self.std), self.spatial)
+
+
+def crop(x: torch.Tensor, unit: int, offsets: torch.Tensor) -> torch.Tensor:
+    """Per item, CROP x unit positions per spatial axis, starting at ``offsets`` (in latent positions) x unit."""
+    size = CROP * unit
+    out = []
+    for item, off in zip(x, (offsets * unit).tolist()):
+        for axis, o in enumerate(off):
+            item = item.narrow(axis + 1, o, size)
+        out.append(item)
+    return torch.stack(out)
 
 
 def evaluate(net: nn.Module, inputs: Inputs, split: str, batch: int = 128) -> torch.Tensor:
@@ -234,50 +329,64 @@ def evaluate(net: nn.Module, inputs: Inputs, split: str, batch: int = 128) -> to
     net.eval()
     y = inputs.splits[split]["y"]
     with torch.no_grad():
-        return torch.cat([net(inputs.batch(split, idx)).argmax(1) == y[idx]
-                          for idx in torch.arange(len(y)).split(batch)])
+        return torch.cat([net(inputs.batch(split, idx)).argmax(1) == y[idx] for idx in torch.arange(len(y)).split(batch)])
 
 
-def train(inputs: Inputs, classes: int, epochs: int, seed: int, batch: int = 32, lr: float = 3e-3,
-          select: bool = True) -> dict:
+class Setup(NamedTuple):
+    """How one variant's classifier is built and trained."""
+
+    latent: bool       # LatentStem (else a signal stem)
+    factor: float      # input positions per latent position
+    width: int
+    epochs: int
+    batch: int
+    lr: float
+
+
+def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = True) -> dict:
     """Train one classifier; with ``select`` the epoch with the best validation accuracy is tested,
     else (cross-validation, no validation split) the last epoch."""
-    x0 = inputs.splits["train"]["x"]
+    x0, y = inputs.splits["train"]["x"], inputs.splits["train"]["y"]
     torch.manual_seed(seed)
-    net = Classifier(x0.shape[1], x0.shape[2], classes)
-    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
+    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width)
+    opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=0.05)
     n = len(x0)
-    steps = epochs * math.ceil(n / batch)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
-    y = inputs.splits["train"]["y"]
-    best, best_epoch, history = (-1.0, None), 0, []
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=setup.lr, total_steps=setup.epochs * math.ceil(n / setup.batch),
+                                                pct_start=0.15)
+    best, best_epoch, history, losses = (-1.0, None), 0, [], []
+    batch_s = step_s = 0.0
     start = time.perf_counter()
-    for epoch in range(epochs):
+    for epoch in range(setup.epochs):
         net.train()
-        order = torch.randperm(n)
-        for s in range(0, n, batch):
-            idx = order[s: s + batch]
-            if len(idx) < 2:
-                continue
-            flip = torch.rand(len(idx)) < 0.5
-            loss = F.cross_entropy(net(inputs.batch("train", idx, flip)), y[idx], label_smoothing=0.1)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+        total, count = 0.0, 0
+        for idx in torch.randperm(n).split(setup.batch):
+            t0 = time.perf_counter()
+            x = inputs.batch("train", idx, train=True)
+            t1 = time.perf_counter()
+            if len(idx) > 1:
+                loss = F.cross_entropy(net(x), y[idx], label_smoothing=0.1)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                total, count = total + loss.item() * len(idx), count + len(idx)
             sched.step()
-        if not select:
-            continue
-        val = evaluate(net, inputs, "validation").float().mean().item()
-        history.append(round(val, 4))
-        if val > best[0]:
-            best, best_epoch = (val, {k: v.clone() for k, v in net.state_dict().items()}), epoch + 1
+            batch_s, step_s = batch_s + t1 - t0, step_s + time.perf_counter() - t1
+        losses.append(total / count)
+        if select:
+            val = evaluate(net, inputs, "validation").float().mean().item()
+            history.append(round(val, 4))
+            if val > best[0]:
+                best, best_epoch = (val, {k: v.clone() for k, v in net.state_dict().items()}), epoch + 1
     train_s = time.perf_counter() - start
     if select:
         net.load_state_dict(best[1])
     else:
-        best, best_epoch = (None, None), epochs
+        best, best_epoch = (None, None), setup.epochs
     return {"test_correct": evaluate(net, inputs, "test"), "val_acc": best[0], "best_epoch": best_epoch,
-            "val_history": history, "train_s": train_s, "parameters": sum(p.numel() for p in net.parameters())}
+            "val_history": history, "loss_history": losses, "train_s": train_s,
+            "batch_s_per_epoch": batch_s / setup.epochs, "step_s_per_epoch": step_s / setup.epochs,
+            "parameters": sum(p.numel() for p in net.parameters()),
+            "flops_per_example": flops_per_example(net, tuple(x0.shape[1:]))}
 
 
 def std(values) -> float | None:
@@ -285,49 +394,38 @@ def std(values) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
-def seeds_of(args) -> list[int]:
-    return [args.seed + i for i in range(args.seeds)]
+def summary(runs: list[dict]) -> dict:
+    """What the report keeps of several trainings (seeds or folds) of one variant."""
+    return {"train_s": round(sum(r["train_s"] for r in runs), 1),
+            "train_s_per_run": round(float(np.mean([r["train_s"] for r in runs])), 1),
+            "loss_history": [round(float(np.mean(v)), 4) for v in zip(*(r["loss_history"] for r in runs))],
+            "time_per_epoch": {"batches_s": round(float(np.mean([r["batch_s_per_epoch"] for r in runs])), 3),
+                               "forward_backward_s": round(float(np.mean([r["step_s_per_epoch"] for r in runs])), 3)},
+            "parameters": runs[0]["parameters"], "flops_per_example": runs[0]["flops_per_example"]}
 
 
-def train_seeds(inputs: Inputs, classes: int, args) -> tuple[dict, torch.Tensor]:
+def train_seeds(inputs: Inputs, classes: int, setup: Setup, seeds: list[int]) -> tuple[dict, torch.Tensor]:
     """``train`` once per seed -> (summary over seeds, test correctness: seeds x test items)."""
-    runs = [train(inputs, classes, args.epochs, seed, args.batch, args.lr) for seed in seeds_of(args)]
+    runs = [train(inputs, classes, setup, seed) for seed in seeds]
     correct = torch.stack([r["test_correct"] for r in runs])
     result = {}
     for key, accs in (("test_acc", correct.float().mean(1).tolist()), ("val_acc", [r["val_acc"] for r in runs])):
         sd = std(accs)
         result |= {key: round(float(np.mean(accs)), 4), f"{key}_std": None if sd is None else round(sd, 4),
                    f"{key}_seeds": [round(a, 4) for a in accs]}
-    result |= {"best_epoch": [r["best_epoch"] for r in runs], "val_history": [r["val_history"] for r in runs],
-               "train_s": round(float(np.mean([r["train_s"] for r in runs])), 1),
-               "parameters": runs[0]["parameters"],
-               "input_channel_std": [round(inputs.std.min().item(), 4), round(inputs.std.max().item(), 4)]}
-    return result, correct
+    result |= {"best_epoch": [r["best_epoch"] for r in runs], "val_history": [r["val_history"] for r in runs]}
+    return result | summary(runs), correct
 
 
 def paired(a: torch.Tensor, b: torch.Tensor) -> dict:
-    """Accuracy of a minus b (seeds x test items correctness, same seeds, same test images)."""
+    """Accuracy of a minus b (seeds x test items correctness, same seeds, same test items)."""
     per_seed = (a.float().mean(1) - b.float().mean(1)).tolist()
-    per_image = a.float().mean(0) - b.float().mean(0)
+    per_item = a.float().mean(0) - b.float().mean(0)
     se = std(per_seed)
     return {"mean": round(float(np.mean(per_seed)), 4), "per_seed": [round(d, 4) for d in per_seed],
             "se_seeds": None if se is None else round(se / math.sqrt(len(per_seed)), 4),
-            "se_test_images": round(per_image.std().item() / math.sqrt(len(per_image)), 4),
-            "test_images": len(per_image)}
-
-
-def report(name: str, splits: dict, result: dict, **extra) -> dict:
-    total = sum(len(splits[s]["y"]) for s in SPLITS)
-    rate = total / sum(len(splits[s]["y"]) / splits[s]["rate"] for s in SPLITS)
-    sizes = [b for s in SPLITS for b in splits[s]["bytes"]]
-    entry = {**result, "bytes_per_example": round(float(np.mean(sizes)), 1), "load_items_s": round(rate, 1),
-             "input_shape": list(splits["train"]["x"].shape[1:]),
-             "dimensions": int(np.prod(splits["train"]["x"].shape[1:])), **extra}
-    spread = "" if entry["test_acc_std"] is None else f" +- {entry['test_acc_std']:.4f}"
-    print(f"{name:12s} acc {entry['test_acc']:.4f}{spread}  train {entry['train_s']:7.1f} s  "
-          f"{entry['bytes_per_example']:9.1f} B/example  load {entry['load_items_s']:8.1f} items/s  "
-          f"shape {entry['input_shape']}", flush=True)
-    return entry
+            "se_test_images": round(per_item.std().item() / math.sqrt(len(per_item)), 4),
+            "test_images": len(per_item)}
 
 
 def fold_of(labels: torch.Tensor, folds: int, seed: int) -> torch.Tensor:
@@ -340,132 +438,187 @@ def fold_of(labels: torch.Tensor, folds: int, seed: int) -> torch.Tensor:
     return fold
 
 
-def pooled(splits: dict) -> dict:
-    """All three splits as one set, in split order."""
-    return {"x": torch.cat([splits[s]["x"] for s in SPLITS]), "y": torch.cat([splits[s]["y"] for s in SPLITS])}
+def pooled(splits: dict, parts: list[str]) -> dict:
+    """All parts as one set, in part order."""
+    return {"x": torch.cat([splits[p]["x"] for p in parts]), "y": torch.cat([splits[p]["y"] for p in parts])}
 
 
 def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
-    """K-fold cross-validation over the pooled splits (every photo is tested once, by a classifier
-    that never saw it): 10x more test items than the test split, so differences of a point or two can
-    be told from test-set noise. Same folds for every variant; the last epoch is tested.
+    """K-fold cross-validation over the pooled items (every item is tested once, by a classifier
+    that never saw it). Same folds for every variant; the last epoch is tested.
 
-    ``variants``: name -> (pool {"x", "y"}, pixels?, mirrored pool or None)."""
+    ``variants``: name -> (pool {"x", "y"}, pixels?, mirrored pool or None, Setup)."""
     labels = next(iter(variants.values()))[0]["y"]
     if any(not torch.equal(v[0]["y"], labels) for v in variants.values()):
         raise RuntimeError("the variants do not list the same photos in the same order")
     fold = fold_of(labels, args.folds, args.seed)
     results, correct = {}, {}
-    for name, (pool, is_pixels, mirrored) in variants.items():
-        right, accs, seconds = torch.zeros(len(labels), dtype=torch.bool), [], []
+    for name, (pool, is_pixels, mirrored, setup) in variants.items():
+        right, accs, runs = torch.zeros(len(labels), dtype=torch.bool), [], []
         for k in range(args.folds):
             tr, te = (fold != k).nonzero().flatten(), (fold == k).nonzero().flatten()
             splits = {"train": {"x": pool["x"][tr], "y": labels[tr]}, "test": {"x": pool["x"][te], "y": labels[te]}}
-            run = train(Inputs(splits, pixels=is_pixels, mirrored=None if mirrored is None else mirrored[tr]),
-                        classes, args.epochs, args.seed + k, args.batch, args.lr, select=False)
+            inputs = Inputs(splits, pixels=is_pixels, mirrored=None if mirrored is None else mirrored[tr])
+            run = train(inputs, classes, setup, args.seed + k, select=False)
             right[te] = run["test_correct"]
             accs.append(run["test_correct"].float().mean().item())
-            seconds.append(run["train_s"])
-            print(f"  {name} fold {k}: acc {accs[-1]:.4f} ({seconds[-1]:.0f} s)", flush=True)
+            runs.append(run)
+            print(f"  {name} fold {k}: acc {accs[-1]:.4f} ({run['train_s']:.0f} s, last loss {run['loss_history'][-1]:.3f})", flush=True)
         correct[name] = right[None]
         results[name] = {"cv_acc": round(right.float().mean().item(), 4), "fold_acc": [round(a, 4) for a in accs],
-                         "fold_acc_std": round(std(accs), 4), "train_s": round(float(np.mean(seconds)), 1)}
-        print(f"{name:12s} cross-validated acc {results[name]['cv_acc']:.4f} over {len(labels)} photos", flush=True)
+                         "fold_acc_std": std(accs) and round(std(accs), 4), **summary(runs)}
+        print(f"{name:16s} cross-validated acc {results[name]['cv_acc']:.4f} over {len(labels)} items", flush=True)
     return results, correct
 
 
 class Variant(NamedTuple):
     """One input's stored examples, loaded: what training and the report need of it."""
 
-    splits: dict                    # split -> {"x", "y", "rate", "bytes"}
-    pixels: bool                    # uint8 pixels (else dequantized latents)
-    mirrored: torch.Tensor | None   # latents of the mirrored crops (flip augmentation), aligned with the training items
+    splits: dict                    # part -> load_all(...)
+    pixels: bool                    # uint8 pixels (else float samples or dequantized latents)
+    mirrored: torch.Tensor | None   # latents of the mirrored crops (flip augmentation), pooled order
+    latent: bool
     extra: dict                     # what the report adds: how it is stored, which model
+
+
+def report(name: str, v: Variant, parts: list[str], result: dict) -> dict:
+    total = sum(len(v.splits[p]["y"]) for p in parts)
+    read_s, load_s = (sum(v.splits[p][k] for p in parts) for k in ("read_s", "load_s"))
+    sizes = [b for p in parts for b in v.splits[p]["bytes"]]
+    shape = list(v.splits[parts[0]]["x"].shape[1:])
+    entry = {**result, "bytes_per_example": round(float(np.mean(sizes)), 1), "load_items_s": round(total / load_s, 1),
+             "input_shape": shape, "dims": math.prod(shape),
+             "time": {"read_ms_per_item": round(1000 * read_s / total, 3),
+                      "decode_ms_per_item": round(1000 * max(0.0, load_s - read_s) / total, 3),
+                      "decoding": "entropy decoding + dequantization" if v.latent else "media decoding + fitting",
+                      **result.get("time_per_epoch", {})}, **v.extra}
+    entry.pop("time_per_epoch", None)
+    spread = "" if entry.get("test_acc_std") is None else f" +- {entry['test_acc_std']:.4f}"
+    print(f"{name:16s} acc {entry['test_acc']:.4f}{spread}  train {entry['train_s']:7.1f} s  "
+          f"{entry['bytes_per_example']:9.1f} B/example  load {entry['load_items_s']:8.1f} items/s  "
+          f"dims {entry['dims']}  {entry['flops_per_example'] / 1e6:.1f} MFLOP", flush=True)
+    return entry
+
+
+def load_variants(root: Path, parts: list[str], work: Path, modality: str, wanted: list[str], args) -> tuple[dict, dict, dict]:
+    """Every wanted variant's stored examples -> (name -> Variant, name -> skipped reason, the full signals)."""
+    image, size = modality == "image", args.size
+    full = signals(root, parts, size, image)
+    classes = full["classes"]
+    shipped = {m.name for m in walloc.list_models()}
+    loaded, skipped = {}, {}
+    full_name = "pixels_full" if image else "samples_full"
+    if full_name in wanted:
+        loaded[full_name] = Variant(full, image, None, False, {
+            "stored_as": "the original files, decoded and fitted to --size", "factor": size // LATENT_GRID})
+    for name in [n for n in VARIANTS[modality] if n in MODELS]:
+        model = MODELS[name]
+        needs = name in wanted or any(DOWN_OF.get(w) == name for w in wanted) or (name == "walloc_16x" and "jpeg_equal_bytes" in wanted)
+        if not needs:
+            continue
+        if model not in shipped:
+            skipped[name] = {"skipped": f"model '{model}' is not shipped (walloc.list_models(): {sorted(shipped)})"}
+            print(f"{name:16s} skipped: {skipped[name]['skipped']}", flush=True)
+            continue
+        codec = walloc.load(model)
+        lat = latents(root, parts, work / model, model, size, args.workers, classes)
+        dims = math.prod(lat[parts[0]]["x"].shape[1:])
+        for down in [d for d, of in DOWN_OF.items() if of == name and d in wanted]:
+            rate = 0 if image else io.read_audio(full[parts[0]]["items"][0].path)[1].sample_rate
+            splits = downsampled(full, parts, work / down, dims, image, rate)
+            shape = splits[parts[0]]["x"].shape
+            loaded[down] = Variant(splits, image, None, False, {
+                "stored_as": "PNG (lossless)" if image else "FLAC (16-bit, lowered sample rate)", "matches": name,
+                "factor": shape[-1] / LATENT_GRID})
+        if name in wanted:
+            mirrored = mirrored_latents(codec, pooled(full, parts)["x"]) if image else None
+            loaded[name] = Variant(lat, False, mirrored, True, {
+                "model": model, "quality": codec.default_quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
+                "stored_as": f".wlc files from `walloc latents --size {size}`, read with LatentDataset"})
+        if name == "walloc_16x" and "jpeg_equal_bytes" in wanted:
+            target = float(np.mean([b for p in parts for b in lat[p]["bytes"]]))
+            crops = pooled(full, parts)["x"]
+            quality = matching_quality(crops[torch.linspace(0, len(crops) - 1, min(100, len(crops))).long()], target)
+            folder = work / f"jpeg_q{quality}"
+            write_tree(full, parts, folder, ".jpg", lambda x, path: path.write_bytes(jpeg_bytes(x, quality)))
+            splits = load_tree(folder, parts, classes, lambda f, cl: data.MediaDataset(f, classes=cl), keep=to_u8)
+            loaded["jpeg_equal_bytes"] = Variant(splits, True, None, False, {
+                "stored_as": f"JPEG quality {quality} of the crops (Pillow), the quality whose mean size is closest "
+                             f"to walloc_16x's .wlc ({target:.0f} B)", "jpeg_quality": quality, "factor": size // LATENT_GRID})
+    return loaded, skipped, full
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True, help="JSON results file")
-    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "images" / "clothing"))
+    ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "images" / "clothing"),
+                    help="a tree of class folders, or of train/validation/test folders of class folders")
     ap.add_argument("--work", default=None, help="folder for the latent and downsampled datasets (default: next to --out)")
-    ap.add_argument("--size", type=int, default=256)
-    ap.add_argument("--epochs", type=int, default=15)
-    ap.add_argument("--limit", type=int, default=0, help="use only the first N files per class and split (quick check)")
+    ap.add_argument("--size", type=int, default=None, help="image side / clip length (default 256 / 8192)")
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--limit", type=int, default=0, help="use only the first N files per class and part (quick check)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads for training")
     ap.add_argument("--workers", type=int, default=2, help="worker processes for `walloc latents`")
     ap.add_argument("--seed", type=int, default=0, help="first seed")
-    ap.add_argument("--seeds", type=int, default=1, help="train every variant with this many seeds")
+    ap.add_argument("--seeds", type=int, default=1, help="train every variant with this many seeds (without --folds)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--folds", type=int, default=0,
-                    help="K-fold cross-validation over the pooled splits instead of the train/validation/test protocol")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--width", type=int, default=0, help="the body's first width (default 48 images, 64 audio)")
+    ap.add_argument("--folds", type=int, default=0, help="K-fold cross-validation over all items")
+    ap.add_argument("--variants", default="", help="comma-separated (default: all of the modality)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.parent / (out.stem + "_work")
     root = Path(args.data)
-    if not all((root / s).is_dir() for s in SPLITS):
-        sys.exit(f"bench_cdl: the clothing set is not at {root} (needs {', '.join(SPLITS)} folders)")
+    if not root.is_dir():
+        sys.exit(f"bench_cdl: {root} is not a folder")
+    parts = parts_of(root)
+    if not args.folds and parts == [""]:
+        sys.exit(f"bench_cdl: {root} has no train/validation/test folders; use --folds K")
+    modality = modality_of(root)
+    args.size = args.size or DEFAULT_SIZE[modality]
+    wanted = args.variants.split(",") if args.variants else list(VARIANTS[modality])
+    unknown = set(wanted) - set(VARIANTS[modality])
+    if unknown:
+        sys.exit(f"bench_cdl: unknown {modality} variants {sorted(unknown)}; known: {', '.join(VARIANTS[modality])}")
     if args.limit:
         root = subset(root, work / f"subset_{args.limit}", args.limit)
-    wanted = args.variants.split(",")
-    models = {m.name for m in walloc.list_models()}
     t0 = time.perf_counter()
-
-    full = pixels(root, args.size)
+    loaded, skipped, full = load_variants(root, parts, work, modality, wanted, args)
     classes = full["classes"]
-    counts = ", ".join(f"{s} {len(full[s]['y'])}" for s in SPLITS)
-    print(f"data: {counts}, {len(classes)} classes, {time.perf_counter() - t0:.0f} s", flush=True)
-    loaded, skipped = {}, {}
-    if "pixels_full" in wanted:
-        jpeg = [jpeg_bytes(x.float() / 255) for s in SPLITS for x in full[s]["x"][:200]]
-        loaded["pixels_full"] = Variant(full, True, None, {
-            "stored_as": "original JPEG files (q75, short side 288), decoded with Pillow and fitted to 256x256",
-            "bytes_per_example_jpeg75_crop": round(float(np.mean(jpeg)), 1)})
-    for name, model in (("walloc_16x", "rgb-16x"), ("walloc_4x", "rgb-4x")):
-        if name not in wanted and not (name == "walloc_16x" and "pixels_down" in wanted):
-            continue
-        if model not in models:
-            skipped[name] = {"skipped": f"model '{model}' is not shipped (walloc.list_models(): {sorted(models)})"}
-            print(f"{name:12s} skipped: {skipped[name]['skipped']}", flush=True)
-            continue
-        codec = walloc.load(model)
-        if "pixels_down" in wanted and name == "walloc_16x":
-            factor = round(math.sqrt(codec.dim_reduction))
-            down = pixels_down(full, work, factor)
-            loaded["pixels_down"] = Variant(down, True, None, {
-                "factor": factor, "stored_as": "PNG (lossless) of the downsampled crops",
-                "bytes_per_example_jpeg75": round(float(np.mean([jpeg_bytes(x.float() / 255) for x in down['train']['x'][:200]])), 1)})
-        if name in wanted:
-            lat = latents(root, work, model, args.size, args.workers)
-            crops = pooled(full)["x"] if args.folds else full["train"]["x"]
-            loaded[name] = Variant(lat, False, mirrored_latents(codec, crops), {
-                "model": model, "quality": codec.default_quality, "convert_s": round(lat["convert_s"], 1),
-                "stored_as": f".wlc files from `walloc latents --size {args.size}`, read with LatentDataset"})
-
+    counts = ", ".join(f"{p or 'all'} {len(full[p]['y'])}" for p in parts)
+    print(f"data: {counts}, {len(classes)} classes, "
+          f"{time.perf_counter() - t0:.0f} s", flush=True)
+    width = args.width or WIDTH[modality]
+    setups = {k: Setup(v.latent, v.extra["factor"], width, args.epochs, args.batch, args.lr) for k, v in loaded.items()}
     correct: dict[str, torch.Tensor] = {}
     results: dict = dict(skipped)
     if args.folds:
-        cv, correct = cross_validate({k: (pooled(v.splits), v.pixels, v.mirrored) for k, v in loaded.items()}, len(classes), args)
+        cv, correct = cross_validate({k: (pooled(v.splits, parts), v.pixels, v.mirrored, setups[k]) for k, v in loaded.items()},
+                                     len(classes), args)
         for k, v in loaded.items():
-            results[k] = report(k, v.splits, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]}, **v.extra)
+            results[k] = report(k, v, parts, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]})
     else:
         for k, v in loaded.items():
-            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, mirrored=v.mirrored), len(classes), args)
-            results[k] = report(k, v.splits, r, **v.extra)
+            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, mirrored=v.mirrored), len(classes), setups[k],
+                                        [args.seed + i for i in range(args.seeds)])
+            results[k] = report(k, v, parts, r)
+    items = sum(len(full[p]["y"]) for p in parts)
     doc = {
         "benchmark": "compressed-domain classification, benchmarks/bench_cdl.py",
-        "protocol": f"{args.folds}-fold cross-validation over all {sum(len(full[s]['y']) for s in SPLITS)} photos, last epoch tested"
+        "modality": modality,
+        "protocol": f"{args.folds}-fold stratified cross-validation over all {items} items, last epoch tested"
                     if args.folds else "train / validation (epoch selection) / test splits",
-        "data": str(root), "splits": {s: len(full[s]["y"]) for s in SPLITS}, "classes": classes,
-        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seeds": seeds_of(args), "folds": args.folds,
+        "data": str(Path(args.data)), "items": items, "parts": {p or "all": len(full[p]["y"]) for p in parts}, "classes": classes,
+        "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "width": width,
+        "crop": f"{CROP}/{LATENT_GRID} of each axis, aligned to latent positions",
+        "seeds": [args.seed + i for i in range(1 if args.folds else args.seeds)], "folds": args.folds,
         "threads": args.threads, "limit": args.limit,
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
         "total_s": round(time.perf_counter() - t0, 1),
-        "variants": {k: results[k] for k in VARIANTS if k in results},
-        "paired": {f"{a} - {b}": paired(correct[a], correct[b])
-                   for a, b in (("walloc_16x", "pixels_down"), ("walloc_16x", "pixels_full")) if a in correct and b in correct},
+        "variants": {k: results[k] for k in VARIANTS[modality] if k in results},
+        "paired": {f"{a} - {b}": paired(correct[a], correct[b]) for a, b in PAIRS if a in correct and b in correct},
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")

@@ -1,11 +1,19 @@
-"""The cross-validation protocol of benchmarks/bench_cdl.py: folds and bookkeeping on synthetic data."""
+"""benchmarks/bench_cdl.py: the cross-validation protocol, the trees it reads, its variants, crops and
+FLOP counts, on synthetic data (and the real trees' labels where present)."""
 
 import importlib.util
+import json
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 import torch
+from torch import nn
+
+from conftest import DATA, ROOT
+from walloc import io, tree
 
 _spec = importlib.util.spec_from_file_location("bench_cdl", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cdl.py")
 bench_cdl = importlib.util.module_from_spec(_spec)
@@ -30,7 +38,8 @@ def test_cross_validation_tests_every_item_once_with_a_classifier_that_never_saw
     # class c: a bright channel c, so the classes are learnable; pixels stored as uint8
     x = (torch.rand(n, 3, 32, 32) * 60).to(torch.uint8)
     x[torch.arange(n), labels] += 150
-    args = SimpleNamespace(folds=3, seed=0, epochs=8, batch=8, lr=3e-3)
+    args = SimpleNamespace(folds=3, seed=0)
+    setup = bench_cdl.Setup(False, 1, 16, 8, 8, 3e-3)
     seen = []
     real_train = bench_cdl.train
 
@@ -39,7 +48,7 @@ def test_cross_validation_tests_every_item_once_with_a_classifier_that_never_saw
         return real_train(inputs, *a, **k)
 
     monkeypatch.setattr(bench_cdl, "train", spy)
-    results, correct = bench_cdl.cross_validate({"pix": ({"x": x, "y": labels}, True, None)}, classes, args)
+    results, correct = bench_cdl.cross_validate({"pix": ({"x": x, "y": labels}, True, None, setup)}, classes, args)
     assert correct["pix"].shape == (1, n)
     assert len(seen) == 3 and sum(len(te) for _, te in seen) == n
     for tr, te in seen:  # no test photo in its own training set
@@ -53,6 +62,128 @@ def test_cross_validation_tests_every_item_once_with_a_classifier_that_never_saw
 def test_cross_validation_refuses_variants_that_list_photos_differently():
     a = {"x": torch.zeros(6, 3, 32, 32, dtype=torch.uint8), "y": torch.tensor([0, 1, 0, 1, 0, 1])}
     b = {"x": a["x"], "y": torch.tensor([1, 0, 1, 0, 1, 0])}
-    args = SimpleNamespace(folds=2, seed=0, epochs=1, batch=4, lr=1e-3)
+    setup = bench_cdl.Setup(False, 1, 16, 1, 4, 1e-3)
     with pytest.raises(RuntimeError, match="same photos"):
-        bench_cdl.cross_validate({"a": (a, True, None), "b": (b, True, None)}, 2, args)
+        bench_cdl.cross_validate({"a": (a, True, None, setup), "b": (b, True, None, setup)}, 2, SimpleNamespace(folds=2, seed=0))
+
+
+def test_train_s_is_the_total_over_folds_and_the_loss_curve_is_kept():
+    torch.manual_seed(0)
+    labels = torch.arange(12) % 2
+    x = (torch.rand(12, 1, 64) * 2 - 1)  # audio-like (1, 64): 1-D stems and bodies
+    setup = bench_cdl.Setup(False, 2, 16, 3, 4, 3e-3)
+    results, _ = bench_cdl.cross_validate({"wave": ({"x": x, "y": labels}, False, None, setup)}, 2,
+                                          SimpleNamespace(folds=2, seed=0))
+    r = results["wave"]
+    assert r["train_s"] == pytest.approx(2 * r["train_s_per_run"], abs=0.11)
+    assert len(r["loss_history"]) == 3 and r["flops_per_example"] > 0
+    assert set(r["time_per_epoch"]) == {"batches_s", "forward_backward_s"}
+
+
+# -- trees -------------------------------------------------------------------------------------------------
+def _audio_tree(root: Path, classes=("one", "two"), per_class: int = 3, length: int = 5000) -> Path:
+    torch.manual_seed(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            io.write_audio(root / c / f"{i}.flac", torch.rand(1, length) - 0.5, io.AudioMeta(8000, 16, False))
+    return root
+
+
+def test_trees_of_class_folders_or_splits_of_images_or_audio_are_told_apart(tmp_path):
+    audio = _audio_tree(tmp_path / "audio")
+    assert bench_cdl.parts_of(audio) == [""] and bench_cdl.modality_of(audio) == "audio"
+    from PIL import Image
+
+    for split in bench_cdl.SPLITS:
+        (tmp_path / "img" / split / "cat").mkdir(parents=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / "img" / split / "cat" / "0.png")
+    assert bench_cdl.parts_of(tmp_path / "img") == list(bench_cdl.SPLITS)
+    assert bench_cdl.modality_of(tmp_path / "img") == "image"
+    (audio / "one" / "x.png").write_bytes((tmp_path / "img" / "train" / "cat" / "0.png").read_bytes())
+    with pytest.raises(SystemExit, match="both images and audio"):
+        bench_cdl.modality_of(audio)
+
+
+@pytest.mark.parametrize("folder, per_class", [("images/dtd10", 120), ("fsdd", 200)])
+def test_folds_of_the_real_trees_hold_every_class_evenly(folder, per_class):
+    root = DATA / folder
+    if not root.is_dir():
+        pytest.skip(f"{root} not found")
+    items = tree.scan(root)
+    classes = tree.classes_of(items)
+    labels = torch.tensor([classes.index(it.label) for it in items])
+    assert len(classes) == 10 and torch.bincount(labels).tolist() == [per_class] * 10
+    fold = bench_cdl.fold_of(labels, 5, seed=0)
+    counts = torch.stack([torch.bincount(labels[fold == k], minlength=10) for k in range(5)])
+    assert (counts == per_class // 5).all()
+
+
+# -- variants ------------------------------------------------------------------------------------------------
+def test_downsampled_variants_hold_the_latents_numbers(tmp_path):
+    """pixels_down: 3 x 64 x 64 = rgb-16x's 12 x 32 x 32; pixels_down_4x: 3 x 128 x 128 = rgb-4x's
+    48 x 32 x 32; samples_down: 3,456 samples = stereo-5x's 108 x 32, written at the lowered rate."""
+    it = tree.Item(Path("x"), Path("c/0.png"), "c")
+    image = {"": {"x": (torch.rand(2, 3, 256, 256) * 255).to(torch.uint8), "items": [it, tree.Item(Path("y"), Path("c/1.png"), "c")]},
+             "classes": ["c"]}
+    for numbers, side in ((12 * 32 * 32, 64), (48 * 32 * 32, 128)):
+        down = bench_cdl.downsampled(image, [""], tmp_path / str(side), numbers, True)
+        assert down[""]["x"].shape == (2, 3, side, side) and down[""]["x"].dtype == torch.uint8
+    clip = {"": {"x": torch.rand(1, 1, 8192) - 0.5, "items": [tree.Item(Path("x"), Path("c/0.flac"), "c")]}, "classes": ["c"]}
+    down = bench_cdl.downsampled(clip, [""], tmp_path / "audio", 108 * 32, False, 8000)
+    assert down[""]["x"].shape == (1, 1, 3456)
+    assert io.read_audio(tmp_path / "audio" / "c" / "0.flac")[1].sample_rate == 3375
+
+
+def test_crops_are_aligned_to_whole_latent_positions():
+    x = torch.arange(2 * 64 * 64, dtype=torch.float).view(2, 1, 64, 64)  # unit 2: 64 px over a 32-latent grid
+    out = bench_cdl.crop(x, 2, torch.tensor([[0, 4], [3, 1]]))
+    assert out.shape == (2, 1, 56, 56)
+    assert torch.equal(out[0], x[0, :, 0:56, 8:64]) and torch.equal(out[1], x[1, :, 6:62, 2:58])
+
+
+def test_the_jpeg_quality_is_the_one_whose_size_matches():
+    torch.manual_seed(0)
+    crops = (torch.rand(3, 3, 64, 64) * 255).to(torch.uint8)
+
+    def size(q):
+        return sum(len(bench_cdl.jpeg_bytes(x, q)) for x in crops) / 3
+
+    target = size(40) + 1
+    q = bench_cdl.matching_quality(crops, target)
+    assert abs(size(q) - target) <= min(abs(size(q - 1) - target), abs(size(q + 1) - target))
+
+
+def test_the_flop_counter_counts_multiply_adds_of_convolutions_and_linear_layers():
+    net = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(2 * 4 * 4, 3))
+    # conv: 4 x 4 positions x 2 outputs x 9 taps; linear: 32 x 3; 2 FLOPs per multiply-add
+    assert bench_cdl.flops_per_example(net, (1, 4, 4)) == 2 * (4 * 4 * 2 * 9 + 32 * 3)
+    assert net.training  # the count leaves the network as it found it
+
+
+def test_every_stem_brings_its_input_to_the_same_body():
+    body_in = {}
+    for name, latent, shape, factor in (("pixels_full", False, (3, 256, 256), 8), ("pixels_down", False, (3, 64, 64), 2),
+                                        ("walloc_16x", True, (12, 32, 32), 1), ("walloc_4x", True, (48, 32, 32), 1)):
+        net = bench_cdl.make_net(latent, shape[0], factor, 10, 2, 16)
+        body_in[name] = net[0](torch.zeros(1, *shape)).shape
+        assert net(torch.zeros(2, *shape)).shape == (2, 10)
+    assert set(body_in.values()) == {(1, 16, 16, 16)}
+    full = bench_cdl.make_net(False, 1, 256, 10, 1, 16)
+    assert full[0](torch.zeros(1, 1, 8192)).shape == (1, 16, 16) and len(full[0]) == 9  # 9 stride-2 layers
+
+
+def test_a_quick_audio_run_reports_every_variant(tmp_path):
+    """The whole benchmark on a tiny audio tree: variants, their numbers per example, timings, FLOPs."""
+    root = _audio_tree(tmp_path / "fsdd", per_class=2)
+    out = tmp_path / "r.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--folds", "2",
+                    "--epochs", "1", "--workers", "1", "--out", str(out)], check=True, capture_output=True, text=True)
+    doc = json.loads(out.read_text())
+    v = doc["variants"]
+    assert doc["modality"] == "audio" and list(v) == ["samples_full", "samples_down", "walloc_5x"]
+    assert [v[k]["dims"] for k in v] == [8192, 3456, 3456]
+    for entry in v.values():
+        assert {"test_acc", "train_s", "load_items_s", "bytes_per_example", "flops_per_example", "time"} <= set(entry)
+        assert {"read_ms_per_item", "decode_ms_per_item", "batches_s", "forward_backward_s"} <= set(entry["time"])
+    assert set(doc["paired"]) == {"walloc_5x - samples_down", "walloc_5x - samples_full", "samples_full - samples_down"}

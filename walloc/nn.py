@@ -1,0 +1,91 @@
+"""Network parts for learning on latents: a stem that lets a standard backbone read latents instead of pixels.
+
+A backbone made for pixels starts with a stem that turns many pixels into a few feature channels
+on a coarse grid (ResNet: a 7x7 stride-2 convolution and a max pool, 4x fewer positions per axis).
+WaLLoC latents already are such a grid: rgb-16x latents of a 256 x 256 image are 12 x 32 x 32, of
+a 8,192-sample clip with stereo-5x 108 x 32. :class:`LatentStem` replaces the pixel stem:
+
+- it standardizes each latent channel (a BatchNorm without learned scale), since raw latent
+  channels differ in scale by more than an order of magnitude;
+- it mixes the channels of each latent position (1x1 convolution, then BatchNorm and ReLU): every
+  position holds a whole wavelet neighbourhood, which the first layer should see together;
+- it then mixes neighbouring positions (3x3 convolution, ``stride`` 1 or 2, BatchNorm, ReLU), to the
+  width and grid the backbone's first stage expects.
+
+    codec = walloc.load("rgb-16x")
+    train = walloc.data.LatentDataset("latents/train")              # (12, 32, 32) per item
+    stem = walloc.nn.LatentStem(codec, 64)                             # -> (64, 32, 32)
+    net = torch.nn.Sequential(stem, my_backbone_without_its_stem)
+
+For a torchvision ResNet: ``net.conv1 = LatentStem(codec, 64); net.bn1 = net.relu = net.maxpool =
+nn.Identity()`` (the stem already ends with BatchNorm and ReLU, at a 32 x 32 grid for 256 x 256
+images, where the pixel stem would give 64 x 64).
+
+This module needs torch; ``import walloc`` does not load it (``walloc.nn`` imports it on first use).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import WallocError
+
+__all__ = ["LatentStem", "conv_bn_relu", "latent_layout"]
+
+
+def latent_layout(source: Any) -> tuple[int, int]:
+    """(channels, spatial dimensions) of the latents a source yields: a channel count (images, 2-D),
+    a :class:`walloc.Codec` (its latent dimension; audio latents are 1-D), or a
+    :class:`walloc.data.LatentDataset` (the latents it decodes, channel groups included)."""
+    if isinstance(source, bool) or not isinstance(source, int) and not hasattr(source, "cfg") \
+            and not (hasattr(source, "shape") and hasattr(source, "spatial")):
+        raise WallocError(f"LatentStem needs a channel count, a Codec or a LatentDataset, not {type(source).__name__}")
+    if isinstance(source, int):
+        if source <= 0:
+            raise WallocError(f"the latents need a positive channel count, not {source}")
+        return source, 2
+    if hasattr(source, "cfg"):
+        return source.cfg.latent_dim, source.cfg.dims
+    return source.shape[0], source.spatial
+
+
+def conv_bn_relu(dims: int, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
+    """Convolution ('same' padding, no bias), BatchNorm, ReLU, 1-D or 2-D: the layer stems and bodies are made of."""
+    conv = (nn.Conv1d, nn.Conv2d)[dims - 1]
+    norm = (nn.BatchNorm1d, nn.BatchNorm2d)[dims - 1]
+    return nn.Sequential(conv(cin, cout, kernel, stride, kernel // 2, bias=False), norm(cout), nn.ReLU(inplace=True))
+
+
+class LatentStem(nn.Sequential):
+    """Latents (B, C, *s) -> features (B, out_channels, *ceil(s / stride)) for a backbone's first stage.
+
+    ``source``: a channel count (2-D latents, or ``dims`` says), a Codec or a LatentDataset (the
+    channel count and dimensions are read from it). ``groups``: channel groups of the signals (latents
+    of a 6-channel image coded with an RGB model have 2 groups of the model's channels). ``hidden``:
+    width of the per-position mixing (default: the larger of the latent and output channels).
+    """
+
+    def __init__(self, source: Any, out_channels: int, *, stride: int = 1, hidden: int | None = None,
+                 groups: int = 1, dims: int | None = None):
+        channels, spatial = latent_layout(source)
+        channels *= groups
+        dims = dims or spatial
+        if dims not in (1, 2):
+            raise WallocError(f"latents are 1-D (audio) or 2-D (images), not {dims}-D")
+        if stride not in (1, 2):
+            raise WallocError(f"the stem's stride is 1 or 2, not {stride}")
+        hidden = hidden or max(channels, out_channels)
+        norm = (nn.BatchNorm1d, nn.BatchNorm2d)[dims - 1]
+        super().__init__(norm(channels, affine=False),
+                         conv_bn_relu(dims, channels, hidden, 1),
+                         conv_bn_relu(dims, hidden, out_channels, 3, stride))
+        self.in_channels, self.out_channels, self.dims, self.stride = channels, out_channels, dims, stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != self.dims + 2 or x.shape[1] != self.in_channels:
+            raise WallocError(f"LatentStem expects latents (batch, {self.in_channels}, {'length' if self.dims == 1 else 'height, width'}),"
+                              f" got {tuple(x.shape)}")
+        return super().forward(x.float())
