@@ -14,7 +14,8 @@ images
   pixels_full       the 256 x 256 crops, loaded from the original files (3 x 256 x 256)
   pixels_down       the crops downsampled to the numbers of rgb-16x latents (3 x 64 x 64), lossless PNG
   pixels_down_4x    the crops downsampled to the numbers of rgb-4x latents (3 x 128 x 128), lossless PNG
-  walloc_16x        rgb-16x latents (12 x 32 x 32): ``walloc latents --size 256`` at the default quality,
+  walloc_16x        rgb-16x latents (12 x 32 x 32): ``walloc latents --size 256`` at the model's default
+                    quality (or ``--quality``),
                     read back with LatentDataset (entropy decoding only), dequantized
   walloc_4x         rgb-4x latents (48 x 32 x 32), the same way
   jpeg_equal_bytes  the 256 x 256 crops as JPEG files at the quality whose mean size matches the
@@ -255,12 +256,13 @@ def downsampled(full: dict, parts: list[str], folder: Path, numbers: int, image:
                      keep=to_u8 if image else None)
 
 
-def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, workers: int, classes) -> dict:
-    """``walloc latents --size`` on the tree, then every part read back with LatentDataset."""
+def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, workers: int, classes,
+            quality: int | None = None) -> dict:
+    """``walloc latents --size [--quality]`` on the tree, then every part read back with LatentDataset."""
     from walloc.convert import latent_tree
 
     start = time.perf_counter()
-    summary = latent_tree(root, folder, model=model, size=size, workers=workers, progress=False)
+    summary = latent_tree(root, folder, model=model, quality=quality, size=size, workers=workers, progress=False)
     convert_s = time.perf_counter() - start
     if summary.failed:
         raise RuntimeError(f"walloc latents failed on {summary.failed[:3]}")
@@ -269,9 +271,9 @@ def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, w
     return out
 
 
-def mirrored_latents(codec, crops: torch.Tensor) -> torch.Tensor:
+def mirrored_latents(codec, crops: torch.Tensor, quality: int | None = None) -> torch.Tensor:
     """Dequantized latents of the horizontally mirrored crops (what .wlc files of mirrored images hold)."""
-    return torch.cat([features.encode(codec, crops[s: s + 64].float().flip(-1) / 255, kind="dequantized")
+    return torch.cat([features.encode(codec, crops[s: s + 64].float().flip(-1) / 255, kind="dequantized", quality=quality)
                       for s in range(0, len(crops), 64)])
 
 
@@ -521,7 +523,8 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             print(f"{name:16s} skipped: {skipped[name]['skipped']}", flush=True)
             continue
         codec = walloc.load(model)
-        lat = latents(root, parts, work / model, model, size, args.workers, classes)
+        quality = codec.quality(args.quality).quality
+        lat = latents(root, parts, work / f"{model}_q{quality}", model, size, args.workers, classes, quality)
         dims = math.prod(lat[parts[0]]["x"].shape[1:])
         for down in [d for d, of in DOWN_OF.items() if of == name and d in wanted]:
             rate = 0 if image else io.read_audio(full[parts[0]]["items"][0].path)[1].sample_rate
@@ -531,9 +534,9 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
                 "stored_as": "PNG (lossless)" if image else "FLAC (16-bit, lowered sample rate)", "matches": name,
                 "factor": shape[-1] / LATENT_GRID})
         if name in wanted:
-            mirrored = mirrored_latents(codec, pooled(full, parts)["x"]) if image else None
+            mirrored = mirrored_latents(codec, pooled(full, parts)["x"], quality) if image else None
             loaded[name] = Variant(lat, False, mirrored, True, {
-                "model": model, "quality": codec.default_quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
+                "model": model, "quality": quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
                 "stored_as": f".wlc files from `walloc latents --size {size}`, read with LatentDataset"})
         if name == "walloc_16x" and "jpeg_equal_bytes" in wanted:
             target = float(np.mean([b for p in parts for b in lat[p]["bytes"]]))
@@ -563,6 +566,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=1, help="train every variant with this many seeds (without --folds)")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--quality", type=int, default=None, help="quality of every latent variant (default: each model's default)")
     ap.add_argument("--width", type=int, default=0, help="the body's first width (default 48 images, 64 audio)")
     ap.add_argument("--folds", type=int, default=0, help="K-fold cross-validation over all items")
     ap.add_argument("--variants", default="", help="comma-separated (default: all of the modality)")

@@ -25,7 +25,8 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_entropy_bound_raster_own.json    benchmarks/bench_entropy_bound.py --context raster-own
     BENCH_DIR/bench_entropy_bound_checkerboard.json  benchmarks/bench_entropy_bound.py --context checkerboard
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
-    BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5
+    BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
+    BENCH_DIR/bench_cdl_{dtd10,fsdd,clothing}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
 """
 
 from __future__ import annotations
@@ -326,6 +327,31 @@ def cdl(c: dict) -> str:
     return "\n\n".join(out)
 
 
+def cdl_tree(c: dict) -> str:
+    """bench_cdl.py --data TREE --folds: accuracy, cost and loading of every variant, paired differences."""
+    rows = []
+    for name, v in c["variants"].items():
+        if "skipped" in v:
+            rows.append([f"`{name}`", "-", f"skipped: {v['skipped']}"] + [""] * 7)
+            continue
+        t = v["time"]
+        rows.append([f"`{name}`", "x".join(map(str, v["input_shape"])), f"{v['dims']:,}", f"{points(v['test_acc'])}%",
+                     f"{points(min(v['fold_acc']))}-{points(max(v['fold_acc']))}%", f"{v['train_s']:,.0f}",
+                     f"{t['forward_backward_s']:.1f} + {t['batches_s']:.1f}", f"{v['flops_per_example'] / 1e6:,.1f}",
+                     f"{v['bytes_per_example']:,.0f}", f"{v['load_items_s']:,.0f} ({t['read_ms_per_item']:.2f} + {t['decode_ms_per_item']:.2f} ms)"])
+    out = [table(["variant", "input", "numbers", "cross-validated acc", "fold range", "train s (all folds)",
+                  "s / epoch: forward+backward + batches", "MFLOP / example", "bytes / example",
+                  "load items/s (read + decode ms / item)"], "llrrrrrrrr", rows)]
+    out += paired_lines(c, "items")
+    losses = "; ".join(f"`{k}` {v['loss_history'][len(v['loss_history']) // 2]:.3f} -> {v['loss_history'][-1]:.3f}"
+                       for k, v in c["variants"].items() if "loss_history" in v)
+    out.append(f"Training loss (mean over folds) at the middle and the last of the {c['epochs']} epochs: {losses}.")
+    out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
+               f"fold seed {c['seeds'][0]}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, "
+               f"torch {c.get('torch', '?')}; the benchmark took {seconds(c['total_s'])}.")
+    return "\n\n".join(out)
+
+
 def entropy_bound(*runs: dict) -> str:
     """bench_entropy_bound.py: per quality, every model's bytes on Kodak as a ratio to lossless WebP."""
     label = {"raster": "neural raster", "raster-own": "neural raster, own channel", "checkerboard": "neural checkerboard"}
@@ -365,6 +391,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
                           entropy_bound),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
+        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("dtd10", "fsdd", "clothing")},
     }
 
 

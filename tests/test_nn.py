@@ -79,3 +79,29 @@ def test_walloc_nn_loads_on_first_use_and_import_walloc_stays_torch_free():
             "stem = walloc.nn.LatentStem(12, 8); assert 'walloc.nn' in sys.modules; print(type(stem).__name__)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "LatentStem"
+
+
+def test_a_backbone_trains_on_wlc_shards_end_to_end(tmp_path):
+    """The docs' example, small: `walloc latents --shard-size`, LatentDataset, LatentStem + a backbone, a step."""
+    from PIL import Image
+    from torch import nn
+
+    from walloc.convert import latent_tree
+
+    torch.manual_seed(0)
+    for label in ("a", "b"):
+        (tmp_path / "src" / "train" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray((torch.rand(80, 72, 3) * 255).byte().numpy()).save(tmp_path / "src" / "train" / label / f"{i}.png")
+    summary = latent_tree(tmp_path / "src", tmp_path / "lat", model="rgb-16x", size=64, shard_size=4, progress=False)
+    assert not summary.failed and sorted(p.name for p in (tmp_path / "lat" / "train").iterdir()) == ["shard-00000.tar", "shard-00001.tar"]
+    train = walloc.data.LatentDataset(tmp_path / "lat" / "train")
+    backbone = nn.Sequential(nn.Conv2d(32, 64, 3, 2, 1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 2))
+    net = nn.Sequential(LatentStem(train, 32), backbone)
+    opt = torch.optim.AdamW(net.parameters(), 1e-3)
+    x, y = next(iter(DataLoader(train, batch_size=6, shuffle=True)))
+    assert x.shape == (6, 12, 8, 8)
+    loss = nn.functional.cross_entropy(net(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss)
