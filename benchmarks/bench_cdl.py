@@ -468,7 +468,7 @@ def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
             print(f"  {name} fold {k}: acc {accs[-1]:.4f} ({run['train_s']:.0f} s, last loss {run['loss_history'][-1]:.3f})", flush=True)
         correct[name] = right[None]
         results[name] = {"cv_acc": round(right.float().mean().item(), 4), "fold_acc": [round(a, 4) for a in accs],
-                         "fold_acc_std": std(accs) and round(std(accs), 4), **summary(runs)}
+                         "fold_acc_std": None if len(accs) < 2 else round(std(accs), 4), **summary(runs)}
         print(f"{name:16s} cross-validated acc {results[name]['cv_acc']:.4f} over {len(labels)} items", flush=True)
     return results, correct
 

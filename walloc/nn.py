@@ -40,16 +40,15 @@ def latent_layout(source: Any) -> tuple[int, int]:
     """(channels, spatial dimensions) of the latents a source yields: a channel count (images, 2-D),
     a :class:`walloc.Codec` (its latent dimension; audio latents are 1-D), or a
     :class:`walloc.data.LatentDataset` (the latents it decodes, channel groups included)."""
-    if isinstance(source, bool) or not isinstance(source, int) and not hasattr(source, "cfg") \
-            and not (hasattr(source, "shape") and hasattr(source, "spatial")):
-        raise WallocError(f"LatentStem needs a channel count, a Codec or a LatentDataset, not {type(source).__name__}")
-    if isinstance(source, int):
+    if isinstance(source, int) and not isinstance(source, bool):
         if source <= 0:
             raise WallocError(f"the latents need a positive channel count, not {source}")
         return source, 2
     if hasattr(source, "cfg"):
         return source.cfg.latent_dim, source.cfg.dims
-    return source.shape[0], source.spatial
+    if hasattr(source, "shape") and hasattr(source, "spatial"):
+        return source.shape[0], source.spatial
+    raise WallocError(f"LatentStem needs a channel count, a Codec or a LatentDataset, not {type(source).__name__}")
 
 
 def conv_bn_relu(dims: int, cin: int, cout: int, kernel: int = 3, stride: int = 1) -> nn.Sequential:
