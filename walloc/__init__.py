@@ -55,8 +55,13 @@ def load(name: str | None = None, modality: str = "image") -> Codec:
 
 
 def codec_for(data: bytes) -> Codec:
-    """The codec that a stream names in its header."""
-    return load(peek_header(data).model)
+    """The codec of the model version a stream names in its header (the shipped one, or an archived
+    release with the hash the stream records; see :func:`walloc.zoo.folder_for`)."""
+    from .codec import Codec
+    from .zoo import folder_for
+
+    header = peek_header(data)
+    return Codec.load(header.model, folder_for(header.model, header.model_hash, header.coder))
 
 
 def decompress(data: bytes) -> torch.Tensor:

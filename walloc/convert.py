@@ -261,7 +261,7 @@ def decode_stream(data: bytes, header: "Header", progress: Callable[[float], Non
         dtype = torch.uint8 if header.bit_depth == 8 else torch.float32
     else:
         dtype = torch.int16 if header.bit_depth <= 16 else torch.float32
-    codec: Codec = cached(("codec", header.model), lambda: walloc.codec_for(data))
+    codec: Codec = cached(("codec", header.model, header.model_hash), lambda: walloc.codec_for(data))
     return codec.decompress_full(data, dtype, progress)
 
 

@@ -161,7 +161,8 @@ class Stream:
         if header.model != self.name:
             raise ModelError(f"stream was made with model '{header.model}', not '{self.name}'")
         if header.model_hash != self.stream_hash(header.coder):
-            raise ModelError(f"stream was made with a different version of model '{self.name}' (model hash {header.model_hash.hex()} vs {self.stream_hash(header.coder).hex()})")
+            raise ModelError(f"stream was made with another version of model '{self.name}' (model hash {header.model_hash.hex()}, "
+                             f"this one's {self.stream_hash(header.coder).hex()}); walloc.decompress and walloc.codec_for pick the version a stream names")
         if header.modality != self.modality:
             raise BitstreamError(f"{header.modality} stream names the {self.modality} model '{self.name}'")
         expect = tuple(-(-(e + p) // self.cfg.block_size) for e, p in zip(header.extent, header.padding))
@@ -228,8 +229,9 @@ class Stream:
 
 
 def for_stream(data: bytes, model_dir: Path | None = None) -> Stream:
-    """The stream layer of the model a stream names in its header."""
-    return Stream.load(bitstream.peek_header(data).model, model_dir)
+    """The stream layer of the model version a stream names in its header (see :func:`walloc.zoo.folder_for`)."""
+    header = bitstream.peek_header(data)
+    return Stream.load(header.model, zoo.folder_for(header.model, header.model_hash, header.coder, model_dir))
 
 
 def read_latents(data: bytes, threads: int = 0, model_dir: Path | None = None) -> np.ndarray:

@@ -131,6 +131,73 @@ def stream_hash(cfg: dict, coder_id: int) -> bytes:
     return hashlib.sha256(both).digest()[: bitstream.HASH_BYTES]
 
 
+# -- released versions ---------------------------------------------------------------------------------------
+# A stream names its model by name and by hash (stream_hash). When a model is retrained or its context
+# tables refitted, the version it replaces moves to RELEASES/NAME@VERSION/ (same file names) and is listed
+# in RELEASES/index.json, so a stream written by any released version decodes with exactly the weights and
+# tables that wrote it, or is refused with a line naming the version it needs, never decoded into garbage.
+RELEASES = "releases"
+
+
+def version_of(cfg: dict) -> int:
+    """A model's version number (models from before versions were recorded are version 1)."""
+    return int(cfg.get("version", 1))
+
+
+def _index_path(folder: Path) -> Path:
+    return folder / RELEASES / "index.json"
+
+
+def _index(folder: Path) -> dict:
+    path = _index_path(folder)
+    return _read_config(path) if path.exists() else {}
+
+
+def folder_for(name: str, model_hash: bytes, coder_id: int, model_dir: Path | None = None) -> Path:
+    """The folder holding the version of model ``name`` whose streams of this coder record
+    ``model_hash``: the model folder itself, or one of its archived releases. Refuses, in one line, a
+    stream of a released version this install lacks, and one of a version nobody released."""
+    folder = Path(model_dir or MODEL_DIR)
+    current = folder / f"{name}.json"
+    if not current.exists():
+        _config(name, folder)  # the unknown-model error, with the models that are shipped
+    candidates = [folder] + sorted(p.parent for p in (folder / RELEASES).glob(f"{name}@*/{name}.json"))
+    for candidate in candidates:
+        if stream_hash(_read_config(candidate / f"{name}.json"), coder_id) == model_hash:
+            return candidate
+    have = version_of(_read_config(current))
+    for release in _index(folder).get(name, []):
+        if stream_hash(release, coder_id) == model_hash:
+            raise ModelError(f"stream was made with model '{name}' version {release['version']}, which this install "
+                             f"does not have (it has version {have}); point WALLOC_MODEL_DIR at a folder holding "
+                             f"'{RELEASES}/{name}@{release['version']}' or install a walloc release that ships it")
+    raise ModelError(f"stream was made with an unreleased or foreign version of model '{name}' (model hash "
+                     f"{model_hash.hex()}; this install has version {have}, hash {stream_hash(_read_config(current), coder_id).hex()})")
+
+
+def archive_release(name: str, model_dir: Path | None = None) -> Path | None:
+    """Move the current version of model ``name`` (if any) to RELEASES/NAME@VERSION/ and list it in the
+    index, before new weights or tables replace it; returns the archive folder."""
+    import shutil
+
+    folder = Path(model_dir or MODEL_DIR)
+    current = folder / f"{name}.json"
+    if not current.exists():
+        return None
+    cfg = _read_config(current)
+    version = version_of(cfg)
+    dest = folder / RELEASES / f"{name}@{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".safetensors", ".context.safetensors", ".md"):
+        if (folder / f"{name}{suffix}").exists():
+            shutil.copy2(folder / f"{name}{suffix}", dest / f"{name}{suffix}")
+    index = _index(folder)
+    entry = {"version": version, "sha256": cfg["sha256"], **({"context": {"sha256": cfg["context"]["sha256"]}} if "context" in cfg else {})}
+    index[name] = [r for r in index.get(name, []) if r["version"] != version] + [entry]
+    _index_path(folder).write_text(json.dumps(index, indent=2) + "\n")
+    return dest
+
+
 @dataclass(frozen=True)
 class ModelTables:
     """Everything about a model but its network: config and qualities with their integer tables.
@@ -239,11 +306,14 @@ def save_context(name: str, contexts: dict[int, ContextTables], info: dict, mode
     for q, m in contexts.items():
         state[f"modes.{q}"] = torch.from_numpy(m.modes.astype(np.int32))
         state[f"tables.{q}"] = torch.from_numpy(m.tables.cdfs.astype(np.int32))
+    cfg_path = folder / f"{name}.json"
+    cfg = _read_config(cfg_path)
+    if "context" in cfg:  # a refit: streams of the old tables must stay decodable
+        archive_release(name, folder)
+        cfg["version"] = version_of(cfg) + 1
     path = folder / f"{name}.context.safetensors"
     save_file(state, str(path))
     buckets = {m.buckets for m in contexts.values()}
-    cfg_path = folder / f"{name}.json"
-    cfg = _read_config(cfg_path)
     cfg["context"] = {"sha256": file_sha256(path), "buckets": buckets.pop(), **info}
     cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
 
@@ -256,6 +326,8 @@ def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: lis
 
     folder = Path(model_dir or MODEL_DIR)
     folder.mkdir(parents=True, exist_ok=True)
+    replaced = archive_release(name, folder)  # streams of the version replaced stay decodable
+    version = version_of(_read_config(folder / f"{name}.json")) + 1 if replaced else 1
     state = {f"net.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
     state.update({f"density.{k}": v.detach().contiguous() for k, v in density.state_dict().items()})
     qualities = []
@@ -265,8 +337,8 @@ def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: lis
         qualities.append({"quality": i, "step": step, "offset": tables.offset, "precision": tables.precision})
     weights = folder / f"{name}.safetensors"
     save_file(state, str(weights))
-    cfg = {"name": name, "net": net.cfg.to_dict(), "qualities": qualities, "default_quality": default_quality or len(steps),
-           "default": default, "sha256": file_sha256(weights), **extra}
+    cfg = {"name": name, "version": version, "net": net.cfg.to_dict(), "qualities": qualities,
+           "default_quality": default_quality or len(steps), "default": default, "sha256": file_sha256(weights), **extra}
     path = folder / f"{name}.json"
     path.write_text(json.dumps(cfg, indent=2) + "\n")
     return path
