@@ -29,6 +29,7 @@ class SweepCodec:
     qualities: Sequence[float] = ()
     quality_meaning = ""
     library = ""
+    options: dict = {}    # the encoder settings fixed for the whole sweep (a peer's best-compressing ones)
 
 
 class ImageCodec(SweepCodec):

@@ -94,7 +94,8 @@ def run(paths: Sequence[str | Path], codecs: Sequence[str] | None = None, modali
         out[f"bd_rate_vs_{anchor}"], why = bd_rates(result["curves"], anchor, rate_key)
         notes.update({f"{name} vs {anchor}": reason for name, reason in why.items()})
     out["bd_rate_notes"] = notes
-    out["settings"] = {c.name: {"quality": c.quality_meaning, "library": c.library} for c in built if c.name not in skipped}
+    out["settings"] = {c.name: {"quality": c.quality_meaning, "options": c.options, "library": c.library}
+                       for c in built if c.name not in skipped}
     out["method"] = (("PSNR and MS-SSIM on 8-bit RGB, mean over images; bpp from real file sizes; " if modality == "image" else
                       "PSNR (full scale 1) and SI-SDR on float samples, mean over clips; kbps from real file sizes; ")
                      + "BD-rate on PSNR over each curve's Pareto front (Bjontegaard, cubic fit); "
