@@ -26,7 +26,8 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_entropy_bound_checkerboard.json  benchmarks/bench_entropy_bound.py --context checkerboard
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
-    BENCH_DIR/bench_cdl_{dtd10,fsdd,clothing}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
+    BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
+                                  (dtd10 and dtd10_b: the variants split over two processes, one table)
 """
 
 from __future__ import annotations
@@ -327,8 +328,14 @@ def cdl(c: dict) -> str:
     return "\n\n".join(out)
 
 
-def cdl_tree(c: dict) -> str:
-    """bench_cdl.py --data TREE --folds: accuracy, cost and loading of every variant, paired differences."""
+def cdl_tree(*runs: dict) -> str:
+    """bench_cdl.py --data TREE --folds: accuracy, cost and loading of every variant, paired differences.
+    Several runs on the same tree and folds (``--variants`` split over processes) make one table: a
+    variant is shown from the first run that has it."""
+    c = {**runs[0], "variants": {}, "paired": {}, "total_s": sum(r["total_s"] for r in runs)}
+    for r in runs:
+        c["variants"] |= {k: v for k, v in r["variants"].items() if k not in c["variants"]}
+        c["paired"] |= r["paired"]
     rows = []
     for name, v in c["variants"].items():
         if "skipped" in v:
@@ -348,7 +355,8 @@ def cdl_tree(c: dict) -> str:
     out.append(f"Training loss (mean over folds) at the middle and the last of the {c['epochs']} epochs: {losses}.")
     out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
                f"fold seed {c['seeds'][0]}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, "
-               f"torch {c.get('torch', '?')}; the benchmark took {seconds(c['total_s'])}.")
+               f"torch {c.get('torch', '?')}; the benchmark took {seconds(c['total_s'])}"
+               f"{f' in {len(runs)} runs' if len(runs) > 1 else ''}.")
     return "\n\n".join(out)
 
 
@@ -391,7 +399,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
                           entropy_bound),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
-        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("dtd10", "fsdd", "clothing")},
+        "cdl_dtd10": (learning, [bench_dir / f"bench_cdl_dtd10{part}.json" for part in ("", "_b")], cdl_tree),
+        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "clothing")},
     }
 
 
