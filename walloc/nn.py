@@ -3,7 +3,7 @@
 A backbone made for pixels starts with a stem that turns many pixels into a few feature channels
 on a coarse grid (ResNet: a 7x7 stride-2 convolution and a max pool, 4x fewer positions per axis).
 WaLLoC latents already are such a grid: rgb-16x latents of a 256 x 256 image are 12 x 32 x 32, of
-a 8,192-sample clip with stereo-5x 108 x 32. :class:`LatentStem` replaces the pixel stem:
+an 8,192-sample clip with stereo-5x 108 x 32. :class:`LatentStem` replaces the pixel stem:
 
 - it standardizes each latent channel (a BatchNorm without learned scale), since raw latent
   channels differ in scale by more than an order of magnitude;
