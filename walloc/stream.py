@@ -65,10 +65,8 @@ def check_payload_can_hold(header: bitstream.Header, tables: Tables) -> None:
     No symbol costs less than -log2(largest frequency) bits, so the payload size bounds the
     number of symbols, and with it everything the decoder allocates.
     """
-    top = int(np.diff(tables.cdfs.astype(np.int64), axis=1).max())
-    min_bits = -math.log2(top / (1 << tables.precision))
     payload_bits = 8 * sum(c.size for c in header.chunks) + 1024 * len(header.chunks)
-    if header.latent_count * min_bits > payload_bits:
+    if header.latent_count * tables.min_bits > payload_bits:
         raise BitstreamError(f"stream declares {header.latent_count} latents, more than its {sum(c.size for c in header.chunks)} payload bytes can hold")
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -24,6 +27,12 @@ class Tables:
     @property
     def symbols(self) -> int:
         return self.cdfs.shape[1] - 1
+
+    @cached_property
+    def min_bits(self) -> float:
+        """The fewest bits any symbol costs under these tables: -log2(largest frequency), once per tables."""
+        top = int(np.diff(self.cdfs.astype(np.int64), axis=1).max())
+        return -math.log2(top / (1 << self.precision))
 
     @classmethod
     def from_pmf(cls, pmf: np.ndarray, offset: int, precision: int = PRECISION) -> "Tables":

@@ -161,8 +161,9 @@ def folder_for(name: str, model_hash: bytes, coder_id: int, model_dir: Path | No
     current = folder / f"{name}.json"
     if not current.exists():
         _config(name, folder)  # the unknown-model error, with the models that are shipped
-    candidates = [folder] + sorted(p.parent for p in (folder / RELEASES).glob(f"{name}@*/{name}.json"))
-    for candidate in candidates:
+    if _stream_hash_at(current, _stamp(current), coder_id) == model_hash:  # the usual case, once per file version
+        return folder
+    for candidate in sorted(p.parent for p in (folder / RELEASES).glob(f"{name}@*/{name}.json")):
         if stream_hash(_read_config(candidate / f"{name}.json"), coder_id) == model_hash:
             return candidate
     have = version_of(_read_config(current))
@@ -173,6 +174,11 @@ def folder_for(name: str, model_hash: bytes, coder_id: int, model_dir: Path | No
                              f"'{RELEASES}/{name}@{release['version']}' or install a walloc release that ships it")
     raise ModelError(f"stream was made with an unreleased or foreign version of model '{name}' (model hash "
                      f"{model_hash.hex()}; this install has version {have}, hash {stream_hash(_read_config(current), coder_id).hex()})")
+
+
+@lru_cache(maxsize=64)
+def _stream_hash_at(path: Path, _stamp: tuple | None, coder_id: int) -> bytes:
+    return stream_hash(_read_config(path), coder_id)
 
 
 def archive_release(name: str, model_dir: Path | None = None) -> Path | None:
@@ -223,8 +229,26 @@ def _config(name: str, folder: Path) -> dict:
 
 def load_tables(name: str, model_dir: Path | None = None, context: bool = True) -> ModelTables:
     """A model's config and quality tables (with its context tables unless ``context`` is False), each
-    file verified against its recorded SHA-256; builds no network and needs no torch."""
+    file verified against its recorded SHA-256; builds no network and needs no torch. Built once per
+    version of the model's files (every stream of a dataset asks for them); the tables are read-only
+    and the config is the caller's own copy."""
     folder = Path(model_dir or MODEL_DIR)
+    versions = tuple(_stamp(folder / f"{name}{suffix}") for suffix in (".json", ".safetensors", ".context.safetensors"))
+    tables = _load_tables(name, str(folder), context, versions)
+    return ModelTables(tables.name, json.loads(json.dumps(tables.config)), tables.qualities)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+@lru_cache(maxsize=16)
+def _load_tables(name: str, folder_name: str, context: bool, _versions: tuple) -> ModelTables:
+    folder = Path(folder_name)
     cfg = _config(name, folder)
     if not context:
         cfg = {k: v for k, v in cfg.items() if k != "context"}
