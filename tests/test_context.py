@@ -124,5 +124,5 @@ def test_context_tables_are_verified_and_named_by_streams(tiny_copy):
     cfg = json.loads(cfg_path.read_text())
     cfg["context"]["sha256"] = walloc.zoo.file_sha256(tables)
     cfg_path.write_text(json.dumps(cfg))
-    with pytest.raises(ModelError, match="different version"):
+    with pytest.raises(ModelError, match="another version"):
         Codec.load("tiny-rgb", tiny_copy).decompress(data)
