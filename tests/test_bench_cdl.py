@@ -187,3 +187,27 @@ def test_a_quick_audio_run_reports_every_variant(tmp_path):
         assert {"test_acc", "train_s", "load_items_s", "bytes_per_example", "flops_per_example", "time"} <= set(entry)
         assert {"read_ms_per_item", "decode_ms_per_item", "batches_s", "forward_backward_s"} <= set(entry["time"])
     assert set(doc["paired"]) == {"walloc_5x - samples_down", "walloc_5x - samples_full", "samples_full - samples_down"}
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--load-only", "--workers", "1",
+                    "--out", str(out)], check=True, capture_output=True, text=True)
+    loads = json.loads(out.read_text())["variants"]
+    assert [loads[k]["dims"] for k in loads] == [8192, 3456, 3456] and all("test_acc" not in e for e in loads.values())
+
+
+def test_loading_rates_leave_out_one_time_setup():
+    """The first decode of a model's streams reads its tables: not a per-item cost."""
+    import time
+
+    class Slow(torch.utils.data.Dataset):
+        items = [tree.Item(Path(__file__), Path("a/x"), "a")] * 20
+        first = True
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            if self.first:
+                self.first = False
+                time.sleep(0.5)
+            return torch.zeros(2), 0
+
+    assert bench_cdl.load_all(Slow(), batch_size=4)["load_s"] < 0.25
