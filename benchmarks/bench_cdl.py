@@ -177,12 +177,19 @@ def load_all(ds, batch_size: int = 64, collate=None, keep=None) -> dict:
     loader = DataLoader(ds, batch_size=batch_size, shuffle=False, num_workers=0, collate_fn=collate)
     xs, ys, seconds = [], [], 0.0
     start = time.perf_counter()
-    for x, y in loader:
-        seconds += time.perf_counter() - start
-        xs.append(keep(x) if keep else x)
-        ys.append(y)
-        start = time.perf_counter()
-    return {"x": torch.cat(xs), "y": torch.cat(ys), "rate": len(ds) / seconds, "bytes": sizes,
+    try:
+        for x, y in loader:
+            seconds += time.perf_counter() - start
+            xs.append(keep(x) if keep else x)
+            ys.append(y)
+            start = time.perf_counter()
+        x = torch.cat(xs)
+    except RuntimeError as e:  # default_collate / cat: items of different shapes
+        if "size" not in str(e):
+            raise
+        raise SystemExit(f"bench_cdl: the items under {ds.root} do not all have the same shape (grayscale and colour "
+                         "images mixed?); bring them to one kind first") from None
+    return {"x": x, "y": torch.cat(ys), "rate": len(ds) / seconds, "bytes": sizes,
             "read_s": read_s, "load_s": seconds, "items": ds.items}
 
 

@@ -211,3 +211,14 @@ def test_loading_rates_leave_out_one_time_setup():
             return torch.zeros(2), 0
 
     assert bench_cdl.load_all(Slow(), batch_size=4)["load_s"] < 0.25
+
+
+@pytest.mark.parametrize("batch_size", [4, 1])  # within a batch, and across batches
+def test_a_tree_of_grayscale_and_colour_images_is_refused_in_one_line(tmp_path, batch_size):
+    from PIL import Image
+
+    (tmp_path / "a").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "a" / "0.png")
+    Image.new("L", (8, 8)).save(tmp_path / "a" / "1.png")
+    with pytest.raises(SystemExit, match="do not all have the same shape"):
+        bench_cdl.load_all(bench_cdl.data.MediaDataset(tmp_path), batch_size=batch_size)
