@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from . import bitstream, stream, tiling
-from .encoder import SCALE, Encoder, as_array, check_signal, dtype_of, readable, ticker
+from .encoder import Encoder, as_array, check_signal, readable, ticker
 from .entropy import FactorizedDensity, Tables
 from .errors import DeviceError, MediaError
 from .io import AudioMeta, ImageMeta
@@ -55,13 +55,6 @@ def read_latents_batch(layer: Stream, streams: Sequence[bytes], threads: int = 0
     headers, out = layer.read_latents_batch(streams, threads, target if target is not None and target.type == "cuda" else None)
     out = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
     return headers, out.to(target) if target is not None else out
-
-
-def _as_float(x: torch.Tensor) -> torch.Tensor:
-    """A signal tensor in the codec's float range (integer samples scaled as the encoder reads them)."""
-    kind = dtype_of(x)
-    scale = SCALE.get((kind.kind, kind.itemsize))
-    return x.to(torch.float32) if scale is None else x.to(torch.float32).div_(scale)
 
 
 @dataclass(frozen=True)
@@ -184,7 +177,7 @@ class Codec:
             return torch.from_numpy(self.encoder().latents(np.pad(a, extra, mode="edge") if any(p for _, p in extra) else a))
         t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
         with torch.inference_mode():
-            return self.net.encode(tiling.pad_to_block(_as_float(t.to(self.device)), block))
+            return self.net.encode(tiling.pad_to_block(tiling.to_float(t.to(self.device)), block))
 
     def quantize(self, latents: torch.Tensor, quality: int | None = None) -> torch.Tensor:
         """Float latents -> integer latents (int32) at this quality's quantizer step."""

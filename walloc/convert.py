@@ -328,11 +328,9 @@ class LatentJob:
 
 
 def _codec(job: LatentJob) -> "Codec":
-    import walloc
     from .codec import Codec
 
-    return cached(("latents", job.model, job.model_dir),
-                  lambda: Codec.load(job.model, job.model_dir) if job.model_dir else walloc.load(job.model))
+    return cached(("latents", job.model, job.model_dir), lambda: Codec.load(job.model, job.model_dir))
 
 
 def _valid(raw: bytes, codec: "Codec", job: LatentJob) -> bool:

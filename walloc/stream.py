@@ -83,7 +83,7 @@ class Stream:
     def load(cls, name: str, model_dir: Path | None = None, context: bool = True) -> "Stream":
         """A model's stream layer from its verified tables (``context=False``: factorized coding only)."""
         t = zoo.load_tables(name, model_dir, context)
-        return cls(t.name, dict(t.config), t.qualities)
+        return cls(t.name, t.config, t.qualities)  # the config is already the caller's own copy
 
     # -- identity and qualities -------------------------------------------------------------------------
     @property

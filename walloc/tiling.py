@@ -26,12 +26,13 @@ import torch
 import torch.nn.functional as F
 
 from . import wavelet
-from .encoder import analysis_margin, band_plan, band_rows  # one band plan for encoding and decoding
+from .encoder import SCALE, analysis_margin, band_plan, band_rows  # one band plan for encoding and decoding
 from .errors import MediaError
 from .model import WallocNet
 
 DECODE_WORKERS = 8       # bands decoded at once at most: each holds its network's activations (~150 MB for rgb-16x)
-_SCALE = {torch.uint8: 255.0, torch.int16: 32768.0, torch.int32: 2147483648.0}
+# integer samples as the encoder reads them (x / scale), by torch dtype
+_SCALE = {getattr(torch, f"{'uint' if kind == 'u' else 'int'}{8 * size}"): scale for (kind, size), scale in SCALE.items()}
 
 
 def _all_finite(x: torch.Tensor) -> bool:

@@ -133,7 +133,7 @@ def stream_hash(cfg: dict, coder_id: int) -> bytes:
 
 # -- released versions ---------------------------------------------------------------------------------------
 # A stream names its model by name and by hash (stream_hash). When a model is retrained or its context
-# tables refitted, the version it replaces moves to RELEASES/NAME@VERSION/ (same file names) and is listed
+# tables refitted, the version it replaces is copied to RELEASES/NAME@VERSION/ (same file names) and listed
 # in RELEASES/index.json, so a stream written by any released version decodes with exactly the weights and
 # tables that wrote it, or is refused with a line naming the version it needs, never decoded into garbage.
 RELEASES = "releases"
@@ -182,8 +182,8 @@ def _stream_hash_at(path: Path, _stamp: tuple | None, coder_id: int) -> bytes:
 
 
 def archive_release(name: str, model_dir: Path | None = None) -> Path | None:
-    """Move the current version of model ``name`` (if any) to RELEASES/NAME@VERSION/ and list it in the
-    index, before new weights or tables replace it; returns the archive folder."""
+    """Copy the current version of model ``name`` (if any) to RELEASES/NAME@VERSION/ and list it in the
+    index, before new weights or tables overwrite it; returns the archive folder."""
     import shutil
 
     folder = Path(model_dir or MODEL_DIR)
@@ -296,11 +296,10 @@ def verified(path: Path, sha256: str, what: str, keys: tuple[str, ...] | None = 
     """A safetensors file's arrays (only ``keys``, if given), after checking its SHA-256 against the
     recorded one. Cached per file version; the arrays are read-only, so callers cannot change them
     for each other."""
-    try:
-        st = Path(path).stat()
-    except OSError:
-        raise ModelError(f"{what}: missing file {path}") from None
-    return _verified(str(path), sha256, what, keys, st.st_mtime_ns, st.st_size)
+    stamp = _stamp(Path(path))
+    if stamp is None:
+        raise ModelError(f"{what}: missing file {path}")
+    return _verified(str(path), sha256, what, keys, *stamp)
 
 
 @lru_cache(maxsize=32)
