@@ -246,15 +246,17 @@ def info(file: str, as_json: bool) -> None:
 
 
 def _installed(header: walloc.Header) -> str:
-    """Whether the model a stream names is installed with the weights (and tables) it was made with."""
-    try:
-        found = {m.name: m for m in walloc.list_models()}
-    except WallocError:
-        found = {}
-    m = found.get(header.model)
-    if m is None:
+    """Whether the model a stream names is installed with the weights (and tables) it was made with:
+    the shipped version, or a release kept for its streams (the lookup decoding uses)."""
+    from walloc import zoo
+
+    if not (Path(zoo.MODEL_DIR) / f"{header.model}.json").exists():
         return "no"
-    return "yes" if header.model_hash.hex() in (m.stream_hash, m.sha256[: 2 * len(header.model_hash)]) else "no (other weights)"
+    try:
+        folder = zoo.folder_for(header.model, header.model_hash, header.coder)
+    except WallocError:
+        return "no (other weights)"
+    return "yes" if folder == Path(zoo.MODEL_DIR) else f"yes (kept release {folder.name})"
 
 
 @cli.command()

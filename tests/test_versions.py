@@ -82,6 +82,14 @@ def test_retraining_keeps_the_released_version_for_its_streams(retrained):
     assert walloc.decompress(fresh).shape == (3, 48, 64)
 
 
+def test_info_says_which_installed_version_a_stream_needs(retrained):
+    lines = dict(line.split(None, 1) for line in run_cli("info", str(FIXTURES / "rgb-16x@1.wlc"), models=retrained).stdout.decode().splitlines())
+    assert lines["model_installed"] == "yes (kept release rgb-16x@1)"
+    shutil.rmtree(retrained / "releases" / "rgb-16x@1")
+    lines = dict(line.split(None, 1) for line in run_cli("info", str(FIXTURES / "rgb-16x@1.wlc"), models=retrained).stdout.decode().splitlines())
+    assert lines["model_installed"] == "no (other weights)"
+
+
 def test_a_missing_release_is_refused_naming_the_version(retrained, tmp_path):
     shutil.rmtree(retrained / "releases" / "rgb-16x@1")
     old = (FIXTURES / "rgb-16x@1.wlc").read_bytes()
