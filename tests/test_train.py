@@ -122,3 +122,56 @@ def test_cli_train_with_a_bad_config_says_one_line(tmp_path):
     r = run_cli("train", str(path), "--workdir", str(tmp_path / "run"))
     err = r.stderr.decode()
     assert r.returncode == 1 and "Traceback" not in err and err.strip().count("\n") == 0 and "bogus" in err, err
+
+
+def test_grown_decoder_starts_as_the_old_one_and_is_told_the_step():
+    from walloc.config import NetConfig
+    from walloc.model import WallocNet
+
+    torch.manual_seed(0)
+    small = WallocNet(NetConfig("image", 3, 2, 6, width=8, blocks=1))
+    for p in small.decoder[-1].parameters():  # a trained output layer, not the zero start
+        torch.nn.init.normal_(p, std=0.1)
+    grown = WallocNet(NetConfig("image", 3, 2, 6, width=8, blocks=3, qualities=2))
+    grown.grow_from(small.state_dict())
+    y = small.encode(torch.rand(1, 3, 16, 16))
+    with torch.no_grad():
+        assert torch.equal(grown.decode(y, 1), small.decode(y)) and torch.equal(grown.decode(y), small.decode(y))
+        grown.hidden_film[1, 0].fill_(0.5)  # quality 2 only
+        assert torch.equal(grown.decode(y, 1), small.decode(y)) and not torch.equal(grown.decode(y, 2), small.decode(y))
+    with pytest.raises(ValueError, match="1..2"):
+        grown.decode(y, 3)
+    with pytest.raises(ValueError, match="cannot grow"):
+        small.grow_from(grown.state_dict())
+
+
+def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
+    """Stage 2 (start_from, decoder_only): encoder, density and tables stay bit-identical, so the
+    streams are the same bytes but for the model hash; the old version is archived and still decodes
+    its streams exactly; the new decoder is conditioned and deeper."""
+    models = tmp_path / "models"
+    models.mkdir()
+    r = run_cli("train", str(config), "--workdir", str(tmp_path / "run1"), models=models)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    old = Codec.load("tiny-trained", models)
+    x = torch.rand(3, 24, 28)
+    old_stream, old_out = old.compress(x, 1), old.decompress(old.compress(x, 1))
+    stage2 = tmp_path / "configs" / "tiny.decoder.toml"
+    stage2.parent.mkdir()
+    stage2.write_text(config.read_text().replace('name = "tiny-trained"', 'name = "tiny-trained"\nstart_from = "tiny-trained@1"\n'
+                                                 'decoder_only = true\nlr = 1e-2')
+                      .replace("blocks = 1", "blocks = 2\nqualities = 2"))
+    r = run_cli("train", str(stage2), "--workdir", str(tmp_path / "run2"), models=models)
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    new = Codec.load("tiny-trained", models)
+    assert new.config["version"] == 2 and new.cfg.blocks == 2 and new.cfg.qualities == 2
+    assert torch.equal(new.net.encoder.weight, old.net.encoder.weight)
+    assert all(np.array_equal(new.tables(q).cdfs, old.tables(q).cdfs) for q in new.qualities)
+    new_stream = new.compress(x, 1)
+    assert len(new_stream) == len(old_stream) and torch.equal(new.read_latents(new_stream)[1], old.read_latents(old_stream)[1])
+    from walloc import bitstream, zoo
+    header = bitstream.peek_header(old_stream)
+    release = zoo.folder_for("tiny-trained", header.model_hash, header.coder, models)
+    assert release.name == "tiny-trained@1"
+    assert torch.equal(Codec.load("tiny-trained", release).decompress(old_stream), old_out)  # version 1 decodes its own stream
+    assert not torch.equal(new.decompress(new_stream), old_out)                 # the decoder did train

@@ -17,6 +17,7 @@ class NetConfig:
     width: int = 96               # decoder width
     blocks: int = 4               # residual blocks in the decoder
     kernel: int = 3               # decoder kernel size
+    qualities: int = 0            # decoder conditioned on this many quantizer steps (0: not conditioned)
     extra: dict = field(default_factory=dict)
 
     @property

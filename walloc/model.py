@@ -49,6 +49,12 @@ class WallocNet(nn.Module):
         )
         nn.init.zeros_(self.decoder[-1].weight)
         nn.init.zeros_(self.decoder[-1].bias)
+        if cfg.qualities:
+            # The decoder is told which quantizer step made its latents: per quality, a gain and an offset
+            # for each latent channel (where the centroid of a bin lies depends on the step) and for each
+            # channel of its first layer. Zero is the identity, so an unconditioned decoder grows into one.
+            self.latent_film = nn.Parameter(torch.zeros(cfg.qualities, 2, k))
+            self.hidden_film = nn.Parameter(torch.zeros(cfg.qualities, 2, cfg.width))
 
     # -- the two halves ---------------------------------------------------------------------------
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
@@ -57,29 +63,70 @@ class WallocNet(nn.Module):
     def synthesis(self, c: torch.Tensor) -> torch.Tensor:
         return wavelet.ipacket2d(c, self.cfg.levels) if self.cfg.dims == 2 else wavelet.ipacket1d(c, self.cfg.levels)
 
-    def encode(self, x: torch.Tensor, check: bool = False) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, check: bool = False, gain: float = 1.0) -> torch.Tensor:
         """Signal (B, C, *S) with S divisible by 2**J -> bounded float latents (B, K, *S/2**J).
 
         ``check`` refuses a signal with NaN or infinite samples, found where it is cheapest: in the
         unbounded latents (16x smaller than the signal for rgb-16x), which are finite exactly when every
         sample is (the transform only adds and scales; the bound would turn an infinity into 1).
+        ``gain`` codes the signal at that multiple of its level (in the weights: the packet is linear).
         """
-        z = wavelet.packet_conv(x, self.cfg.levels, self.encoder.weight, self.encoder.bias)
+        weight = self.encoder.weight if gain == 1.0 else self.encoder.weight * gain
+        z = wavelet.packet_conv(x, self.cfg.levels, weight, self.encoder.bias)
         if check and not bool(torch.isfinite(z).all()):
             raise MediaError("the signal holds NaN or infinite values")
         if torch.is_grad_enabled() and z.requires_grad:
             return self.cfg.bound * torch.erf(z / math.sqrt(2.0))
         return z.div_(math.sqrt(2.0)).erf_().mul_(self.cfg.bound)  # same values, in place: no temporaries
 
-    def decode_coefficients(self, y: torch.Tensor) -> torch.Tensor:
-        """Bounded (possibly quantized) latents -> packet coefficients; the Gaussian CDF is undone first."""
+    def _film(self, x: torch.Tensor, film: torch.Tensor, quality: int | None) -> torch.Tensor:
+        if quality is None or not self.cfg.qualities:
+            return x
+        if not 1 <= quality <= self.cfg.qualities:
+            raise ValueError(f"quality {quality} is not one of the decoder's 1..{self.cfg.qualities}")
+        shape = (1, -1) + (1,) * self.cfg.dims
+        gain, offset = film[quality - 1]
+        return x * (1.0 + gain.view(shape)) + offset.view(shape)
+
+    def decode_coefficients(self, y: torch.Tensor, quality: int | None = None) -> torch.Tensor:
+        """Bounded (possibly quantized) latents -> packet coefficients; the Gaussian CDF is undone first.
+        ``quality`` (1-based) names the quantizer step the latents were rounded with, for a decoder
+        conditioned on it; None decodes unconditioned (unquantized latents)."""
+        if self.cfg.qualities:
+            y = self._film(y, self.latent_film, quality)
         u = (y / self.cfg.bound).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
         z = math.sqrt(2.0) * torch.erfinv(u)
-        return self.linear_decoder(z).add_(self.decoder(z))  # in place: no third packet-sized tensor
+        if self.cfg.qualities:
+            h = self._film(self.decoder[0](z), self.hidden_film, quality)
+            for layer in self.decoder[1:]:
+                h = layer(h)
+        else:
+            h = self.decoder(z)
+        return self.linear_decoder(z).add_(h)  # in place: no third packet-sized tensor
 
-    def decode(self, y: torch.Tensor) -> torch.Tensor:
-        """Latents -> signal."""
-        return self.synthesis(self.decode_coefficients(y))
+    def decode(self, y: torch.Tensor, quality: int | None = None) -> torch.Tensor:
+        """Latents -> signal (see :meth:`decode_coefficients` for ``quality``)."""
+        return self.synthesis(self.decode_coefficients(y, quality))
+
+    @torch.no_grad()
+    def grow_from(self, state: dict[str, torch.Tensor]) -> None:
+        """Start from the weights of a model with the same code and a shallower decoder: its blocks
+        come first, added blocks start as the identity (their last layer is zero), and its output
+        layer stays the output layer, so the grown network decodes exactly as the old one did."""
+        old_out = max(int(k.split(".")[1]) for k in state if k.startswith("decoder."))
+        new_out = len(self.decoder) - 1
+        if old_out > new_out:
+            raise ValueError(f"cannot grow a decoder of {old_out - 2} blocks into one of {new_out - 2}")
+        own = self.state_dict()
+        for key, value in state.items():
+            parts = key.split(".")
+            if parts[0] == "decoder" and int(parts[1]) == old_out:
+                key = ".".join(["decoder", str(new_out)] + parts[2:])
+            own[key] = value
+        for i in range(old_out, new_out):  # added residual blocks: identity at the start
+            own[f"decoder.{i}.body.2.weight"].zero_()
+            own[f"decoder.{i}.body.2.bias"].zero_()
+        self.load_state_dict(own)
 
     @property
     def receptive_rows(self) -> int:

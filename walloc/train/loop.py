@@ -3,6 +3,10 @@
 The loss is distortion (MSE) plus lambda times the code length that the learned density assigns
 to the noisy latents. The quantizer step is drawn per batch from [1, step_max] half of the time, so
 one model serves several rates: each shipped quality is one step, with its own frozen tables.
+
+A second stage (``start_from`` a released model, ``decoder_only``) trains what noise cannot teach:
+with the encoder and the density frozen (so every rate and table stays as it was), the decoder sees
+the rounded latents it gets when decoding, at the shipped steps, and is told which step it got.
 """
 
 from __future__ import annotations
@@ -68,6 +72,8 @@ class TrainConfig:
     val_folders: list[str] = field(default_factory=list)   # held-out data for periodic validation
     val_every: int = 500
     notes: str = ""              # targets and how the model meets them: copied to its card
+    start_from: str = ""         # "NAME@VERSION": start from that released model's weights, not PCA
+    decoder_only: bool = False   # train only the decoder, on rounded latents (needs start_from)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -92,7 +98,12 @@ class TrainConfig:
             if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
                 raise ConfigError(f"{path}: {key} must be a list of folder names")
             raw[key] = [str((base / f).resolve()) for f in folders]
-        return cls(net=NetConfig(**net), **raw)
+        cfg = cls(net=NetConfig(**net), **raw)
+        if cfg.decoder_only and not cfg.start_from:
+            raise ConfigError(f"{path}: decoder_only needs start_from (the model whose encoder stays)")
+        if cfg.net.qualities not in (0, len(cfg.qualities)):
+            raise ConfigError(f"{path} [net]: qualities must be 0 or the number of qualities ({len(cfg.qualities)})")
+        return cfg
 
 
 def make_data(cfg: TrainConfig):
@@ -118,6 +129,36 @@ def pca_init(net: WallocNet, data, cfg: TrainConfig, rng: np.random.Generator, b
     spread = (components.double() @ c.sub(mean[:, None])).std(dim=1)
     scale = (2.0 * spread).clamp_min(cfg.init_step * cfg.net.bound * math.sqrt(2 / math.pi))
     net.init_linear(components.float(), mean.float(), scale.float())
+
+
+def start_weights(net: WallocNet, density: FactorizedDensity, spec: str) -> None:
+    """Load released model ``NAME@VERSION`` into net (grown to its depth) and density."""
+    from .. import zoo
+
+    name, _, version = spec.partition("@")
+    if not version.isdigit():
+        raise ConfigError(f"start_from must be NAME@VERSION, not {spec!r}")
+    folder = zoo.MODEL_DIR / zoo.RELEASES / f"{name}@{version}"
+    if not folder.exists():  # not archived yet: the current version, if it is that one
+        folder = zoo.MODEL_DIR
+        if zoo.version_of(zoo.load_tables(name, folder, context=False).config) != int(version):
+            raise ConfigError(f"start_from {spec}: no such released version in {zoo.MODEL_DIR}")
+    _, old, old_density, _ = zoo.load_parts(name, folder, context=False)
+    if (old.cfg.levels, old.cfg.latent_dim, old.cfg.width) != (net.cfg.levels, net.cfg.latent_dim, net.cfg.width):
+        raise ConfigError(f"start_from {spec}: its packet, latents or width differ from this config's")
+    net.grow_from(old.state_dict())
+    density.load_state_dict(old_density.state_dict())
+
+
+def rounded_batch(net: WallocNet, x: torch.Tensor, steps: list[float], offsets: list[int],
+                  rng: np.random.Generator) -> tuple[torch.Tensor, int]:
+    """Latents of x rounded exactly as streams round them, at a shipped step drawn at random;
+    returns them and the (1-based) quality."""
+    quality = int(rng.integers(len(steps))) + 1
+    step, k = steps[quality - 1], offsets[quality - 1]
+    with torch.no_grad():
+        y = (net.encode(x) / step).round().clamp(-k, k) * step
+    return y, quality
 
 
 def _distributed() -> tuple[int, int]:
@@ -148,11 +189,13 @@ def weights_digest(*modules: torch.nn.Module) -> str:
 
 
 @torch.no_grad()
-def validate(net: WallocNet, density: FactorizedDensity, batch: torch.Tensor) -> tuple[float, float]:
-    """Real rounding at step 1 on a fixed batch: (PSNR dB, bits per sample from the density)."""
-    y = torch.round(net.encode(batch))
-    mse = torch.mean((net.decode(y).clamp(-1, 1) - batch) ** 2).item()
-    return -10 * math.log10(max(mse, 1e-12)), density.bits(y, 1.0).item() / batch.numel()
+def validate(net: WallocNet, density: FactorizedDensity, batch: torch.Tensor, step: float = 1.0,
+             quality: int | None = None) -> tuple[float, float]:
+    """Real rounding at ``step`` on a fixed batch: (PSNR dB, bits per sample from the density);
+    ``quality`` tells a conditioned decoder the step."""
+    y = torch.round(net.encode(batch) / step) * step
+    mse = torch.mean((net.decode(y, quality).clamp(-1, 1) - batch) ** 2).item()
+    return -10 * math.log10(max(mse, 1e-12)), density.bits(y, step).item() / batch.numel()
 
 
 def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress: bool = True) -> tuple[WallocNet, FactorizedDensity, dict]:
@@ -170,7 +213,14 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
     data = make_data(cfg)
     val = make_data(dataclasses.replace(cfg, folders=cfg.val_folders)).batch(cfg.batch, np.random.default_rng(1)) if cfg.val_folders else None
     net, density = WallocNet(cfg.net), FactorizedDensity(cfg.net.latent_dim)
-    params = list(net.parameters()) + list(density.parameters())
+    if cfg.start_from:
+        start_weights(net, density, cfg.start_from)
+    if cfg.decoder_only:  # rates, tables and streams stay those of the model started from
+        frozen = [density, net.encoder]
+        for p in (p for m in frozen for p in m.parameters()):
+            p.requires_grad_(False)
+        offsets = [density.freeze(s, cfg.net.bound).offset for s in cfg.qualities]
+    params = [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
     step, elapsed = 0, 0.0
@@ -181,7 +231,7 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-    else:
+    elif not cfg.start_from:
         pca_init(net, data, cfg, rng)
     if world > 1:  # each rank draws its own batches from here on
         rng = np.random.default_rng([cfg.seed, rank, step])
@@ -201,12 +251,20 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
     log = open(workdir / "log.tsv", "a") if rank == 0 else None
     while step < cfg.steps and elapsed < cfg.minutes * 60:
         x = data.batch(cfg.batch, rng)
-        s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
-        y = net.encode(x)
-        y_noisy = y + s * (torch.rand_like(y) - 0.5)
-        mse = torch.mean((net.decode(y_noisy) - x) ** 2)
-        bits_per_sample = density.bits(y_noisy, s) / x.numel()
-        loss = mse + cfg.lmbda * bits_per_sample
+        if cfg.decoder_only:
+            y_hat, quality = rounded_batch(net, x, cfg.qualities, offsets, rng)
+            s = cfg.qualities[quality - 1]
+            mse = torch.mean((net.decode(y_hat, quality) - x) ** 2)
+            with torch.no_grad():
+                bits_per_sample = density.bits(y_hat, s) / x.numel()
+            loss = mse
+        else:
+            s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
+            y = net.encode(x)
+            y_noisy = y + s * (torch.rand_like(y) - 0.5)
+            mse = torch.mean((net.decode(y_noisy) - x) ** 2)
+            bits_per_sample = density.bits(y_noisy, s) / x.numel()
+            loss = mse + cfg.lmbda * bits_per_sample
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if world > 1:
@@ -224,7 +282,7 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
             log.write(f"{step}\t{elapsed:.0f}\t{s:.3f}\t{mse.item():.6g}\t{bits_per_sample.item():.5f}\t{psnr:.3f}\n")
             log.flush()
         if log and val is not None and step % cfg.val_every == 0:
-            vpsnr, vbits = validate(net, density, val)
+            vpsnr, vbits = validate(net, density, val, cfg.qualities[-1], len(cfg.qualities) if cfg.net.qualities else None)
             bar.write(f"step {step}: validation PSNR {vpsnr:.2f} dB at {vbits * cfg.net.channels:.3f} bits per position", file=sys.stderr)
             log.write(f"# validation\t{step}\t{vpsnr:.3f}\t{vbits:.5f}\n")
         if time.time() - last_save > cfg.checkpoint_minutes * 60:
