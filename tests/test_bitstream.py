@@ -107,3 +107,43 @@ def test_wrong_version_and_magic():
         bitstream.parse(b"PNG\0" + bytes(data[4:]))
     with pytest.raises(BitstreamError, match="only 3 bytes"):
         bitstream.parse(b"WLO")
+
+
+def _audio(**kw) -> Header:
+    return _header(modality="audio", sample_rate=44100, extent=(1000,), padding=(24,), latent_extent=(4,),
+                   chunks=(Chunk(0, 0, 4, 4),), **kw)
+
+
+def test_audio_gain_and_silent_runs_round_trip_and_old_streams_still_parse():
+    h = _audio(gain=5, silence=((0, 300), (700, 300)))
+    back = bitstream.parse(bitstream.pack(h, [b"abcd"]))[0]
+    assert back == h and back.to_json()["gain_db"] == -15.05 and back.to_json()["silent_samples"] == 600
+    old = _audio(format_version=1)  # a version 1 stream: no level fields in its bytes
+    data = bitstream.pack(old, [b"abcd"])
+    assert data[4] == 1 and len(data) == len(bitstream.pack(_audio(), [b"abcd"])) - 5
+    assert bitstream.parse(data)[0] == old
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(gain=17), "gain 17"),
+    (dict(silence=((0, 10), (5, 10))), "overlap"),
+    (dict(silence=((995, 10),)), "leave the signal"),
+    (dict(silence=((5, 0),)), "overlap"),
+    (dict(format_version=3), "version 3"),
+])
+def test_bad_level_fields_are_refused_by_writer_and_reader(change, message):
+    h = _audio(**change)
+    with pytest.raises(BitstreamError, match=message):
+        bitstream.pack(h, [b"abcd"])
+    with pytest.raises(BitstreamError):
+        bitstream.parse(_forge(h, [b"abcd"]))
+
+
+def test_a_version_1_stream_cannot_carry_a_gain():
+    with pytest.raises(BitstreamError, match="no gain"):
+        bitstream.pack(_audio(format_version=1, gain=2), [b"abcd"])
+
+
+def test_images_have_no_gain():
+    with pytest.raises(BitstreamError, match="no gain"):
+        bitstream.pack(_header(gain=1), PAYLOADS)

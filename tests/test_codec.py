@@ -292,3 +292,43 @@ def test_wrong_layouts_are_refused_in_one_line(tiny_rgb, tiny_stereo):
             tiny_rgb.compress(bad)
     with pytest.raises(MediaError, match="numpy array or torch tensor"):
         tiny_rgb.compress([[[0.5]]])
+
+
+def _sine(freq: float, dbfs: float, seconds: float = 1.0) -> np.ndarray:
+    t = np.arange(int(44100 * seconds)) / 44100
+    return np.stack([10 ** (dbfs / 20) * np.sin(2 * np.pi * freq * t)] * 2).astype(np.float32)
+
+
+@pytest.mark.parametrize("dbfs, gain", [(-1, 3), (-3, 3), (-12, 0)])
+def test_loud_steady_audio_is_coded_at_a_lower_level(dbfs, gain):
+    """A sine near full scale saturated the latents' bound (15.4 dB at -3 dBFS, 11.0 at -1 dBFS);
+    the encoder now codes it at a level that keeps them inside, and decoding restores the level."""
+    codec = walloc.load("stereo-5x")
+    x = _sine(1000, dbfs)
+    data = codec.compress(x)
+    assert bitstream.peek_header(data).gain == gain
+    assert metrics.psnr(codec.decompress(data), torch.from_numpy(x)) > 32.0
+
+
+def test_digital_silence_decodes_to_digital_silence():
+    codec = walloc.load("stereo-5x")
+    x = np.zeros((2, 44100 * 2), np.int16)
+    x[:, 30000:30100] = 1000  # a click between two silences
+    y = codec.decompress(codec.compress(x)).numpy()
+    assert bitstream.peek_header(codec.compress(x)).silence == ((0, 30000), (30100, 58100))
+    assert not y[:, :30000].any() and not y[:, 30100:].any() and y[:, 30000:30100].any()
+
+
+def test_silent_runs_span_slices_and_fit_the_format(monkeypatch):
+    from walloc import encoder
+
+    monkeypatch.setattr(encoder, "_SILENCE_SLICE", 1000)
+    x = np.ones((2, 5000), np.float32) * 0.1
+    x[:, 900:2600] = 2.0 ** -17           # below half a 16-bit step: silent
+    x[1, 4000:4300] = 0                   # one channel only: not silent
+    x[:, 4500:4700] = 0                   # shorter than a run worth recording
+    assert encoder.silent_runs(x) == ((900, 1700),)
+    monkeypatch.setattr(encoder, "MAX_SILENT_RUNS", 2)
+    y = np.zeros((1, 5000), np.int16)
+    y[0, [300, 900, 1500, 4800]] = 1       # runs of 300, 599, 599, 3299 and 199
+    assert encoder.silent_runs(y) == ((1501, 3299),)  # only the longer runs, when too many

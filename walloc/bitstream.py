@@ -7,6 +7,7 @@ all before anything is allocated from a declared size.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from .errors import BitstreamError
 
 MAGIC = b"WLOC"
-VERSION = 1
+VERSION = 2                     # what this walloc writes
+READABLE = (1, 2)               # what it reads: version 1 streams have no gain and no silent runs
 MODALITIES = {1: "image", 2: "audio"}
 MODALITY_CODES = {v: k for k, v in MODALITIES.items()}
 HASH_BYTES = 16
@@ -26,6 +28,8 @@ MAX_EXTENT = 1 << 30            # samples along one axis
 MAX_SAMPLES = 1 << 32           # samples per channel in total (a 65k x 65k image, 27 h of 44.1 kHz audio)
 MAX_LATENTS = 1 << 31           # integer latents in one stream
 MAX_CHUNKS = 1 << 20
+MAX_GAIN = 16                   # audio coded at 2**(-gain / 2) of its level: down to 1/256
+MAX_SILENT_RUNS = 1 << 16
 
 _FIXED = struct.Struct("<4sBBBBB")         # magic, version, modality, coder, quality, name length
 _SIGNAL = struct.Struct("<HBBIB")          # channels, bit depth, flags, sample rate, ndim
@@ -59,6 +63,14 @@ class Header:
     latent_channels: int
     latent_extent: tuple[int, ...]
     chunks: tuple[Chunk, ...] = field(default=())
+    gain: int = 0                     # audio was coded at 2**(-gain / 2) of its level (decoding undoes it)
+    silence: tuple[tuple[int, int], ...] = ()  # (start, length) runs of samples that were digital silence
+    format_version: int = VERSION
+
+    @property
+    def gain_factor(self) -> float:
+        """What the encoder multiplied the signal by."""
+        return 2.0 ** (-self.gain / 2)
 
     @property
     def latent_count(self) -> int:
@@ -69,12 +81,14 @@ class Header:
 
     def to_json(self) -> dict:
         return {
-            "format_version": VERSION, "modality": self.modality, "coder": self.coder, "quality": self.quality,
+            "format_version": self.format_version, "modality": self.modality, "coder": self.coder, "quality": self.quality,
             "model": self.model, "model_hash": self.model_hash.hex(), "channels": self.channels,
             "bit_depth": self.bit_depth, "float_samples": self.float_samples, "sample_rate": self.sample_rate,
             "extent": list(self.extent), "padding": list(self.padding), "groups": self.groups,
             "latent_channels": self.latent_channels, "latent_extent": list(self.latent_extent),
             "chunks": len(self.chunks), "payload_bytes": sum(c.size for c in self.chunks),
+            **({"gain_db": round(-10 * math.log10(2) * self.gain, 2), "silent_runs": len(self.silence),
+                "silent_samples": sum(n for _, n in self.silence)} if self.modality == "audio" else {}),
         }
 
 
@@ -94,10 +108,12 @@ def _serialise(header: Header, payloads: list[bytes]) -> bytes:
     name = header.model.encode("utf-8")
     nd = len(header.extent)
     parts = [
-        _FIXED.pack(MAGIC, VERSION, MODALITY_CODES[header.modality], header.coder, header.quality, len(name)),
+        _FIXED.pack(MAGIC, header.format_version, MODALITY_CODES[header.modality], header.coder, header.quality, len(name)),
         name, header.model_hash,
         _SIGNAL.pack(header.channels, header.bit_depth, int(header.float_samples), header.sample_rate, nd),
         struct.pack(f"<{nd}I{nd}I", *header.extent, *header.padding),
+        *([struct.pack(f"<BI{2 * len(header.silence)}I", header.gain, len(header.silence), *[v for run in header.silence for v in run])]
+          if header.format_version >= 2 else []),
         struct.pack(f"<HH{nd}I", header.groups, header.latent_channels, *header.latent_extent),
         struct.pack("<I", len(header.chunks)),
         *[_CHUNK.pack(c.group, c.start, c.rows, len(p)) for c, p in zip(header.chunks, payloads)],
@@ -137,11 +153,12 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     view = memoryview(data)
     _check(len(view) >= _FIXED.size + 4, f"not a walloc stream: only {len(view)} bytes")
     _check(bytes(view[:4]) == MAGIC, "not a walloc stream (bad magic bytes)")
-    _check(view[4] == VERSION, f"unsupported stream format version {view[4]} (this walloc reads version {VERSION})")
+    _check(view[4] in READABLE, f"unsupported stream format version {view[4]} (this walloc reads versions "
+                                f"{', '.join(map(str, READABLE))}; a newer walloc wrote it)")
     (crc,) = struct.unpack_from("<I", view, len(view) - 4)
     _check(zlib.crc32(view[:-4]) == crc, "stream is corrupted or truncated (CRC32 mismatch)")
     r = _Reader(view[:-4])
-    _, _, modality, coder, quality, name_len = r.take(_FIXED)
+    _, version, modality, coder, quality, name_len = r.take(_FIXED)
     _check(modality in MODALITIES, f"unknown modality code {modality}")
     try:
         model = bytes(r.raw(name_len)).decode("utf-8")
@@ -151,6 +168,12 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     channels, bit_depth, flags, sample_rate, nd = r.take(_SIGNAL)
     _check(flags in (0, 1), f"unknown flags {flags:#x}")
     values = r.take(f"<{nd}I{nd}I")  # at most 255 axes: bounded before any check
+    gain, silence = 0, ()
+    if version >= 2:
+        gain, runs = r.take("<BI")
+        _check(runs <= MAX_SILENT_RUNS, f"{runs} silent runs exceed the limit {MAX_SILENT_RUNS}")
+        flat = r.take(f"<{2 * runs}I")
+        silence = tuple(zip(flat[::2], flat[1::2]))
     groups, latent_channels, *latent_extent = r.take(f"<HH{nd}I")
     (count,) = r.take("<I")
     _check(0 < count <= MAX_CHUNKS, f"chunk count {count} is out of range")
@@ -159,7 +182,8 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     payload = sum(c.size for c in chunks)
     _check(r.pos + payload == len(r.data), f"chunk table declares {payload} payload bytes, stream holds {len(r.data) - r.pos}")
     header = Header(MODALITIES[modality], coder, quality, model, model_hash, channels, bit_depth, bool(flags),
-                    sample_rate, tuple(values[:nd]), tuple(values[nd:]), groups, latent_channels, tuple(latent_extent), chunks)
+                    sample_rate, tuple(values[:nd]), tuple(values[nd:]), groups, latent_channels, tuple(latent_extent), chunks,
+                    gain, silence, version)
     validate(header)
     return header, [r.raw(c.size) for c in chunks]
 
@@ -195,6 +219,23 @@ def validate(header: Header) -> None:
            "a chunk's fields are out of range")
     _check(header.latent_count <= MAX_LATENTS, f"{header.latent_count} latents exceed the limit {MAX_LATENTS}")
     _check_tiling(header)
+    _check_level(header)
+
+
+def _check_level(header: Header) -> None:
+    """Gain and silent runs: version 2 audio only; runs in order, apart, inside the signal."""
+    _check(header.format_version in READABLE, f"unsupported stream format version {header.format_version}")
+    if header.format_version < 2 or header.modality != "audio":
+        _check(header.gain == 0 and not header.silence, f"a version {header.format_version} {header.modality} stream has no gain or silent runs")
+        return
+    _check(_fits(header.gain, 8) and header.gain <= MAX_GAIN, f"gain {header.gain} is out of range (0..{MAX_GAIN})")
+    _check(len(header.silence) <= MAX_SILENT_RUNS, f"{len(header.silence)} silent runs exceed the limit {MAX_SILENT_RUNS}")
+    end = 0
+    for run in header.silence:
+        _check(len(run) == 2 and all(_fits(v, 32) for v in run), "a silent run's fields are out of range")
+        start, length = run
+        _check(start >= end and length > 0 and start + length <= header.extent[0], "silent runs overlap or leave the signal")
+        end = start + length
 
 
 def _check_tiling(header: Header) -> None:

@@ -73,9 +73,11 @@ class _DeviceEncoder(Encoder):
         super().__init__(stream, weight, bias)
         self.net, self.device = net, device
 
-    def bands(self, x: np.ndarray, emit: Callable[[int, int, int, Any], None]) -> tuple[int, ...]:
+    def bands(self, x: np.ndarray, emit: Callable[[int, int, int, Any], None], bounded: bool = True) -> tuple[int, ...]:
+        if not bounded:  # the level analysis (Encoder.choose_gain) runs on the CPU
+            return super().bands(x, emit, bounded)
         signal = torch.from_numpy(np.ascontiguousarray(readable(x)[0]))
-        return tiling.encode(self.net, signal, self.device, emit)
+        return tiling.encode(self.net, signal, self.device, emit, 2.0 ** (-self.gain / 2))
 
 
 class Codec:
@@ -187,11 +189,16 @@ class Codec:
         return stream.dequantize(symbols, self.quality(quality))
 
     def decode(self, latents: torch.Tensor, quality: int | None = None) -> torch.Tensor:
-        """Latents -> signal (uncropped). Integer latents are dequantized at ``quality`` first."""
+        """Latents -> signal (uncropped). Integer latents are dequantized at ``quality`` first; float
+        latents with a ``quality`` are taken as rounded at it (a decoder conditioned on the step is told
+        it), without one as unquantized."""
         if not latents.is_floating_point():
+            quality = self.quality(quality).quality
             latents = self.dequantize(latents, quality)
+        elif quality is not None:
+            quality = self.quality(quality).quality
         with torch.inference_mode():
-            x = self.net.decode(latents.to(self.device))
+            x = self.net.decode(latents.to(self.device), quality)
         lo = 0.0 if self.modality == "image" else -1.0
         return x.clamp(lo, 1.0)
 
@@ -253,7 +260,8 @@ class Codec:
                 return
             n = min(m, header.channels - g * m)
             crop = (slice(0, n), slice(0, b - a), *[slice(0, e) for e in header.extent[1:]])
-            out[g * m: g * m + n, a:b] = convert(signal[crop].clamp(floor, 1.0).cpu())
+            kept = signal[crop] if header.gain == 0 else signal[crop] * (1.0 / header.gain_factor)
+            out[g * m: g * m + n, a:b] = convert(kept.clamp(floor, 1.0).cpu())
 
         if header.modality == "image" and dtype in (torch.int32, torch.int64, torch.uint16):
             top = 65535.0 if header.bit_depth > 8 else 255.0
@@ -264,7 +272,9 @@ class Codec:
             def convert(s: torch.Tensor) -> torch.Tensor:
                 return tiling.from_float(s, dtype)
 
-        tiling.decode(self.net, latents, header.groups, header.latent_extent, self.device, keep)
+        tiling.decode(self.net, latents, header.groups, header.latent_extent, self.device, keep, q.quality)
+        for start, length in header.silence:  # digital silence in, digital silence out
+            out[:, start: start + length] = 0
         if header.modality == "image":
             meta = ImageMeta(bit_depth=header.bit_depth, float_array=header.float_samples)
         else:

@@ -75,8 +75,8 @@ def pad_to_block(x: torch.Tensor, block: int, skip_first: bool = False) -> torch
 
 
 def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
-           emit: Callable[[int, int, int, torch.Tensor], None]) -> tuple[int, ...]:
-    """Encode signal x (C, *S) band by band; ``emit(group, r0, r1, latents)`` receives each band.
+           emit: Callable[[int, int, int, torch.Tensor], None], gain: float = 1.0) -> tuple[int, ...]:
+    """Encode signal x (C, *S), at ``gain`` times its level, band by band; ``emit(group, r0, r1, latents)`` receives each band.
 
     Channels are grouped by the model's channel count, the last group repeating its last channel.
     Returns the latent extent.
@@ -90,7 +90,7 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
         if not direct:
             band = to_float(band)  # converted, and float samples checked for NaN / inf here...
         with torch.inference_mode():  # ...or, read directly, in the encoder's output
-            y = net.encode(pad_to_block(band, net.cfg.block_size, skip_first=True).to(device), check=direct and band.is_floating_point())
+            y = net.encode(pad_to_block(band, net.cfg.block_size, skip_first=True).to(device), check=direct and band.is_floating_point(), gain=gain)
         emit(b.group, b.r0, b.r1, y[0, :, b.margin: b.margin + b.r1 - b.r0])
     return extent
 
@@ -112,19 +112,20 @@ def _single_threaded() -> None:
     torch.set_num_threads(1)
 
 
-def _coefficients(net: WallocNet, pieces: list[tuple[torch.Tensor, int, int]]) -> torch.Tensor:
+def _coefficients(net: WallocNet, pieces: list[tuple[torch.Tensor, int, int]], quality: int | None) -> torch.Tensor:
     """Packet coefficients of a band's runs of rows (see :func:`decode`); each piece is (latents
     with their margins, offset of the kept rows, kept rows)."""
     parts = []
     with torch.inference_mode():
         for y, skip, n in pieces:
-            parts.append(net.decode_coefficients(y)[:, :, skip: skip + n])
+            parts.append(net.decode_coefficients(y, quality)[:, :, skip: skip + n])
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=2)  # one run (a single band): no copy
 
 
 def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], groups: int, latent_extent: tuple[int, ...],
-           device: torch.device, emit: Callable[[int, int, int, torch.Tensor], None]) -> None:
-    """Decode band by band; ``latents(group, r0, r1)`` gives float latents (K, r1-r0, *rest) and
+           device: torch.device, emit: Callable[[int, int, int, torch.Tensor], None], quality: int | None = None) -> None:
+    """Decode band by band; ``latents(group, r0, r1)`` gives float latents (K, r1-r0, *rest), rounded
+    at ``quality`` (for a decoder that is told the step; see :meth:`WallocNet.decode_coefficients`), and
     ``emit(group, row0, row1, signal)`` receives each band of signal rows (model channels, rows, *rest),
     in band order, from the calling thread (as ``latents`` is called).
 
@@ -158,14 +159,14 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:  # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
         for band in bands:
-            finish(band, _coefficients(net, pieces(*band)))
+            finish(band, _coefficients(net, pieces(*band), quality))
         return
     workers = min(threads, len(bands), DECODE_WORKERS)
     pool = ThreadPoolExecutor(max_workers=workers, initializer=_single_threaded)
     pending: deque[tuple[tuple[int, int, int], Future]] = deque()
     try:
         for band in bands:
-            pending.append((band, pool.submit(_coefficients, net, pieces(*band))))
+            pending.append((band, pool.submit(_coefficients, net, pieces(*band), quality)))
             if len(pending) > workers:  # a bounded look-ahead: the memory of a few bands
                 band, job = pending.popleft()
                 finish(band, job.result())
