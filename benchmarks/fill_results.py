@@ -24,6 +24,8 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_entropy_bound.json               benchmarks/bench_entropy_bound.py
     BENCH_DIR/bench_entropy_bound_raster_own.json    benchmarks/bench_entropy_bound.py --context raster-own
     BENCH_DIR/bench_entropy_bound_checkerboard.json  benchmarks/bench_entropy_bound.py --context checkerboard
+    BENCH_DIR/bench_artifacts.json  benchmarks/bench_artifacts.py ../shared/data/images/kodak
+    BENCH_DIR/bench_audio.json    benchmarks/bench_audio.py
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
     BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
@@ -380,6 +382,33 @@ def entropy_bound(*runs: dict) -> str:
 # blocks: marker name -> (doc, JSON sources, renderer)
 
 
+# ------------------------------------------------------------------------------------------------
+# benchmarks/bench_artifacts.py and bench_audio.py
+
+
+def artifacts(a: dict) -> str:
+    rows = [[name.replace("walloc:", ""), str(p["quality"]), f"{p['bpp']:.3f}", f"{p['psnr']:.2f}", f"{p['grid_db']:+.2f}",
+             f"{p['border_db']:+.2f}", f"{p['top_row_bias']:+.2f}"] for name, points in a["codecs"].items() for p in points]
+    return (f"{a['files']} images; flat areas (8x8 cells varying by at most {a['flat_levels']:g} levels) are "
+            f"{100 * a['flat_fraction']:.0f}% of the pixels.\n\n"
+            + table(["codec", "quality", "bpp", "PSNR (dB)", "grid (dB)", "border (dB)", "top row bias (levels)"], "lrrrrrr", rows))
+
+
+def audio_checks(b: dict) -> str:
+    rows = [[f"sine {name.replace('Hz_', ' Hz at ').replace('dBFS', ' dBFS')}", f"{v['psnr']:.2f} dB",
+             f"gain code {v['gain']}"] for name, v in b["sines"].items()]
+    rows.append(["digital silence, 1 s (RMS)", f"{b['silence']['rms_dbfs']} dBFS", ""])
+    if "lines" in b:
+        where = f" at {b['lines']['at_hz']:g} Hz" if b["lines"]["at_hz"] else ""
+        rows.append(["music: worst spectral line above the original", f"{b['lines']['excess_db']:+.2f} dB{where}",
+                     f"{b['lines']['count']} line bins"])
+        rows.append(["music: energy above 8 kHz", f"{100 * b['above_8k']['share_of_energy']:.3f}% of the clip's",
+                     f"error {b['above_8k']['error_over_energy_db']:+.2f} dB against it"])
+    for name, c in b.get("clips", {}).items():
+        rows.append([f"clip {name}", f"{c['psnr']:.2f} dB", f"{c['ratio']:.1f}:1"])
+    return f"Model `{b['model']}` (sha256 `{b['model_sha256'][:12]}`), quality {b['quality']}.\n\n" + table(["check", "measured", ""], "lrl", rows)
+
+
 def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., str]]]:
     results, learning = DOCS / "results.md", DOCS / "compressed-learning.md"
     kodak, audio = DOCS / "rd_kodak.json", DOCS / "rd_audio.json"
@@ -397,6 +426,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "audio_points": (results, [audio], audio_points),
         "entropy_bound": (results, [bench_dir / f"bench_entropy_bound{suffix}.json" for suffix in ("", "_raster_own", "_checkerboard")],
                           entropy_bound),
+        "artifacts": (results, [bench_dir / "bench_artifacts.json"], artifacts),
+        "audio_checks": (results, [bench_dir / "bench_audio.json"], audio_checks),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
         "cdl_dtd10": (learning, [bench_dir / f"bench_cdl_dtd10{part}.json" for part in ("", "_b")], cdl_tree),

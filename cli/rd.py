@@ -16,6 +16,7 @@ Examples:
   walloc rd ../shared/data/images/kodak --out kodak.json --plot kodak.png
   walloc rd photos/ --codecs walloc:rgb-16x,jpeg,webp --limit 4
   walloc rd clips/ --codecs walloc:stereo-5x,opus,mp3 --out audio.json
+  walloc rd --merge models.json slow-peers.json --out all.json --plot all.png
 \b
 Image codecs: walloc:MODEL, jpeg, webp, jpeg2000, avif, jpegxl (default: every shipped image model
 and every peer). Audio codecs: walloc:MODEL, opus, mp3. A codec that cannot run here is listed as
@@ -49,6 +50,19 @@ def _table(result: dict) -> str:
     return "\n".join(lines)
 
 
+def _read_result(path: str) -> dict:
+    """A JSON file that `walloc rd --out` wrote, or a one-line error."""
+    try:
+        result = json.loads(open(path, "rb").read())
+    except OSError as e:
+        raise MediaError(f"cannot read {path}: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise MediaError(f"{path} is not JSON (--merge joins files written by walloc rd --out)") from None
+    if not isinstance(result, dict) or not {"modality", "rate", "codecs", "files"} <= set(result):
+        raise MediaError(f"{path} is not a walloc rd result (--merge joins files written by walloc rd --out)")
+    return result
+
+
 @click.command(epilog=EPILOG)
 @click.argument("inputs", nargs=-1, required=True, type=str)
 @click.option("--codecs", help="Comma-separated codecs. Default: every shipped WaLLoC model of the inputs' modality and every peer.")
@@ -60,15 +74,18 @@ def _table(result: dict) -> str:
 @click.option("--modality", type=click.Choice(["image", "audio"]), help="Only this kind of file (needed when a folder holds both).")
 @click.option("--limit", type=click.IntRange(min=1), help="Only the first N files (sorted by name).")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True, help="Threads for every codec (torch, AVIF, JPEG XL).")
+@click.option("--merge", is_flag=True, help="INPUTS are --out JSON files of runs over the same files with different codecs: join them (BD-rates recomputed) instead of measuring.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite --out / --plot files if they exist.")
 @click.option("--quiet", is_flag=True, help="No progress bar and no table.")
 def rd(inputs: tuple[str, ...], codecs: str | None, out: str | None, plot_path: str | None, published: str | None,
-       title: str | None, per_image: bool, modality: str | None, limit: int | None, threads: int, force: bool, quiet: bool) -> None:
+       title: str | None, per_image: bool, modality: str | None, limit: int | None, threads: int, merge: bool,
+       force: bool, quiet: bool) -> None:
     """Rate-distortion curves and speed of WaLLoC and other codecs on a folder of images or audio.
 
     Every codec runs at a sweep of qualities over every file in INPUTS (folders or files): mean rate
     from real file sizes, PSNR, MS-SSIM (images) or SI-SDR (audio), encode and decode speed, and the
-    BD-rate of each codec against WebP and JPEG (images) or Opus and MP3 (audio).
+    BD-rate of each codec against WebP and JPEG (images) or Opus and MP3 (audio). Slow codecs can be
+    measured apart (in parallel, or once) and joined with --merge.
     """
     from walloc.eval import compare, plot
 
@@ -83,8 +100,11 @@ def rd(inputs: tuple[str, ...], codecs: str | None, out: str | None, plot_path: 
     names = [c.strip() for c in codecs.split(",") if c.strip()] if codecs else None
     if codecs is not None and not names:
         raise MediaError("--codecs names no codec")
-    result = compare.run(inputs, names, modality=modality, limit=limit, threads=threads, per_file=per_image, progress=not quiet)
-    if per_image:
+    if merge:
+        result = compare.merge([_read_result(p) for p in inputs])
+    else:
+        result = compare.run(inputs, names, modality=modality, limit=limit, threads=threads, per_file=per_image, progress=not quiet)
+    if per_image and "per_file" in result:
         result["per_image"] = result.pop("per_file")
     if not result["codecs"]:
         raise MediaError("no codec could run: " + "; ".join(f"{k}: {v}" for k, v in result["skipped"].items()))

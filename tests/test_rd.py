@@ -284,3 +284,30 @@ def test_kodak_jpeg_point_and_ms_ssim_against_reference():
     got = torch.tensor(codec.decode(codec.encode(px, 50))).permute(2, 0, 1).float()[None]
     want = ref_impl.ms_ssim(got, torch.from_numpy(px).permute(2, 0, 1).float()[None], data_range=255).item()
     assert m["score"] == pytest.approx(want, abs=1e-4)
+
+
+def test_cli_rd_merges_runs_of_other_codecs_over_the_same_files(images, tmp_path):
+    runs = {}
+    for name in ("jpeg", "webp"):
+        runs[name] = tmp_path / f"{name}.json"
+        r = run_cli("rd", str(images), "--codecs", name, "--out", str(runs[name]), "--quiet")
+        assert r.returncode == 0, r.stderr.decode()[-2000:]
+    alone = json.loads(runs["jpeg"].read_text())
+    assert "jpeg" not in alone["bd_rate_vs_webp"]  # WebP did not run with it
+    out = tmp_path / "both.json"
+    r = run_cli("rd", "--merge", str(runs["jpeg"]), str(runs["webp"]), "--out", str(out))
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    both = json.loads(out.read_text())
+    assert set(both["codecs"]) == {"jpeg", "webp"} and set(both["settings"]) == {"jpeg", "webp"}
+    assert both["codecs"]["jpeg"] == alone["codecs"]["jpeg"] and both["bd_rate_vs_webp"]["jpeg"] > 0
+    assert "BD-rate vs webp" in r.stdout.decode()
+    fewer = tmp_path / "fewer.json"
+    assert run_cli("rd", str(images), "--codecs", "webp", "--limit", "1", "--out", str(fewer), "--quiet").returncode == 0
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    for inputs, fragment in [((runs["jpeg"], runs["jpeg"]), "jpeg measured in more than one run"),
+                             ((runs["jpeg"], fewer), "different files"),
+                             ((runs["jpeg"], tmp_path / "bad.json"), "not a walloc rd result"),
+                             ((runs["jpeg"], tmp_path / "none.json"), "cannot read")]:
+        r = run_cli("rd", "--merge", *map(str, inputs), "--quiet")
+        err = r.stderr.decode()
+        assert r.returncode == 1 and fragment in err and err.strip().count("\n") == 0, err

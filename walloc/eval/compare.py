@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from .. import metrics
-from ..errors import ModelError
+from ..errors import MediaError, ModelError
 from .codecs import AudioCodec, CodecUnavailable, ImageCodec, walloc_adapter
 from .machine import machine
 from .peers import AUDIO_PEERS, IMAGE_PEERS, make_peer
@@ -65,6 +65,38 @@ def bd_rates(curves: dict, anchor: str, rate_key: str, quality_key: str = "psnr"
     return values, notes
 
 
+def add_bd_rates(out: dict) -> dict:
+    """Set the BD-rates of every curve of a result against its modality's anchors (in place)."""
+    notes = {}
+    for anchor in ANCHORS[out["modality"]]:
+        out[f"bd_rate_vs_{anchor}"], why = bd_rates(out["codecs"], anchor, out["rate"])
+        notes.update({f"{name} vs {anchor}": reason for name, reason in why.items()})
+    out["bd_rate_notes"] = notes
+    return out
+
+
+def merge(results: Sequence[dict]) -> dict:
+    """One result from runs over the same files with different codecs (slow peers measured apart or in
+    parallel): curves, settings and skips joined, BD-rates recomputed. Runs that disagree on the files,
+    or that both measured a codec, are refused; each run's machine is kept."""
+    first = results[0]
+    out = {k: v for k, v in first.items() if not k.startswith("bd_rate")}
+    out["codecs"], out["settings"], out["skipped"], out["machine"] = {}, {}, {}, [r.get("machine") for r in results]
+    for r in results:
+        for key in ("dataset", "modality", "files", "rate"):
+            if r.get(key) != first.get(key):
+                raise MediaError(f"cannot merge runs with different {key}: {first.get(key)!r} and {r.get(key)!r}")
+        twice = sorted(set(out["codecs"]) & set(r["codecs"]))
+        if twice:
+            raise MediaError(f"cannot merge: {', '.join(twice)} measured in more than one run")
+        out["codecs"].update(r["codecs"])
+        out["settings"].update(r.get("settings", {}))
+        out["skipped"].update(r.get("skipped", {}))
+    out["skipped"] = {k: v for k, v in out["skipped"].items() if k not in out["codecs"]}
+    out.pop("per_file", None)
+    return add_bd_rates(out)
+
+
 def run(paths: Sequence[str | Path], codecs: Sequence[str] | None = None, modality: str | None = None,
         limit: int | None = None, threads: int = 1, per_file: bool = False, progress: bool = True,
         qualities: dict | None = None) -> dict:
@@ -89,11 +121,7 @@ def run(paths: Sequence[str | Path], codecs: Sequence[str] | None = None, modali
     out = {"dataset": ", ".join(str(p) for p in paths), "modality": modality, "files": len(files),
            "rate": rate_key, "speed_unit": "megapixels/s" if modality == "image" else "million samples (per channel)/s",
            "codecs": result["curves"], "skipped": skipped}
-    notes = {}
-    for anchor in ANCHORS[modality]:
-        out[f"bd_rate_vs_{anchor}"], why = bd_rates(result["curves"], anchor, rate_key)
-        notes.update({f"{name} vs {anchor}": reason for name, reason in why.items()})
-    out["bd_rate_notes"] = notes
+    add_bd_rates(out)
     out["settings"] = {c.name: {"quality": c.quality_meaning, "options": c.options, "library": c.library}
                        for c in built if c.name not in skipped}
     out["method"] = (("PSNR and MS-SSIM on 8-bit RGB, mean over images; bpp from real file sizes; " if modality == "image" else
