@@ -165,6 +165,8 @@ def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     new = Codec.load("tiny-trained", models)
     assert new.config["version"] == 2 and new.cfg.blocks == 2 and new.cfg.qualities == 2
+    card = (models / "tiny-trained.md").read_text()
+    assert "decoder only, on rounded latents, from tiny-trained@1" in card and "told the quality" in card
     assert torch.equal(new.net.encoder.weight, old.net.encoder.weight)
     assert all(np.array_equal(new.tables(q).cdfs, old.tables(q).cdfs) for q in new.qualities)
     new_stream = new.compress(x, 1)

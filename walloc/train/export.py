@@ -51,7 +51,8 @@ def fit_context(codec: Codec, signals: Iterable[torch.Tensor], limit: int = CONT
 def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, stats: dict, model_dir: Path | None = None) -> Path:
     """Write weights, tables and JSON, fit the context tables on the training data; then measure
     every quality and record it in the JSON and card."""
-    extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats, "notes": cfg.notes}
+    extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats, "notes": cfg.notes,
+             **({"started_from": cfg.start_from} if cfg.start_from else {})}
     zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
     return refit_model_context(cfg, model_dir)
 
@@ -92,7 +93,7 @@ def write_card(config: dict, path: Path) -> None:
 
 WaLLoC model for {net['modality']}: {net['channels']} channel(s), wavelet packet J={net['levels']} (CDF 9/7),
 {packet} packet channels -> {net['latent_dim']} latent channels ({packet / net['latent_dim']:g}x fewer dimensions),
-{net['latent_bits']}-bit bounded latents, decoder width {net['width']} with {net['blocks']} residual blocks,
+{net['latent_bits']}-bit bounded latents, decoder width {net['width']} with {net['blocks']} residual blocks{" (told the quality: a gain and an offset per channel and quality)" if net.get('qualities') else ""},
 factorized entropy model frozen to {len(config['qualities'])} sets of 16-bit integer tables (one per quality),
 {"and a causal context model (" + str(config['context']['buckets']) + " tables per channel and quality, fitted on the training data) that codes the streams." if 'context' in config else "which code the streams."}
 Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256']}`.{chr(10) + "Context tables SHA-256: `" + config['context']['sha256'] + "`." if 'context' in config else ""}
@@ -100,7 +101,7 @@ Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256'
 ## Training
 Data: {', '.join(config.get('trained_on', []))} (excluded: {', '.join(config.get('excluded', [])) or 'nothing'}).
 {t.get('steps', '?')} steps of batch {t.get('batch', '?')} x {t.get('crop', '?')} in {t.get('minutes', '?')} minutes on {t.get('threads', '?')} CPU thread(s),
-rate weight lambda = {t.get('lmbda', '?')}. Config: `configs/{config['name']}.toml`.
+{"decoder only, on rounded latents, from " + config['started_from'] + " (encoder and entropy model frozen). Configs: `configs/" + config['name'] + ".toml`, then `configs/" + config['name'] + ".decoder.toml`." if config.get('started_from') else "rate weight lambda = " + str(t.get('lmbda', '?')) + ". Config: `configs/" + config['name'] + ".toml`."}
 
 ## Measured (through the codec's own compress/decompress, real stream sizes)
 Evaluated on: {', '.join(evaluated)}.
