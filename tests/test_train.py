@@ -178,17 +178,3 @@ def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
     assert torch.equal(Codec.load("tiny-trained", release).decompress(old_stream), old_out)  # version 1 decodes its own stream
     assert not torch.equal(new.decompress(new_stream), old_out)                 # the decoder did train
 
-
-def test_audio_segments_with_tones_carry_a_steady_sine(tmp_path):
-    import soundfile as sf
-
-    from walloc.train.data import AudioSegments
-
-    sf.write(tmp_path / "quiet.wav", np.zeros((8000, 2), np.int16), 44100)
-    data = AudioSegments([str(tmp_path)], 4096, tones=1.0)
-    batch = data.batch(6, np.random.default_rng(0))
-    peaks = 20 * np.log10(batch.abs().amax(dim=(1, 2)).numpy())
-    assert ((peaks > -40.5) & (peaks < -8.5)).all()
-    spectrum = np.abs(np.fft.rfft(batch[:, 0].numpy(), axis=-1))
-    assert (spectrum.max(axis=1) > 0.3 * spectrum.sum(axis=1) / 20).all()  # one narrow line each
-    assert not AudioSegments([str(tmp_path)], 4096).batch(2, np.random.default_rng(0)).any()

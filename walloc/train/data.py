@@ -55,8 +55,8 @@ class ImageCrops:
 class AudioSegments:
     """Random segments with a random gain, as float tensors in [-1, 1]; mono is spread to all channels."""
 
-    def __init__(self, folders: list[str], length: int, exclude: list[str] = (), channels: int = 2, tones: float = 0.0):
-        self.length, self.tones = length, tones
+    def __init__(self, folders: list[str], length: int, exclude: list[str] = (), channels: int = 2):
+        self.length = length
         self.clips = []
         for path in _files(folders, AUDIO_SUFFIXES, list(exclude)):
             x, _ = io.read_audio(path)
@@ -75,20 +75,8 @@ class AudioSegments:
             clip = self.clips[i]
             start = rng.integers(clip.shape[1] - self.length + 1)
             gain = float(np.exp(rng.uniform(np.log(0.5), np.log(1.5))))
-            x = clip[:, start: start + self.length] * gain
-            if rng.random() < self.tones:
-                x = x * float(rng.choice([0.0, 0.5])) + self.tone(rng)
-            out.append(x.clamp(-1, 1))
+            out.append((clip[:, start: start + self.length] * gain).clamp(-1, 1))
         return torch.stack(out)
-
-    def tone(self, rng: np.random.Generator) -> torch.Tensor:
-        """A steady sine, 40 Hz to 16 kHz, -40 to -9 dBFS (louder input is coded at a lower level;
-        see walloc.encoder.SATURATION): music rarely holds one, and a decoder that never saw one
-        renders it badly."""
-        hz, dbfs = np.exp(rng.uniform(np.log(40), np.log(16000))), rng.uniform(-40, -9)
-        t = np.arange(self.length) / 44100
-        wave = 10 ** (dbfs / 20) * np.sin(2 * np.pi * hz * t + rng.uniform(0, 2 * np.pi))
-        return torch.from_numpy(wave.astype(np.float32)).expand(self.clips[0].shape[0], -1)
 
     def signals(self):
         """Every whole clip."""

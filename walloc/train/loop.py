@@ -74,7 +74,6 @@ class TrainConfig:
     notes: str = ""              # targets and how the model meets them: copied to its card
     start_from: str = ""         # "NAME@VERSION": start from that released model's weights, not PCA
     decoder_only: bool = False   # train only the decoder, on rounded latents (needs start_from)
-    tones: float = 0.0           # audio: share of segments given a steady sine
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -110,7 +109,7 @@ class TrainConfig:
 def make_data(cfg: TrainConfig):
     if cfg.net.modality == "image":
         return ImageCrops(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
-    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels, cfg.tones)
+    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
 
 
 @torch.no_grad()
