@@ -304,7 +304,9 @@ def _measured_on(got: dict) -> str:
 @click.option("--export-only", is_flag=True, help="Export the last checkpoint without training further.")
 @click.option("--refit-context", is_flag=True,
               help="Only refit the shipped model's context tables on the config's data and re-measure it; weights stay.")
-def train(config: str, workdir: str | None, resume: bool, threads: int, export: bool, export_only: bool, refit_context: bool) -> None:
+@click.option("--measure", is_flag=True, help="Only re-measure the shipped model on the config's evaluation files and rewrite its card.")
+def train(config: str, workdir: str | None, resume: bool, threads: int, export: bool, export_only: bool, refit_context: bool,
+          measure: bool) -> None:
     """Train a model from a TOML config (see configs/), then export and measure it.
 
     \b
@@ -315,7 +317,7 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
 
     from walloc.train import TrainConfig
     from walloc.train import train as run
-    from walloc.train.export import export_model, refit_model_context
+    from walloc.train.export import export_model, measure_model, refit_model_context
     from walloc.train.loop import load_trained
 
     if threads:
@@ -323,6 +325,9 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
     cfg = TrainConfig.load(config)
     if refit_context:
         _say(f"refitted {refit_model_context(cfg)}")
+        return
+    if measure:
+        _say(f"measured {measure_model(cfg)}")
         return
     workdir = workdir or f"runs/{cfg.name}"
     if export_only:

@@ -144,6 +144,8 @@ def test_a_version_1_stream_cannot_carry_a_gain():
         bitstream.pack(_audio(format_version=1, gain=2), [b"abcd"])
 
 
-def test_images_have_no_gain():
+def test_images_have_no_gain_and_the_same_bytes_in_both_versions():
     with pytest.raises(BitstreamError, match="no gain"):
         bitstream.pack(_header(gain=1), PAYLOADS)
+    v1, v2 = bitstream.pack(_header(format_version=1), PAYLOADS), bitstream.pack(_header(), PAYLOADS)
+    assert len(v1) == len(v2) and v1[5:-4] == v2[5:-4]

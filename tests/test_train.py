@@ -1,5 +1,6 @@
 """Training: export into a model folder, exact resume, and data-parallel ranks that agree."""
 
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,14 @@ def test_train_exports_a_loadable_measured_model(config, tmp_path):
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     again = Codec.load("tiny-trained", models)
     assert again.sha256 == codec.sha256 and torch.equal(again.read_latents(stream)[1], codec.read_latents(stream)[1])
+    card = json.loads((models / "tiny-trained.json").read_text())
+    measured = card["qualities"][0]["measured"]["psnr"]
+    card["qualities"][0]["measured"]["psnr"] = -1.0  # stale numbers
+    (models / "tiny-trained.json").write_text(json.dumps(card))
+    r = run_cli("train", str(config), "--measure", models=models)  # re-measured; no new version
+    assert r.returncode == 0, r.stderr.decode()[-2000:]
+    card = json.loads((models / "tiny-trained.json").read_text())
+    assert card["qualities"][0]["measured"]["psnr"] == measured and card["version"] == again.config["version"]
 
 
 def test_resume_continues_exactly(config, tmp_path):

@@ -39,10 +39,19 @@ def test_streams_of_released_models_decode_as_they_did(file):
 
 
 def _copy_model(name: str, folder: Path) -> Path:
+    """A model folder holding the shipped model and its kept releases."""
     folder.mkdir()
-    for path in Path(zoo.MODEL_DIR).glob(f"{name}.*"):
+    shipped = Path(zoo.MODEL_DIR)
+    for path in shipped.glob(f"{name}.*"):
         shutil.copy2(path, folder / path.name)
+    for release in (shipped / "releases").glob(f"{name}@*"):
+        shutil.copytree(release, folder / "releases" / release.name)
+    if (shipped / "releases" / "index.json").exists():
+        shutil.copy2(shipped / "releases" / "index.json", folder / "releases" / "index.json")
     return folder
+
+
+SHIPPED = zoo.version_of(zoo.load_tables("rgb-16x").config)  # the version a retrain replaces
 
 
 def _retrain(name: str, folder: Path) -> None:
@@ -54,7 +63,7 @@ def _retrain(name: str, folder: Path) -> None:
     cfg = json.loads((folder / f"{name}.json").read_text())
     steps = [q["step"] for q in cfg["qualities"]]
     zoo.save_model(name, codec.net, codec.density, steps, {}, folder, cfg["default"], cfg["default_quality"])
-    ctx = {q.quality: q.context for q in zoo.load_tables(name, folder / "releases" / f"{name}@1").qualities}
+    ctx = {q.quality: q.context for q in zoo.load_tables(name, folder / "releases" / f"{name}@{SHIPPED}").qualities}
     zoo.save_context(name, ctx, {"fitted_on": ["the same tables"]}, folder)
 
 
@@ -68,10 +77,10 @@ def retrained(tmp_path, monkeypatch) -> Path:
 
 def test_retraining_keeps_the_released_version_for_its_streams(retrained):
     old = (FIXTURES / "rgb-16x@1.wlc").read_bytes()
-    assert json.loads((retrained / "rgb-16x.json").read_text())["version"] == 2
-    assert (retrained / "releases" / "rgb-16x@1" / "rgb-16x.safetensors").exists()
+    assert json.loads((retrained / "rgb-16x.json").read_text())["version"] == SHIPPED + 1
+    assert (retrained / "releases" / f"rgb-16x@{SHIPPED}" / "rgb-16x.safetensors").exists()
     index = json.loads((retrained / "releases" / "index.json").read_text())
-    assert [r["version"] for r in index["rgb-16x"]] == [1]
+    assert [r["version"] for r in index["rgb-16x"]] == list(range(1, SHIPPED + 1))
     reference = walloc.Codec.load("rgb-16x", retrained / "releases" / "rgb-16x@1").decompress(old)
     assert torch.equal(walloc.decompress(old), reference)  # the weights that wrote it, not the new ones
     new = walloc.load("rgb-16x")
@@ -118,4 +127,4 @@ def test_refitting_context_tables_archives_the_tables_streams_were_made_with(tmp
     changed = {q: c.__class__(modes=np.zeros_like(c.modes), buckets=c.buckets, kmax=c.kmax, tables=c.tables) for q, c in ctx.items()}
     zoo.save_context("rgb-16x", changed, {"fitted_on": ["a refit"]}, folder)
     assert zoo.stream_hash(zoo.load_tables("rgb-16x", folder).config, 3) != old_hash
-    assert zoo.folder_for("rgb-16x", old_hash, 3, folder) == folder / "releases" / "rgb-16x@1"
+    assert zoo.folder_for("rgb-16x", old_hash, 3, folder) == folder / "releases" / f"rgb-16x@{SHIPPED}"

@@ -103,6 +103,11 @@ def pack(header: Header, payloads: list[bytes]) -> bytes:
     return _serialise(header, payloads)
 
 
+def _has_level(version: int, modality: str) -> bool:
+    """Whether a stream carries the gain and silent runs: audio streams from version 2 on."""
+    return version >= 2 and modality == "audio"
+
+
 def _serialise(header: Header, payloads: list[bytes]) -> bytes:
     """The bytes of a stream, unchecked (tests forge hostile streams with it)."""
     name = header.model.encode("utf-8")
@@ -113,7 +118,7 @@ def _serialise(header: Header, payloads: list[bytes]) -> bytes:
         _SIGNAL.pack(header.channels, header.bit_depth, int(header.float_samples), header.sample_rate, nd),
         struct.pack(f"<{nd}I{nd}I", *header.extent, *header.padding),
         *([struct.pack(f"<BI{2 * len(header.silence)}I", header.gain, len(header.silence), *[v for run in header.silence for v in run])]
-          if header.format_version >= 2 else []),
+          if _has_level(header.format_version, header.modality) else []),
         struct.pack(f"<HH{nd}I", header.groups, header.latent_channels, *header.latent_extent),
         struct.pack("<I", len(header.chunks)),
         *[_CHUNK.pack(c.group, c.start, c.rows, len(p)) for c, p in zip(header.chunks, payloads)],
@@ -169,7 +174,7 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     _check(flags in (0, 1), f"unknown flags {flags:#x}")
     values = r.take(f"<{nd}I{nd}I")  # at most 255 axes: bounded before any check
     gain, silence = 0, ()
-    if version >= 2:
+    if _has_level(version, MODALITIES[modality]):
         gain, runs = r.take("<BI")
         _check(runs <= MAX_SILENT_RUNS, f"{runs} silent runs exceed the limit {MAX_SILENT_RUNS}")
         flat = r.take(f"<{2 * runs}I")

@@ -62,10 +62,17 @@ def refit_model_context(cfg: TrainConfig, model_dir: Path | None = None) -> Path
     streams of its factorized coder stay decodable); then measure it and write its card."""
     fitted = fit_context(Codec.load(cfg.name, model_dir, context=False), make_data(cfg).signals())
     zoo.save_context(cfg.name, fitted, {"fitted_on": [_relative(f) for f in cfg.folders]}, model_dir)
+    return measure_model(cfg, model_dir)
+
+
+def measure_model(cfg: TrainConfig, model_dir: Path | None = None) -> Path:
+    """Measure a saved model on the config's evaluation files through its own streams and rewrite
+    the numbers in its JSON and card (weights and tables stay: no new version)."""
     codec = Codec.load(cfg.name, model_dir)
     path = Path(model_dir or zoo.MODEL_DIR) / f"{cfg.name}.json"
     files = eval_files(cfg)
     config = json.loads(path.read_text())
+    config["notes"] = cfg.notes  # the targets and how the model meets them, as the config states them now
     if files:
         evaluated_on = sorted({_relative(str(p.parent)) for p in files})
         for q in config["qualities"]:
