@@ -192,11 +192,10 @@ class Codec:
         """Latents -> signal (uncropped). Integer latents are dequantized at ``quality`` first; float
         latents with a ``quality`` are taken as rounded at it (a decoder conditioned on the step is told
         it), without one as unquantized."""
+        if quality is not None or not latents.is_floating_point():
+            quality = self.quality(quality).quality
         if not latents.is_floating_point():
-            quality = self.quality(quality).quality
             latents = self.dequantize(latents, quality)
-        elif quality is not None:
-            quality = self.quality(quality).quality
         with torch.inference_mode():
             x = self.net.decode(latents.to(self.device), quality)
         lo = 0.0 if self.modality == "image" else -1.0

@@ -282,6 +282,7 @@ class Encoder:
         self.stream = stream
         self.weight = np.ascontiguousarray(weight, dtype=np.float32).reshape(weight.shape[0], -1)
         self.bias = np.ascontiguousarray(bias, dtype=np.float32)
+        self.gain = 0  # the level code the weights are scaled for (see with_gain)
 
     @classmethod
     def load(cls, name: str | None = None, modality: str = "image", model_dir: Path | None = None) -> "Encoder":
@@ -314,8 +315,6 @@ class Encoder:
         other.weight = self.weight * np.float32(2.0 ** (-gain / 2))
         return other
 
-    gain = 0
-
     def choose_gain(self, x: np.ndarray) -> int:
         """The smallest gain code (the loudest level) at which at most SATURATED of the latents of
         audio x lie beyond SATURATION of the bound; latents at other levels follow from the unbounded
@@ -333,7 +332,7 @@ class Encoder:
             for i, f in enumerate(factors):
                 over[i] += np.count_nonzero(np.abs(centred * f + bias) > _Z_SATURATION)
 
-        Encoder.bands(self, x, count, bounded=False)
+        self.bands(x, count, bounded=False)
         return int(codes[np.argmax(over <= SATURATED * total)])
 
     def latents(self, x: np.ndarray, bounded: bool = True) -> np.ndarray:

@@ -79,29 +79,34 @@ class WallocNet(nn.Module):
             return self.cfg.bound * torch.erf(z / math.sqrt(2.0))
         return z.div_(math.sqrt(2.0)).erf_().mul_(self.cfg.bound)  # same values, in place: no temporaries
 
-    def _film(self, x: torch.Tensor, film: torch.Tensor, quality: int | None) -> torch.Tensor:
+    def _conditioned(self, quality: int | None) -> int | None:
+        """The row of the quality tables for ``quality``, or None for an unconditioned decode."""
         if quality is None or not self.cfg.qualities:
-            return x
+            return None
         if not 1 <= quality <= self.cfg.qualities:
             raise ValueError(f"quality {quality} is not one of the decoder's 1..{self.cfg.qualities}")
+        return quality - 1
+
+    def _film(self, x: torch.Tensor, film: torch.Tensor) -> torch.Tensor:
+        """x * (1 + gain) + offset, per channel (film is one quality's (2, channels) row)."""
         shape = (1, -1) + (1,) * self.cfg.dims
-        gain, offset = film[quality - 1]
-        return x * (1.0 + gain.view(shape)) + offset.view(shape)
+        return x * (1.0 + film[0].view(shape)) + film[1].view(shape)
 
     def decode_coefficients(self, y: torch.Tensor, quality: int | None = None) -> torch.Tensor:
         """Bounded (possibly quantized) latents -> packet coefficients; the Gaussian CDF is undone first.
         ``quality`` (1-based) names the quantizer step the latents were rounded with, for a decoder
         conditioned on it; None decodes unconditioned (unquantized latents)."""
-        if self.cfg.qualities:
-            y = self._film(y, self.latent_film, quality)
+        row = self._conditioned(quality)
+        if row is not None:
+            y = self._film(y, self.latent_film[row])
         u = (y / self.cfg.bound).clamp(-1.0 + 1e-6, 1.0 - 1e-6)
         z = math.sqrt(2.0) * torch.erfinv(u)
-        if self.cfg.qualities:
-            h = self._film(self.decoder[0](z), self.hidden_film, quality)
+        if row is None:
+            h = self.decoder(z)
+        else:
+            h = self._film(self.decoder[0](z), self.hidden_film[row])
             for layer in self.decoder[1:]:
                 h = layer(h)
-        else:
-            h = self.decoder(z)
         return self.linear_decoder(z).add_(h)  # in place: no third packet-sized tensor
 
     def decode(self, y: torch.Tensor, quality: int | None = None) -> torch.Tensor:

@@ -29,6 +29,8 @@ from tqdm import tqdm
 from ..entropy import FactorizedDensity
 from ..errors import WallocError
 from ..model import NetConfig, WallocNet
+from ..stream import dequantize, quantize
+from ..zoo import Quality
 from .data import AudioSegments, ImageCrops
 
 
@@ -150,15 +152,13 @@ def start_weights(net: WallocNet, density: FactorizedDensity, spec: str) -> None
     density.load_state_dict(old_density.state_dict())
 
 
-def rounded_batch(net: WallocNet, x: torch.Tensor, steps: list[float], offsets: list[int],
-                  rng: np.random.Generator) -> tuple[torch.Tensor, int]:
-    """Latents of x rounded exactly as streams round them, at a shipped step drawn at random;
-    returns them and the (1-based) quality."""
-    quality = int(rng.integers(len(steps))) + 1
-    step, k = steps[quality - 1], offsets[quality - 1]
+def rounded_batch(net: WallocNet, x: torch.Tensor, qualities: list[Quality],
+                  rng: np.random.Generator) -> tuple[torch.Tensor, Quality]:
+    """Latents of x rounded by the stream layer's own quantizer at a shipped quality drawn at random;
+    returns them and the quality."""
+    q = qualities[int(rng.integers(len(qualities)))]
     with torch.no_grad():
-        y = (net.encode(x) / step).round().clamp(-k, k) * step
-    return y, quality
+        return dequantize(quantize(net.encode(x), q), q), q
 
 
 def _distributed() -> tuple[int, int]:
@@ -219,7 +219,7 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
         frozen = [density, net.encoder]
         for p in (p for m in frozen for p in m.parameters()):
             p.requires_grad_(False)
-        offsets = [density.freeze(s, cfg.net.bound).offset for s in cfg.qualities]
+        shipped = [Quality(i, s, density.freeze(s, cfg.net.bound)) for i, s in enumerate(cfg.qualities, start=1)]
     params = [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
@@ -252,9 +252,9 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
     while step < cfg.steps and elapsed < cfg.minutes * 60:
         x = data.batch(cfg.batch, rng)
         if cfg.decoder_only:
-            y_hat, quality = rounded_batch(net, x, cfg.qualities, offsets, rng)
-            s = cfg.qualities[quality - 1]
-            mse = torch.mean((net.decode(y_hat, quality) - x) ** 2)
+            y_hat, q = rounded_batch(net, x, shipped, rng)
+            s = q.step
+            mse = torch.mean((net.decode(y_hat, q.quality) - x) ** 2)
             with torch.no_grad():
                 bits_per_sample = density.bits(y_hat, s) / x.numel()
             loss = mse
