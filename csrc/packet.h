@@ -1,12 +1,16 @@
-// Periodized CDF 9/7 wavelet packet analysis (PyWavelets "bior4.4", mode "periodization") on
-// float32 (the encoder also on uint8 / int16 samples), and its synthesis, by lifting: the fast CPU
-// paths of walloc.wavelet.packet1d / packet2d and ipacket1d / ipacket2d.
+// CDF 9/7 wavelet packet analysis (PyWavelets "bior4.4") on float32 (the encoder also on uint8 /
+// int16 samples), and its synthesis, by lifting: the fast CPU paths of walloc.wavelet.packet1d /
+// packet2d and ipacket1d / ipacket2d, with either border rule (``sym``):
+//   periodic   mode "periodization": the signal wraps around;
+//   symmetric  whole-sample symmetric extension at every level (JPEG 2000): a missing neighbour is
+//              its mirror image, x[N] = x[N - 2] and x[-1] = x[1].
 //
 // Lifting (Daubechies & Sweldens 1998) splits a signal into its even samples s and odd samples d
 // and updates them in place with four two-tap steps and one scaling, ~7 flops per sample and
 // axis instead of the ~57 taps per sample of the equivalent multi-level filter bank.  The steps are
 // identities of Laurent polynomials, so they hold modulo z^m - 1 for every period m >= 1: periodic
-// boundaries need no padding, even when a length-2 level wraps around more than once.  Synthesis
+// boundaries need no padding, even when a length-2 level wraps around more than once.  Symmetric
+// boundaries change only each step's end term; either way a step is undone by subtracting it.  Synthesis
 // undoes the scaling, then the four steps in reverse order with negated coefficients, level by level
 // from the deepest.
 //
@@ -40,15 +44,17 @@ constexpr std::ptrdiff_t STRIPE = 64;
 
 // -- one level along a contiguous signal ------------------------------------------------------------
 
-// a[i] += c * (b[i] + b[i + 1]), periodic in b: the predict form (odd sample between two evens).
-inline void step_next(float* __restrict a, const float* __restrict b, std::ptrdiff_t m, float c) {
+// a[i] += c * (b[i] + b[i + 1]): the predict form (odd sample between two evens); b[m] is b[0]
+// (periodic) or b[m - 1] (symmetric).
+inline void step_next(float* __restrict a, const float* __restrict b, std::ptrdiff_t m, float c, bool sym) {
   for (std::ptrdiff_t i = 0; i + 1 < m; ++i) a[i] += c * (b[i] + b[i + 1]);
-  a[m - 1] += c * (b[m - 1] + b[0]);
+  a[m - 1] += c * (b[m - 1] + b[sym ? m - 1 : 0]);
 }
 
-// a[i] += c * (b[i - 1] + b[i]), periodic in b: the update form (even sample between two odds).
-inline void step_prev(float* __restrict a, const float* __restrict b, std::ptrdiff_t m, float c) {
-  a[0] += c * (b[m - 1] + b[0]);
+// a[i] += c * (b[i - 1] + b[i]): the update form (even sample between two odds); b[-1] is b[m - 1]
+// (periodic) or b[0] (symmetric).
+inline void step_prev(float* __restrict a, const float* __restrict b, std::ptrdiff_t m, float c, bool sym) {
+  a[0] += c * (b[sym ? 0 : m - 1] + b[0]);
   for (std::ptrdiff_t i = 1; i < m; ++i) a[i] += c * (b[i - 1] + b[i]);
 }
 
@@ -62,7 +68,7 @@ inline float sample(std::int16_t v) { return float(v) / 32768.0f; }
 // Samples x[0], x[stride], ... (n even) -> low (n/2) and high (n/2), times lo_scale and hi_scale.
 template <class T>
 inline void split(const T* x, std::ptrdiff_t stride, std::ptrdiff_t n, float* __restrict low,
-                  float* __restrict high, float lo_scale, float hi_scale) {
+                  float* __restrict high, float lo_scale, float hi_scale, bool sym) {
   const std::ptrdiff_t m = n / 2;
   if (stride == 1) {
     for (std::ptrdiff_t i = 0; i < m; ++i) {
@@ -75,10 +81,10 @@ inline void split(const T* x, std::ptrdiff_t stride, std::ptrdiff_t n, float* __
       high[i] = sample(x[(2 * i + 1) * stride]);
     }
   }
-  step_next(high, low, m, ALPHA);
-  step_prev(low, high, m, BETA);
-  step_next(high, low, m, GAMMA);
-  step_prev(low, high, m, DELTA);
+  step_next(high, low, m, ALPHA, sym);
+  step_prev(low, high, m, BETA, sym);
+  step_next(high, low, m, GAMMA, sym);
+  step_prev(low, high, m, DELTA, sym);
   for (std::ptrdiff_t i = 0; i < m; ++i) {
     low[i] *= lo_scale;
     high[i] *= hi_scale;
@@ -89,20 +95,20 @@ inline void split(const T* x, std::ptrdiff_t stride, std::ptrdiff_t n, float* __
 
 // Row i of s (even rows) and d (odd rows), each m rows of w floats, at row pitch w.
 inline void rows_next(float* d, const float* s, std::ptrdiff_t m, std::ptrdiff_t w, std::ptrdiff_t x0,
-                      std::ptrdiff_t x1, float c) {
+                      std::ptrdiff_t x1, float c, bool sym) {
   for (std::ptrdiff_t i = 0; i < m; ++i) {
     float* __restrict a = d + i * w;
     const float* __restrict b0 = s + i * w;
-    const float* __restrict b1 = s + (i + 1 == m ? 0 : i + 1) * w;
+    const float* __restrict b1 = s + (i + 1 < m ? i + 1 : sym ? m - 1 : 0) * w;
     for (std::ptrdiff_t x = x0; x < x1; ++x) a[x] += c * (b0[x] + b1[x]);
   }
 }
 
 inline void rows_prev(float* s, const float* d, std::ptrdiff_t m, std::ptrdiff_t w, std::ptrdiff_t x0,
-                      std::ptrdiff_t x1, float c) {
+                      std::ptrdiff_t x1, float c, bool sym) {
   for (std::ptrdiff_t i = 0; i < m; ++i) {
     float* __restrict a = s + i * w;
-    const float* __restrict b0 = d + (i == 0 ? m - 1 : i - 1) * w;
+    const float* __restrict b0 = d + (i > 0 ? i - 1 : sym ? 0 : m - 1) * w;
     const float* __restrict b1 = d + i * w;
     for (std::ptrdiff_t x = x0; x < x1; ++x) a[x] += c * (b0[x] + b1[x]);
   }
@@ -110,13 +116,13 @@ inline void rows_prev(float* s, const float* d, std::ptrdiff_t m, std::ptrdiff_t
 
 // Vertical lifting in place: s holds the even rows, d the odd rows (m rows of w floats each).
 // With scale, the final K / -1/K is applied here; otherwise the caller folds it into a later pass.
-inline void split_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w, bool scale) {
+inline void split_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w, bool scale, bool sym) {
   for (std::ptrdiff_t x0 = 0; x0 < w; x0 += STRIPE) {
     const std::ptrdiff_t x1 = std::min(w, x0 + STRIPE);
-    rows_next(d, s, m, w, x0, x1, ALPHA);
-    rows_prev(s, d, m, w, x0, x1, BETA);
-    rows_next(d, s, m, w, x0, x1, GAMMA);
-    rows_prev(s, d, m, w, x0, x1, DELTA);
+    rows_next(d, s, m, w, x0, x1, ALPHA, sym);
+    rows_prev(s, d, m, w, x0, x1, BETA, sym);
+    rows_next(d, s, m, w, x0, x1, GAMMA, sym);
+    rows_prev(s, d, m, w, x0, x1, DELTA, sym);
     if (scale) {
       for (std::ptrdiff_t i = 0; i < m; ++i) {
         float* __restrict a = s + i * w;
@@ -135,16 +141,16 @@ inline void split_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w, b
 // still owed by src (the vertical scaling of the level before, folded into this horizontal pass).
 template <class T>
 inline void split2d(const T* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptrdiff_t h, std::ptrdiff_t w,
-                    float* dst, float pending, bool last) {
+                    float* dst, float pending, bool last, bool sym) {
   const std::ptrdiff_t hh = h / 2, hw = w / 2, q = hh * hw;
   // horizontal: row y goes to row y/2 of the even-row (s) or odd-row (d) plane of each W band
   for (std::ptrdiff_t y = 0; y < h; ++y) {
     const std::ptrdiff_t at = (y & 1) * q + (y / 2) * hw;
-    split(src + y * sh, sw, w, dst + at, dst + 2 * q + at, LOW * pending, HIGH * pending);
+    split(src + y * sh, sw, w, dst + at, dst + 2 * q + at, LOW * pending, HIGH * pending, sym);
   }
   // vertical: the s and d planes of each W band are the two halves of one lifting
-  split_rows(dst, dst + q, hh, hw, last);
-  split_rows(dst + 2 * q, dst + 3 * q, hh, hw, last);
+  split_rows(dst, dst + q, hh, hw, last, sym);
+  split_rows(dst + 2 * q, dst + 3 * q, hh, hw, last, sym);
 }
 
 // Where the compiler and loader can pick among versions at load time (GCC ifunc, x86-64 Linux),
@@ -173,11 +179,11 @@ inline float* scratch(int slot, std::size_t n, std::vector<float>& own) {
 // scratch plane; the first level reads src (strides sh, sw), the later ones contiguous floats.
 template <class T>
 WPACKET_CLONES inline void packet2d_plane(const T* src, std::ptrdiff_t sh, std::ptrdiff_t sw, std::ptrdiff_t h,
-                           std::ptrdiff_t w, int levels, float* dst) {
+                           std::ptrdiff_t w, int levels, float* dst, bool sym) {
   std::vector<float> own;
   float* tmp = levels > 1 ? scratch(0, std::size_t(h * w), own) : nullptr;
   float* in = (levels - 1) % 2 == 0 ? dst : tmp;
-  split2d(src, sh, sw, h, w, in, 1.0f, levels == 1);
+  split2d(src, sh, sw, h, w, in, 1.0f, levels == 1, sym);
   for (int l = 2; l <= levels; ++l) {
     float* out = (levels - l) % 2 == 0 ? dst : tmp;
     const std::ptrdiff_t n = std::ptrdiff_t(1) << (2 * (l - 1));  // planes in, each (ph x pw)
@@ -185,7 +191,7 @@ WPACKET_CLONES inline void packet2d_plane(const T* src, std::ptrdiff_t sh, std::
     for (std::ptrdiff_t p = 0; p < n; ++p) {
       // plane p's vertical scaling is still owed: K for a low-H band, -1/K for a high one
       split2d(in + p * ph * pw, pw, std::ptrdiff_t(1), ph, pw, out + 4 * p * (ph / 2) * (pw / 2), p & 1 ? HIGH : LOW,
-              l == levels);
+              l == levels, sym);
     }
     in = out;
   }
@@ -193,16 +199,17 @@ WPACKET_CLONES inline void packet2d_plane(const T* src, std::ptrdiff_t sh, std::
 
 // Packet of one signal of samples T: J levels of length-halving splits, ping-ponging like packet2d_plane.
 template <class T>
-WPACKET_CLONES inline void packet1d_signal(const T* src, std::ptrdiff_t stride, std::ptrdiff_t n, int levels, float* dst) {
+WPACKET_CLONES inline void packet1d_signal(const T* src, std::ptrdiff_t stride, std::ptrdiff_t n, int levels, float* dst,
+                                           bool sym) {
   std::vector<float> own;
   float* tmp = levels > 1 ? scratch(0, std::size_t(n), own) : nullptr;
   float* in = (levels - 1) % 2 == 0 ? dst : tmp;
-  split(src, stride, n, in, in + n / 2, LOW, HIGH);
+  split(src, stride, n, in, in + n / 2, LOW, HIGH, sym);
   for (int l = 2; l <= levels; ++l) {
     float* out = (levels - l) % 2 == 0 ? dst : tmp;
     const std::ptrdiff_t count = std::ptrdiff_t(1) << (l - 1), len = n >> (l - 1);
     for (std::ptrdiff_t p = 0; p < count; ++p)
-      split(in + p * len, std::ptrdiff_t(1), len, out + 2 * p * (len / 2), out + (2 * p + 1) * (len / 2), LOW, HIGH);
+      split(in + p * len, std::ptrdiff_t(1), len, out + 2 * p * (len / 2), out + (2 * p + 1) * (len / 2), LOW, HIGH, sym);
     in = out;
   }
 }
@@ -219,11 +226,12 @@ inline float unscale2d(std::ptrdiff_t band) { return unscale1d(band) * unscale1d
 
 // Inverse of split on unscaled low and high (m each), lifted in place; the samples go interleaved to
 // x[0, 2m), times ``scale`` (the unscaling that x owes the next synthesis level, 1 at the last).
-inline void merge(float* __restrict low, float* __restrict high, std::ptrdiff_t m, float* __restrict x, float scale) {
-  step_prev(low, high, m, -DELTA);
-  step_next(high, low, m, -GAMMA);
-  step_prev(low, high, m, -BETA);
-  step_next(high, low, m, -ALPHA);
+inline void merge(float* __restrict low, float* __restrict high, std::ptrdiff_t m, float* __restrict x, float scale,
+                  bool sym) {
+  step_prev(low, high, m, -DELTA, sym);
+  step_next(high, low, m, -GAMMA, sym);
+  step_prev(low, high, m, -BETA, sym);
+  step_next(high, low, m, -ALPHA, sym);
   for (std::ptrdiff_t i = 0; i < m; ++i) {
     x[2 * i] = low[i] * scale;
     x[2 * i + 1] = high[i] * scale;
@@ -231,25 +239,25 @@ inline void merge(float* __restrict low, float* __restrict high, std::ptrdiff_t 
 }
 
 // Inverse of split_rows (without scaling) on the even rows s and odd rows d, in place, stripe by stripe.
-inline void merge_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w) {
+inline void merge_rows(float* s, float* d, std::ptrdiff_t m, std::ptrdiff_t w, bool sym) {
   for (std::ptrdiff_t x0 = 0; x0 < w; x0 += STRIPE) {
     const std::ptrdiff_t x1 = std::min(w, x0 + STRIPE);
-    rows_prev(s, d, m, w, x0, x1, -DELTA);
-    rows_next(d, s, m, w, x0, x1, -GAMMA);
-    rows_prev(s, d, m, w, x0, x1, -BETA);
-    rows_next(d, s, m, w, x0, x1, -ALPHA);
+    rows_prev(s, d, m, w, x0, x1, -DELTA, sym);
+    rows_next(d, s, m, w, x0, x1, -GAMMA, sym);
+    rows_prev(s, d, m, w, x0, x1, -BETA, sym);
+    rows_next(d, s, m, w, x0, x1, -ALPHA, sym);
   }
 }
 
 // Inverse of split2d: the four unscaled (h/2 x w/2) planes at src, lifted in place, -> the contiguous
 // (h x w) plane dst, times ``scale``.  Vertical first, as the analysis ended with it.
-inline void merge2d(float* src, std::ptrdiff_t h, std::ptrdiff_t w, float* dst, float scale) {
+inline void merge2d(float* src, std::ptrdiff_t h, std::ptrdiff_t w, float* dst, float scale, bool sym) {
   const std::ptrdiff_t hh = h / 2, hw = w / 2, q = hh * hw;
-  merge_rows(src, src + q, hh, hw);
-  merge_rows(src + 2 * q, src + 3 * q, hh, hw);
+  merge_rows(src, src + q, hh, hw, sym);
+  merge_rows(src + 2 * q, src + 3 * q, hh, hw, sym);
   for (std::ptrdiff_t y = 0; y < h; ++y) {
     const std::ptrdiff_t at = (y & 1) * q + (y / 2) * hw;
-    merge(src + at, src + 2 * q + at, hw, dst + y * w, scale);
+    merge(src + at, src + 2 * q + at, hw, dst + y * w, scale, sym);
   }
 }
 
@@ -274,7 +282,7 @@ inline void gather(const float* src, std::ptrdiff_t count, std::ptrdiff_t sc, st
 // Synthesis of one (h x w) plane from its 4^J coefficient planes (plane i at src + i * sc, strides
 // sh, sw): merges ping-pong between dst (levels 1, 3, ...) and one scratch plane, the deepest first.
 WPACKET_CLONES inline void ipacket2d_plane(const float* src, std::ptrdiff_t sc, std::ptrdiff_t sh, std::ptrdiff_t sw,
-                                           std::ptrdiff_t h, std::ptrdiff_t w, int levels, float* dst) {
+                                           std::ptrdiff_t h, std::ptrdiff_t w, int levels, float* dst, bool sym) {
   std::vector<float> own;
   float* tmp = scratch(0, std::size_t(h * w), own);
   float* in = levels % 2 == 0 ? dst : tmp;
@@ -284,7 +292,7 @@ WPACKET_CLONES inline void ipacket2d_plane(const float* src, std::ptrdiff_t sc, 
     const std::ptrdiff_t n = std::ptrdiff_t(1) << (2 * (l - 1));  // planes out, each (2ph x 2pw)
     const std::ptrdiff_t ph = h >> l, pw = w >> l;
     for (std::ptrdiff_t p = 0; p < n; ++p)
-      merge2d(in + 4 * p * ph * pw, 2 * ph, 2 * pw, out + 4 * p * ph * pw, l > 1 ? unscale2d(p) : 1.0f);
+      merge2d(in + 4 * p * ph * pw, 2 * ph, 2 * pw, out + 4 * p * ph * pw, l > 1 ? unscale2d(p) : 1.0f, sym);
     in = out;
   }
 }
@@ -292,7 +300,7 @@ WPACKET_CLONES inline void ipacket2d_plane(const float* src, std::ptrdiff_t sc, 
 // Synthesis of one signal of length n from its 2^J coefficient signals (signal i at src + i * sc,
 // stride s), ping-ponging like ipacket2d_plane.
 WPACKET_CLONES inline void ipacket1d_signal(const float* src, std::ptrdiff_t sc, std::ptrdiff_t s, std::ptrdiff_t n,
-                                            int levels, float* dst) {
+                                            int levels, float* dst, bool sym) {
   std::vector<float> own;
   float* tmp = scratch(0, std::size_t(n), own);
   float* in = levels % 2 == 0 ? dst : tmp;
@@ -301,7 +309,7 @@ WPACKET_CLONES inline void ipacket1d_signal(const float* src, std::ptrdiff_t sc,
     float* out = (l - 1) % 2 == 0 ? dst : tmp;
     const std::ptrdiff_t count = std::ptrdiff_t(1) << (l - 1), len = n >> l;
     for (std::ptrdiff_t p = 0; p < count; ++p)
-      merge(in + 2 * p * len, in + (2 * p + 1) * len, len, out + 2 * p * len, l > 1 ? unscale1d(p) : 1.0f);
+      merge(in + 2 * p * len, in + (2 * p + 1) * len, len, out + 2 * p * len, l > 1 ? unscale1d(p) : 1.0f, sym);
     in = out;
   }
 }
@@ -458,70 +466,70 @@ void encode(std::ptrdiff_t batch, std::ptrdiff_t channels, std::ptrdiff_t q, std
 
 // x (B, C, H, W) at element strides s[4] -> dst contiguous (B, C * 4^J, H / 2^J, W / 2^J).
 inline void packet2d(const float* x, const std::ptrdiff_t shape[4], const std::ptrdiff_t s[4], int levels,
-                     float* dst, int threads) {
+                     float* dst, int threads, bool sym) {
   const std::ptrdiff_t c = shape[1], h = shape[2], w = shape[3];
   check_levels(h, levels, "H");
   check_levels(w, levels, "W");
   parallel_for(shape[0] * c, threads, [&](std::ptrdiff_t i) {
-    packet2d_plane(x + (i / c) * s[0] + (i % c) * s[1], s[2], s[3], h, w, levels, dst + i * h * w);
+    packet2d_plane(x + (i / c) * s[0] + (i % c) * s[1], s[2], s[3], h, w, levels, dst + i * h * w, sym);
   });
 }
 
 // x (B, C, L) at element strides s[3] -> dst contiguous (B, C * 2^J, L / 2^J).
 inline void packet1d(const float* x, const std::ptrdiff_t shape[3], const std::ptrdiff_t s[3], int levels,
-                     float* dst, int threads) {
+                     float* dst, int threads, bool sym) {
   const std::ptrdiff_t c = shape[1], n = shape[2];
   check_levels(n, levels, "L");
   parallel_for(shape[0] * c, threads, [&](std::ptrdiff_t i) {
-    packet1d_signal(x + (i / c) * s[0] + (i % c) * s[1], s[2], n, levels, dst + i * n);
+    packet1d_signal(x + (i / c) * s[0] + (i % c) * s[1], s[2], n, levels, dst + i * n, sym);
   });
 }
 
 // x (B, C * 4^J, h, w) at element strides s[4] -> dst contiguous (B, C, h * 2^J, w * 2^J): the inverse of packet2d.
 inline void ipacket2d(const float* x, const std::ptrdiff_t shape[4], const std::ptrdiff_t s[4], int levels,
-                      float* dst, int threads) {
+                      float* dst, int threads, bool sym) {
   const std::ptrdiff_t c = signal_channels(shape[1], levels, 2), h = shape[2] << levels, w = shape[3] << levels;
   check_levels(h, levels, "H");
   check_levels(w, levels, "W");
   const std::ptrdiff_t sc = s[1] << (2 * levels);  // from one signal channel's bands to the next
   parallel_for(shape[0] * c, threads, [&](std::ptrdiff_t i) {
-    ipacket2d_plane(x + (i / c) * s[0] + (i % c) * sc, s[1], s[2], s[3], h, w, levels, dst + i * h * w);
+    ipacket2d_plane(x + (i / c) * s[0] + (i % c) * sc, s[1], s[2], s[3], h, w, levels, dst + i * h * w, sym);
   });
 }
 
 // x (B, C * 2^J, l) at element strides s[3] -> dst contiguous (B, C, l * 2^J): the inverse of packet1d.
 inline void ipacket1d(const float* x, const std::ptrdiff_t shape[3], const std::ptrdiff_t s[3], int levels,
-                      float* dst, int threads) {
+                      float* dst, int threads, bool sym) {
   const std::ptrdiff_t c = signal_channels(shape[1], levels, 1), n = shape[2] << levels;
   check_levels(n, levels, "L");
   const std::ptrdiff_t sc = s[1] << levels;
   parallel_for(shape[0] * c, threads, [&](std::ptrdiff_t i) {
-    ipacket1d_signal(x + (i / c) * s[0] + (i % c) * sc, s[1], s[2], n, levels, dst + i * n);
+    ipacket1d_signal(x + (i / c) * s[0] + (i % c) * sc, s[1], s[2], n, levels, dst + i * n, sym);
   });
 }
 
 // x (B, C, H, W) samples T at strides s[4], w (K, C * 4^J) row-major, bias (K) -> z (B, K, H / 2^J, W / 2^J).
 template <class T>
 inline void encode2d(const T* x, const std::ptrdiff_t shape[4], const std::ptrdiff_t s[4], int levels,
-                     const float* w, const float* bias, std::ptrdiff_t k, float* z, int threads) {
+                     const float* w, const float* bias, std::ptrdiff_t k, float* z, int threads, bool sym) {
   const std::ptrdiff_t c = shape[1], h = shape[2], wd = shape[3];
   check_levels(h, levels, "H");
   check_levels(wd, levels, "W");
   const std::ptrdiff_t q = std::ptrdiff_t(1) << (2 * levels);
   encode(shape[0], c, q, h * wd / q, w, bias, k, z, threads, [&](std::ptrdiff_t i, float* coeff) {
-    packet2d_plane(x + (i / c) * s[0] + (i % c) * s[1], s[2], s[3], h, wd, levels, coeff);
+    packet2d_plane(x + (i / c) * s[0] + (i % c) * s[1], s[2], s[3], h, wd, levels, coeff, sym);
   });
 }
 
 // x (B, C, L) samples T at strides s[3], w (K, C * 2^J) row-major, bias (K) -> z (B, K, L / 2^J).
 template <class T>
 inline void encode1d(const T* x, const std::ptrdiff_t shape[3], const std::ptrdiff_t s[3], int levels,
-                     const float* w, const float* bias, std::ptrdiff_t k, float* z, int threads) {
+                     const float* w, const float* bias, std::ptrdiff_t k, float* z, int threads, bool sym) {
   const std::ptrdiff_t c = shape[1], len = shape[2];
   check_levels(len, levels, "L");
   const std::ptrdiff_t q = std::ptrdiff_t(1) << levels;
   encode(shape[0], c, q, len / q, w, bias, k, z, threads, [&](std::ptrdiff_t i, float* coeff) {
-    packet1d_signal(x + (i / c) * s[0] + (i % c) * s[1], s[2], len, levels, coeff);
+    packet1d_signal(x + (i / c) * s[0] + (i % c) * s[1], s[2], len, levels, coeff, sym);
   });
 }
 

@@ -68,10 +68,10 @@ void transform(const py::array& x, py::array& out, int levels, bool inverse, Run
 }
 
 // One transform of packet.h (packet2d, packet1d, ipacket2d, ipacket1d) as a binding.
-template <int N, bool Inverse, void (*F)(const float*, const std::ptrdiff_t*, const std::ptrdiff_t*, int, float*, int)>
-void bound(const py::array& x, py::array out, int levels, int threads) {
+template <int N, bool Inverse, void (*F)(const float*, const std::ptrdiff_t*, const std::ptrdiff_t*, int, float*, int, bool)>
+void bound(const py::array& x, py::array out, int levels, int threads, bool symmetric) {
   transform<N>(x, out, levels, Inverse, [&](const float* src, auto shape, auto strides, float* dst) {
-    F(src, shape, strides, levels, dst, threads);
+    F(src, shape, strides, levels, dst, threads, symmetric);
   });
 }
 
@@ -114,38 +114,41 @@ void encode(const py::array& x, const py::array& weight, const py::array& bias, 
     throw py::type_error("x must be float32, uint8 or int16");
 }
 
-void encode2d(const py::array& x, const py::array& weight, const py::array& bias, py::array z, int levels, int threads) {
+void encode2d(const py::array& x, const py::array& weight, const py::array& bias, py::array z, int levels, int threads,
+              bool symmetric) {
   encode<4>(x, weight, bias, z, levels, 2, [&](const auto* src, auto shape, auto strides, const float* w, const float* b,
                                                std::ptrdiff_t k, float* dst) {
-    wpacket::encode2d(src, shape, strides, levels, w, b, k, dst, threads);
+    wpacket::encode2d(src, shape, strides, levels, w, b, k, dst, threads, symmetric);
   });
 }
 
-void encode1d(const py::array& x, const py::array& weight, const py::array& bias, py::array z, int levels, int threads) {
+void encode1d(const py::array& x, const py::array& weight, const py::array& bias, py::array z, int levels, int threads,
+              bool symmetric) {
   encode<3>(x, weight, bias, z, levels, 1, [&](const auto* src, auto shape, auto strides, const float* w, const float* b,
                                                std::ptrdiff_t k, float* dst) {
-    wpacket::encode1d(src, shape, strides, levels, w, b, k, dst, threads);
+    wpacket::encode1d(src, shape, strides, levels, w, b, k, dst, threads, symmetric);
   });
 }
 
 }  // namespace
 
 PYBIND11_MODULE(_packet, m) {
-  m.doc() = "Periodized CDF 9/7 wavelet packet analysis and synthesis on float32, by lifting (CPU).";
-  m.def("packet2d", &bound<4, false, wpacket::packet2d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+  m.doc() = "CDF 9/7 wavelet packet analysis and synthesis on float32, by lifting (CPU); every function takes "
+            "symmetric=True for whole-sample symmetric borders instead of periodic ones.";
+  m.def("packet2d", &bound<4, false, wpacket::packet2d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1, py::arg("symmetric") = false,
         "x (B, C, H, W) float32, any strides -> out (B, C * 4**levels, H / 2**levels, W / 2**levels), in place.");
-  m.def("packet1d", &bound<3, false, wpacket::packet1d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+  m.def("packet1d", &bound<3, false, wpacket::packet1d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1, py::arg("symmetric") = false,
         "x (B, C, L) float32, any strides -> out (B, C * 2**levels, L / 2**levels), in place.");
-  m.def("ipacket2d", &bound<4, true, wpacket::ipacket2d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+  m.def("ipacket2d", &bound<4, true, wpacket::ipacket2d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1, py::arg("symmetric") = false,
         "Inverse of packet2d: x (B, C * 4**levels, h, w) float32, any strides -> out (B, C, h * 2**levels, "
         "w * 2**levels), in place.");
-  m.def("ipacket1d", &bound<3, true, wpacket::ipacket1d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1,
+  m.def("ipacket1d", &bound<3, true, wpacket::ipacket1d>, py::arg("x"), py::arg("out"), py::arg("levels"), py::arg("threads") = 1, py::arg("symmetric") = false,
         "Inverse of packet1d: x (B, C * 2**levels, l) float32, any strides -> out (B, C, l * 2**levels), in place.");
   m.def("encode2d", &encode2d, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("z"), py::arg("levels"),
-        py::arg("threads") = 1,
+        py::arg("threads") = 1, py::arg("symmetric") = false,
         "z = weight @ packet2d(x) + bias per position (a 1x1 convolution), written in place; "
         "z (B, K, H / 2**levels, W / 2**levels).  x float32, uint8 (read as x / 255) or int16 (read as x / 32768).");
   m.def("encode1d", &encode1d, py::arg("x"), py::arg("weight"), py::arg("bias"), py::arg("z"), py::arg("levels"),
-        py::arg("threads") = 1, "z = weight @ packet1d(x) + bias per position, written in place; z (B, K, L / 2**levels).  "
+        py::arg("threads") = 1, py::arg("symmetric") = false, "z = weight @ packet1d(x) + bias per position, written in place; z (B, K, L / 2**levels).  "
         "x float32, uint8 (read as x / 255) or int16 (read as x / 32768).");
 }

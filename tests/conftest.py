@@ -19,23 +19,33 @@ needs_kodak = pytest.mark.skipif(not KODAK.is_dir(), reason=f"Kodak images not f
 needs_audio = pytest.mark.skipif(not AUDIO.is_dir(), reason=f"audio clips not found at {AUDIO}")
 
 
-@pytest.fixture(scope="session")
-def tiny_models(tmp_path_factory) -> Path:
-    """A folder with small random-weight image and audio models (fast; format tests only)."""
+def _tiny(folder: Path, extension: str) -> Path:
+    """Small random-weight image and audio models in folder, with the packet's ``extension`` border rule."""
     from walloc import zoo
     from walloc.codec import Codec
     from walloc.entropy import FactorizedDensity
     from walloc.model import NetConfig, WallocNet
     from walloc.train.export import fit_context
 
-    folder = tmp_path_factory.mktemp("models")
     torch.manual_seed(0)
-    for name, cfg, shape in [("tiny-rgb", NetConfig("image", 3, 2, 6, width=8, blocks=1), (3, 64, 48)),
-                             ("tiny-stereo", NetConfig("audio", 2, 4, 8, width=8, blocks=1), (2, 4096))]:
+    for name, cfg, shape in [("tiny-rgb", NetConfig("image", 3, 2, 6, width=8, blocks=1, extension=extension), (3, 64, 48)),
+                             ("tiny-stereo", NetConfig("audio", 2, 4, 8, width=8, blocks=1, extension=extension), (2, 4096))]:
         zoo.save_model(name, WallocNet(cfg), FactorizedDensity(cfg.latent_dim), [4.0, 1.0], {}, folder, default=True)
         signals = [torch.rand(shape) * (2 if cfg.modality == "audio" else 1) - (1 if cfg.modality == "audio" else 0) for _ in range(3)]
         zoo.save_context(name, fit_context(Codec.load(name, folder), signals), {"fitted_on": ["random noise"]}, folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> Path:
+    """A folder with small random-weight image and audio models (fast; format tests only)."""
+    return _tiny(tmp_path_factory.mktemp("models"), "periodic")
+
+
+@pytest.fixture(scope="session")
+def tiny_symmetric(tmp_path_factory) -> Path:
+    """The same tiny models (the same weights) with the symmetric packet instead of the periodic one."""
+    return _tiny(tmp_path_factory.mktemp("symmetric"), "symmetric")
 
 
 @pytest.fixture

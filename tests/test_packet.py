@@ -1,4 +1,5 @@
-"""The C++ packet analysis and synthesis (walloc._packet, lifting) against the torch definition in walloc.wavelet."""
+"""The C++ packet analysis and synthesis (walloc._packet, lifting) against the torch definition in
+walloc.wavelet, for both border rules."""
 
 import pytest
 import torch
@@ -6,36 +7,37 @@ import torch
 from walloc import tiling, wavelet
 
 _packet = pytest.importorskip("walloc._packet", reason="C++ extension walloc._packet not built (make setup)")
+both = pytest.mark.parametrize("extension", ["periodic", "symmetric"])
 
 
-def native(x: torch.Tensor, levels: int, threads: int = 1) -> torch.Tensor:
+def native(x: torch.Tensor, levels: int, threads: int = 1, extension: str = "periodic") -> torch.Tensor:
     """The C++ path, called directly (whatever packet1d/packet2d would dispatch to)."""
     dims = x.dim() - 2
     b, c, *size = x.shape
     out = torch.empty(b, c * 2 ** (dims * levels), *(s >> levels for s in size))
-    (_packet.packet2d if dims == 2 else _packet.packet1d)(x.numpy(), out.numpy(), levels, threads)
+    (_packet.packet2d if dims == 2 else _packet.packet1d)(x.numpy(), out.numpy(), levels, threads, extension == "symmetric")
     return out
 
 
-def inative(x: torch.Tensor, levels: int, threads: int = 1) -> torch.Tensor:
+def inative(x: torch.Tensor, levels: int, threads: int = 1, extension: str = "periodic") -> torch.Tensor:
     """The C++ synthesis, called directly (whatever ipacket1d/ipacket2d would dispatch to)."""
     dims = x.dim() - 2
     b, c, *size = x.shape
     out = torch.empty(b, c >> (dims * levels), *(s << levels for s in size))
-    (_packet.ipacket2d if dims == 2 else _packet.ipacket1d)(x.numpy(), out.numpy(), levels, threads)
+    (_packet.ipacket2d if dims == 2 else _packet.ipacket1d)(x.numpy(), out.numpy(), levels, threads, extension == "symmetric")
     return out
 
 
-def reference(x: torch.Tensor, levels: int) -> torch.Tensor:
+def reference(x: torch.Tensor, levels: int, extension: str = "periodic") -> torch.Tensor:
     """The torch definition in float64: the float32 lifting must be within float32 rounding of it."""
     x = x.double()
-    return wavelet.packet2d(x, levels) if x.dim() == 4 else wavelet.packet1d(x, levels)
+    return wavelet.packet2d(x, levels, extension) if x.dim() == 4 else wavelet.packet1d(x, levels, extension)
 
 
-def ireference(x: torch.Tensor, levels: int) -> torch.Tensor:
+def ireference(x: torch.Tensor, levels: int, extension: str = "periodic") -> torch.Tensor:
     """The torch synthesis in float64."""
     x = x.double()
-    return wavelet.ipacket2d(x, levels) if x.dim() == 4 else wavelet.ipacket1d(x, levels)
+    return wavelet.ipacket2d(x, levels, extension) if x.dim() == 4 else wavelet.ipacket1d(x, levels, extension)
 
 
 def assert_close(ours: torch.Tensor, ref: torch.Tensor) -> None:
@@ -45,19 +47,21 @@ def assert_close(ours: torch.Tensor, ref: torch.Tensor) -> None:
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 4])
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (3, 5, 1, 1), (2, 1, 3, 5), (1, 3, 4, 6), (1, 1, 16, 2)])
-def test_packet2d_matches_torch(levels, shape):
+@both
+def test_packet2d_matches_torch(levels, shape, extension):
     """shape in latents: (1, 1) is one latent, i.e. a last level of length 2 that wraps more than once."""
     b, c, lh, lw = shape
     x = torch.randn(b, c, lh << levels, lw << levels)
-    assert_close(native(x, levels), reference(x, levels))
+    assert_close(native(x, levels, extension=extension), reference(x, levels, extension))
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 4, 8])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 1), (2, 3, 7), (1, 2, 16)])
-def test_packet1d_matches_torch(levels, shape):
+@both
+def test_packet1d_matches_torch(levels, shape, extension):
     b, c, latents = shape
     x = torch.randn(b, c, latents << levels)
-    assert_close(native(x, levels), reference(x, levels))
+    assert_close(native(x, levels, extension=extension), reference(x, levels, extension))
 
 
 def test_non_contiguous_input():
@@ -108,20 +112,22 @@ def test_rejects_bad_arguments():
 
 @pytest.mark.parametrize("dims, shape, levels", [(2, (1, 3, 64, 96), 3), (2, (2, 5, 8, 24), 3), (2, (3, 1, 4, 4), 2),
                                                  (1, (2, 2, 4096), 8), (1, (3, 1, 6), 1)])
-def test_fused_encoder_matches_packet_then_conv(dims, shape, levels):
+@both
+def test_fused_encoder_matches_packet_then_conv(dims, shape, levels, extension):
     """packet_conv (C++: packet and 1x1 projection fused) == conv(packet(x)) of the torch definition."""
     x = torch.randn(shape)
     p = shape[1] * 2 ** (dims * levels)
     w, b = torch.randn(7, p, *(1,) * dims) / p ** 0.5, torch.randn(7)
     with torch.no_grad():
-        z = wavelet.packet_conv(x, levels, w, b)
+        z = wavelet.packet_conv(x, levels, w, b, extension)
         conv = torch.nn.functional.conv2d if dims == 2 else torch.nn.functional.conv1d
-        ref = conv(reference(x, levels), w.double(), b.double())
+        ref = conv(reference(x, levels, extension), w.double(), b.double())
     assert_close(z, ref)
     if dims == 2:  # channels-last input, and threads: the same floats
         hwc = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
         out = torch.empty_like(z)
-        _packet.encode2d(hwc.numpy(), w.reshape(7, -1).numpy(), b.numpy(), out.numpy(), levels, threads=3)
+        _packet.encode2d(hwc.numpy(), w.reshape(7, -1).numpy(), b.numpy(), out.numpy(), levels, threads=3,
+                         symmetric=extension == "symmetric")
         assert torch.equal(out, z)
 
 
@@ -149,19 +155,21 @@ def test_fused_encoder_reads_integer_samples(dtype, shape, levels):
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 4])
 @pytest.mark.parametrize("shape", [(1, 3, 1, 1), (3, 5, 1, 1), (2, 1, 3, 5), (1, 3, 4, 6), (1, 1, 16, 2)])
-def test_ipacket2d_matches_torch(levels, shape):
+@both
+def test_ipacket2d_matches_torch(levels, shape, extension):
     """shape in latents, as for the analysis: (1, 1) is one latent, a first synthesis level of length 2."""
     b, c, lh, lw = shape
     x = torch.randn(b, c * 4 ** levels, lh, lw)
-    assert_close(inative(x, levels), ireference(x, levels))
+    assert_close(inative(x, levels, extension=extension), ireference(x, levels, extension))
 
 
 @pytest.mark.parametrize("levels", [1, 2, 3, 4, 8])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (3, 5, 1), (2, 3, 7), (1, 2, 16)])
-def test_ipacket1d_matches_torch(levels, shape):
+@both
+def test_ipacket1d_matches_torch(levels, shape, extension):
     b, c, latents = shape
     x = torch.randn(b, c * 2 ** levels, latents)
-    assert_close(inative(x, levels), ireference(x, levels))
+    assert_close(inative(x, levels, extension=extension), ireference(x, levels, extension))
 
 
 def test_synthesis_reads_non_contiguous_coefficients():
@@ -177,10 +185,12 @@ def test_synthesis_reads_non_contiguous_coefficients():
 
 @pytest.mark.parametrize("dims, shape, levels", [(2, (2, 3, 40, 56), 3), (2, (1, 1, 16, 16), 4), (2, (3, 5, 8, 8), 3),
                                                  (1, (2, 2, 4096), 8), (1, (3, 1, 2), 1)])
-def test_native_round_trip(dims, shape, levels):
+@both
+def test_native_round_trip(dims, shape, levels, extension):
     """C++ analysis then C++ synthesis is the identity up to float32 rounding, one latent included."""
     x = torch.randn(shape)
-    assert (inative(native(x, levels), levels) - x).abs().max() <= 1e-5 * x.abs().max()
+    coefficients = native(x, levels, extension=extension)
+    assert (inative(coefficients, levels, extension=extension) - x).abs().max() <= 1e-5 * x.abs().max()
 
 
 def test_synthesis_dispatch_and_autograd():

@@ -14,8 +14,18 @@ def small_bands(monkeypatch):
     monkeypatch.setattr(tiling, "band_rows", lambda net, rest: 5)  # five latent rows per band: many bands
 
 
+@pytest.fixture(params=["periodic", "symmetric"])
+def rgb_and_stereo(request, tiny_models, tiny_symmetric):
+    """The tiny image and audio codecs with either packet border rule."""
+    from walloc.codec import Codec
+
+    folder = tiny_models if request.param == "periodic" else tiny_symmetric
+    return Codec.load("tiny-rgb", folder), Codec.load("tiny-stereo", folder)
+
+
 @pytest.mark.parametrize("shape", [(3, 200, 24), (4, 131, 17), (1, 64, 8)])
-def test_image_bands_match_whole(tiny_rgb, small_bands, shape):
+def test_image_bands_match_whole(rgb_and_stereo, small_bands, shape):
+    tiny_rgb = rgb_and_stereo[0]
     torch.manual_seed(0)
     x = torch.rand(shape)
     banded = tiny_rgb.read_latents(tiny_rgb.compress(x, 2))[1]
@@ -36,7 +46,8 @@ def tiling_free_groups(x, m):
     return x.reshape(-1, m, *x.shape[1:])
 
 
-def test_audio_bands_match_whole(tiny_stereo, small_bands):
+def test_audio_bands_match_whole(rgb_and_stereo, small_bands):
+    tiny_stereo = rgb_and_stereo[1]
     torch.manual_seed(1)
     x = torch.rand(2, 16 * 150 + 5) * 2 - 1
     data = tiny_stereo.compress(x, 1)
@@ -87,10 +98,11 @@ def test_margins_cover_the_packet_support():
 
 
 @pytest.mark.parametrize("banded", [False, True])
-def test_native_synthesis_decodes_like_torch(tiny_rgb, tiny_stereo, banded, monkeypatch):
+def test_native_synthesis_decodes_like_torch(rgb_and_stereo, banded, monkeypatch):
     """The C++ synthesis (walloc._packet) gives the torch path's signal up to float rounding: integer
     outputs differ by one at most, and only where a value sits at a rounding boundary."""
     pytest.importorskip("walloc._packet", reason="C++ extension walloc._packet not built (make setup)")
+    tiny_rgb, tiny_stereo = rgb_and_stereo
     if banded:
         monkeypatch.setattr(tiling, "band_rows", lambda net, rest: 5)
     torch.manual_seed(2)

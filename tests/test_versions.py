@@ -128,3 +128,16 @@ def test_refitting_context_tables_archives_the_tables_streams_were_made_with(tmp
     zoo.save_context("rgb-16x", changed, {"fitted_on": ["a refit"]}, folder)
     assert zoo.stream_hash(zoo.load_tables("rgb-16x", folder).config, 3) != old_hash
     assert zoo.folder_for("rgb-16x", old_hash, 3, folder) == folder / "releases" / f"rgb-16x@{SHIPPED}"
+
+
+def test_the_border_rule_is_part_of_the_model_a_stream_names(tiny_models, tiny_symmetric):
+    """The same weights with the symmetric packet decode differently, so its streams name another model
+    hash: a stream of the periodic model is refused by an install holding only the symmetric one."""
+    periodic, symmetric = (zoo.load_tables("tiny-rgb", folder).config for folder in (tiny_models, tiny_symmetric))
+    assert periodic["sha256"] == symmetric["sha256"] and symmetric["net"]["extension"] == "symmetric"
+    for coder_id in (2, 3):
+        assert zoo.stream_hash(periodic, coder_id) != zoo.stream_hash(symmetric, coder_id)
+    header, _ = bitstream.parse(walloc.Codec.load("tiny-rgb", tiny_models).compress(torch.rand(3, 32, 32)))
+    assert zoo.folder_for("tiny-rgb", header.model_hash, header.coder, tiny_models) == tiny_models
+    with pytest.raises(ModelError, match="unreleased or foreign version"):
+        zoo.folder_for("tiny-rgb", header.model_hash, header.coder, tiny_symmetric)

@@ -38,6 +38,66 @@ def test_packet1d_matches_pywavelets_natural_order(levels):
         np.testing.assert_allclose(ours[c * 2 ** levels:(c + 1) * 2 ** levels].numpy(), ref, atol=1e-10)
 
 
+def _symmetric_level(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One symmetric level by its definition: pywt's periodized transform of the whole-sample symmetric
+    extension of x (period 2N - 2), whose first N/2 low and N/2 high coefficients determine the rest."""
+    n = x.shape[-1]
+    lo, hi = pywt.dwt(np.concatenate([x, x[..., -2:0:-1]], -1), "bior4.4", mode="periodization")
+    return lo[..., : n // 2], hi[..., : n // 2]
+
+
+def _symmetric_packet(x: np.ndarray, levels: int) -> np.ndarray:
+    """(C, N) -> (C * 2**levels, N / 2**levels): every band split again, each level extended anew (JPEG 2000)."""
+    for _ in range(levels):
+        lo, hi = _symmetric_level(x)
+        x = np.stack([lo, hi], 1).reshape(-1, lo.shape[-1])
+    return x
+
+
+@pytest.mark.parametrize("n", [2, 4, 6, 10, 30, 64, 1000])
+def test_symmetric_level_matches_pywavelets_on_the_mirrored_signal(n):
+    x = torch.randn(3, n, dtype=torch.float64)
+    ours = wavelet.packet1d(x.unsqueeze(1), 1, "symmetric")
+    lo, hi = _symmetric_level(x.numpy())
+    np.testing.assert_allclose(ours[:, 0].numpy(), lo, atol=1e-12)
+    np.testing.assert_allclose(ours[:, 1].numpy(), hi, atol=1e-12)
+    np.testing.assert_allclose(wavelet.ipacket1d(ours, 1, "symmetric")[:, 0].numpy(), x.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_symmetric_packet2d_is_separable_and_level_by_level(levels):
+    """2-D: rows then columns of each band, in the periodic packet's subband order."""
+    x = torch.randn(2, 40, 56, dtype=torch.float64)
+    ours = wavelet.packet2d(x.unsqueeze(0), levels, "symmetric")[0]
+    planes = x.numpy()
+    for _ in range(levels):
+        lo_w, hi_w = _symmetric_level(planes)                                  # along W
+        split = [_symmetric_level(np.swapaxes(band, -1, -2)) for band in (lo_w, hi_w)]   # along H
+        ll, hl = (np.swapaxes(b, -1, -2) for b in split[0])
+        lh, hh = (np.swapaxes(b, -1, -2) for b in split[1])
+        planes = np.stack([ll, hl, lh, hh], 1).reshape(-1, *ll.shape[-2:])
+    np.testing.assert_allclose(ours.numpy(), planes, atol=1e-10)
+    np.testing.assert_allclose(wavelet.ipacket2d(ours.unsqueeze(0), levels, "symmetric")[0].numpy(), x.numpy(), atol=1e-10)
+
+
+@pytest.mark.parametrize("levels", [1, 4, 8])
+def test_symmetric_packet1d_level_by_level(levels):
+    x = torch.randn(2, 1024, dtype=torch.float64)
+    ours = wavelet.packet1d(x.unsqueeze(0), levels, "symmetric")[0]
+    np.testing.assert_allclose(ours.numpy(), _symmetric_packet(x.numpy(), levels), atol=1e-10)
+
+
+def test_symmetric_border_continues_the_signal():
+    """A ramp's finest high band is zero inside; at its ends the symmetric rule sees only a kink (the
+    ramp and its mirror image), the periodic rule the jump from its end back to its start."""
+    ramp = torch.linspace(0, 1, 64, dtype=torch.float64).reshape(1, 1, 64)
+    periodic, symmetric = (wavelet.packet1d(ramp, 1, e)[0, 1] for e in ("periodic", "symmetric"))
+    assert symmetric[1:-2].abs().max() < 1e-9 and periodic[1:-2].abs().max() < 1e-9
+    assert symmetric.abs().max() < 0.05 * periodic.abs().max()
+    with pytest.raises(ValueError, match="extension must be one of periodic, symmetric"):
+        wavelet.packet1d(ramp, 1, "zero")
+
+
 def test_shapes():
     assert wavelet.packet2d(torch.zeros(2, 3, 64, 96), 3).shape == (2, 192, 8, 12)
     assert wavelet.packet1d(torch.zeros(1, 2, 4096), 8).shape == (1, 512, 16)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+EXTENSIONS = ("periodic", "symmetric")  # the wavelet packet's border rules (walloc.wavelet)
+
 
 @dataclass(frozen=True)
 class NetConfig:
@@ -18,7 +20,12 @@ class NetConfig:
     blocks: int = 4               # residual blocks in the decoder
     kernel: int = 3               # decoder kernel size
     qualities: int = 0            # decoder conditioned on this many quantizer steps (0: not conditioned)
+    extension: str = "periodic"   # the packet's border rule, one of EXTENSIONS (models before it: periodic)
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.extension not in EXTENSIONS:
+            raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, not {self.extension!r}")
 
     @property
     def dims(self) -> int:

@@ -180,6 +180,15 @@ def analysis_margin(levels: int) -> int:
     return math.ceil(9 * (2 ** levels - 1) / 2 ** levels) + 1
 
 
+def margin_rows(cfg: NetConfig, rows: int, r0: int, r1: int, margin: int) -> tuple[int, int]:
+    """The latent rows [lo, hi) a band needs to keep rows [r0, r1) of ``rows`` exactly: ``margin`` more on
+    each side, past the ends circularly for a periodic packet (lo < 0 or hi > rows), clipped there
+    for a symmetric one."""
+    if cfg.extension == "symmetric":
+        return max(0, r0 - margin), min(rows, r1 + margin)
+    return r0 - margin, r1 + margin
+
+
 def band_rows(cfg: NetConfig, rest: tuple[int, ...]) -> int:
     """Latent rows per band for latent trailing extent ``rest``; at least four margins, so that
     recomputed margin rows never cost more than the rows kept."""
@@ -189,8 +198,10 @@ def band_rows(cfg: NetConfig, rest: tuple[int, ...]) -> int:
 
 @dataclass(frozen=True)
 class Band:
-    """One band of one channel group: latent rows [r0, r1) are kept from the signal rows [lo, hi)
-    (``margin`` latent rows on each side, taken circularly; past the end, the last row repeats)."""
+    """One band of one channel group: latent rows [r0, r1) are kept from the signal rows [lo, hi).
+    A periodic packet reads ``margin`` latent rows on each side, taken circularly; a symmetric one
+    as many, but never past the signal's ends, where it mirrors the signal as the whole-signal
+    transform does. Past the end, the last row repeats (the padding to whole blocks)."""
 
     group: int
     first: int                      # the group's first channel
@@ -199,7 +210,7 @@ class Band:
     r1: int
     lo: int
     hi: int
-    margin: int
+    margin: int                     # latent rows read before r0: where the kept rows start
     length: int                     # signal rows
     padded: int                     # signal rows padded to whole blocks
 
@@ -222,14 +233,14 @@ def band_plan(cfg: NetConfig, shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
     rows = padded // block
     latent_rest = tuple(-(-s // block) for s in shape[2:])
     size = band_rows(cfg, latent_rest)
-    margin = 0 if size >= rows else analysis_margin(cfg.levels)
     plan = []
     for g in range(-(-c // m)):
         first = g * m
         channels = None if first + m <= c else [min(first + i, c - 1) for i in range(m)]
         for r0 in range(0, rows, size):
             r1 = min(rows, r0 + size)
-            plan.append(Band(g, first, channels, r0, r1, (r0 - margin) * block, (r1 + margin) * block, margin, s0, padded))
+            lo, hi = margin_rows(cfg, rows, r0, r1, analysis_margin(cfg.levels) if size < rows else 0)
+            plan.append(Band(g, first, channels, r0, r1, lo * block, hi * block, r0 - lo, s0, padded))
     return (rows, *latent_rest), plan
 
 
@@ -344,7 +355,7 @@ class Encoder:
         from . import _packet
 
         run = _packet.encode2d if self.cfg.dims == 2 else _packet.encode1d
-        run(x, self.weight, self.bias, z, levels, _threads(x.size))
+        run(x, self.weight, self.bias, z, levels, _threads(x.size), self.cfg.extension == "symmetric")
         if check and not np.isfinite(z).all():  # finite exactly when every sample is (see WallocNet.encode)
             raise MediaError("the signal holds NaN or infinite values")
         return bound(z, self.cfg.bound) if bounded else z

@@ -58,10 +58,12 @@ class WallocNet(nn.Module):
 
     # -- the two halves ---------------------------------------------------------------------------
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
-        return wavelet.packet2d(x, self.cfg.levels) if self.cfg.dims == 2 else wavelet.packet1d(x, self.cfg.levels)
+        packet = wavelet.packet2d if self.cfg.dims == 2 else wavelet.packet1d
+        return packet(x, self.cfg.levels, self.cfg.extension)
 
     def synthesis(self, c: torch.Tensor) -> torch.Tensor:
-        return wavelet.ipacket2d(c, self.cfg.levels) if self.cfg.dims == 2 else wavelet.ipacket1d(c, self.cfg.levels)
+        inverse = wavelet.ipacket2d if self.cfg.dims == 2 else wavelet.ipacket1d
+        return inverse(c, self.cfg.levels, self.cfg.extension)
 
     def encode(self, x: torch.Tensor, check: bool = False, gain: float = 1.0) -> torch.Tensor:
         """Signal (B, C, *S) with S divisible by 2**J -> bounded float latents (B, K, *S/2**J).
@@ -72,7 +74,7 @@ class WallocNet(nn.Module):
         ``gain`` codes the signal at that multiple of its level (in the weights: the packet is linear).
         """
         weight = self.encoder.weight if gain == 1.0 else self.encoder.weight * gain
-        z = wavelet.packet_conv(x, self.cfg.levels, weight, self.encoder.bias)
+        z = wavelet.packet_conv(x, self.cfg.levels, weight, self.encoder.bias, self.cfg.extension)
         if check and not bool(torch.isfinite(z).all()):
             raise MediaError("the signal holds NaN or infinite values")
         if torch.is_grad_enabled() and z.requires_grad:

@@ -4,9 +4,10 @@ A signal is processed in bands of latent rows (image rows or audio frames) with 
 that every kept row sees exactly what it would see in one pass over the whole signal:
 
 - encoding: the periodized packet wraps around the signal, so a band takes its margins circularly
-  (the first band's upper margin comes from the bottom) and the 1x1 encoder is pointwise;
+  (the first band's upper margin comes from the bottom); the symmetric packet mirrors the signal at
+  its ends, so there a band's margins stop; the 1x1 encoder is pointwise;
 - decoding: the decoder network zero-pads at the signal's edges, so its margins are clipped there,
-  while the packet synthesis again needs circular margins of coefficients.
+  while the packet synthesis again needs margins of coefficients, circular or clipped as above.
 
 Band results equal whole-signal results up to float rounding, so tiles leave no visible seams.
 Integer inputs (uint8 images, int16 audio) go to the CPU encoder as they are (it reads them as
@@ -26,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from . import wavelet
-from .encoder import SCALE, analysis_margin, band_plan, band_rows  # one band plan for encoding and decoding
+from .encoder import SCALE, analysis_margin, band_plan, band_rows, margin_rows  # one band plan for encoding and decoding
 from .errors import MediaError
 from .model import WallocNet
 
@@ -144,7 +145,7 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
 
     def pieces(g: int, r0: int, r1: int) -> list[tuple[torch.Tensor, int, int]]:
         out = []
-        for _, first, n in _runs([r % rows for r in range(r0 - syn, r1 + syn)]):
+        for _, first, n in _runs([r % rows for r in range(*margin_rows(net.cfg, rows, r0, r1, syn))]):
             lo, hi = max(0, first - reach), min(rows, first + n + reach)
             out.append((latents(g, lo, hi).unsqueeze(0).to(device), first - lo, n))
         return out
@@ -153,7 +154,8 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
         g, r0, r1 = band
         with torch.inference_mode():
             signal = net.synthesis(coeff)
-        emit(g, r0 * block, r1 * block, signal[0, :, syn * block: (syn + r1 - r0) * block])
+        skip = r0 - margin_rows(net.cfg, rows, r0, r1, syn)[0]
+        emit(g, r0 * block, r1 * block, signal[0, :, skip * block: (skip + r1 - r0) * block])
 
     bands = [(g, r0, r1) for g in range(groups) for r0, r1 in _bands(rows, size)]
     threads = torch.get_num_threads()

@@ -1,9 +1,16 @@
-"""Wavelet packet transform with the CDF 9/7 wavelet (PyWavelets' ``bior4.4``), periodized.
+"""Wavelet packet transform with the CDF 9/7 wavelet (PyWavelets' ``bior4.4``), periodized or symmetric.
 
 The first step of the data path: a full packet (every subband split again at every level) turns a
 signal into many channels at a lower resolution, which a 1x1 convolution can then mix cheaply.
-Analysis matches ``pywt.dwt(x, "bior4.4", mode="periodization")`` coefficient for coefficient;
-synthesis is its exact inverse. Everything is batched torch, differentiable, and device-agnostic:
+Two border rules, both non-expansive (N samples give N coefficients) and exactly invertible:
+
+- ``periodic``: analysis matches ``pywt.dwt(x, "bior4.4", mode="periodization")`` coefficient for
+  coefficient. The signal wraps around: its last samples are the neighbours of its first.
+- ``symmetric``: every level extends its input by whole-sample symmetry (x[-k] = x[k] and
+  x[N-1+k] = x[N-1-k]), as JPEG 2000 does; one level equals the periodized transform of that
+  extension (period 2N - 2), so a border is continued by its own mirror image instead of the far side.
+
+Synthesis is the exact inverse of each. Everything is batched torch, differentiable, and device-agnostic:
 that torch code is the definition. Only the common inference case, analysis (in the encoder) and
 synthesis (in the decoder) of a float32 CPU tensor that needs no gradient, runs in C++ instead
 (``walloc._packet``: the same transforms by lifting, equal to float32 rounding and several times faster).
@@ -12,9 +19,12 @@ synthesis (in the decoder) of a float32 CPU tensor that needs no gradient, runs 
 from __future__ import annotations
 
 import functools
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
+
+from .config import EXTENSIONS
 
 try:  # built with the package; a source tree without the build falls back to the torch path
     from . import _packet
@@ -33,6 +43,7 @@ _REC_HI = (0.0, -0.03782845550726404, -0.023849465019556843, 0.11062440441843718
            -0.8526986790088938, 0.37740285561283066, 0.11062440441843718, -0.023849465019556843,
            -0.03782845550726404)
 _TAPS = len(_DEC_LO)
+Extension = Literal["periodic", "symmetric"]  # one of EXTENSIONS
 # pywt's periodized analysis is y[i] = sum_k h[k] x[(2i + 5 - k) mod N]: as a correlation with the
 # reversed filter that is a circular pad of 4 samples on the left and 5 on the right.
 _PAD_LEFT, _PAD_RIGHT = 4, 5
@@ -158,6 +169,71 @@ def _stages(levels: int) -> list[int]:
     return [min(_STAGE, levels - done) for done in range(0, levels, _STAGE)]
 
 
+# -- symmetric borders: by lifting -------------------------------------------------------------------------
+# Lifting (as csrc/packet.h computes both rules) splits a level into even samples s and odd samples d
+# and updates them with four two-tap steps; a border's missing neighbour is its mirror image (the
+# whole-sample symmetric extension: past the last even sample comes the one before it, before the
+# first odd sample the first one again: x[N] = x[N - 2] and x[-1] = x[1]). Each step is undone exactly by subtracting it, so synthesis
+# inverts analysis whatever the rule. low = K s and high = -d / K are pywt's bior4.4 scaling.
+_LIFT = (-1.586134342059924, -0.052980118572961, 0.882911075530934, 0.443506852043971)
+_K = 1.149604398860241
+
+
+def _after(b: torch.Tensor) -> torch.Tensor:
+    """Even samples b[i + 1] along the last axis, with b[m] = b[m - 1] (x[N] mirrors to x[N - 2])."""
+    return torch.cat([b[..., 1:], b[..., -1:]], -1)
+
+
+def _before(b: torch.Tensor) -> torch.Tensor:
+    """Odd samples b[i - 1] along the last axis, with b[-1] = b[0] (x[-1] mirrors to x[1])."""
+    return torch.cat([b[..., :1], b[..., :-1]], -1)
+
+
+def _lift(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One symmetric level along the last axis: (..., N) -> low, high (..., N/2)."""
+    s, d = x[..., 0::2], x[..., 1::2]
+    a, b, g, e = _LIFT
+    d = d + a * (s + _after(s))
+    s = s + b * (_before(d) + d)
+    d = d + g * (s + _after(s))
+    s = s + e * (_before(d) + d)
+    return _K * s, d * (-1.0 / _K)
+
+
+def _unlift(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_lift`."""
+    s, d = low * (1.0 / _K), high * -_K
+    a, b, g, e = _LIFT
+    s = s - e * (_before(d) + d)
+    d = d - g * (s + _after(s))
+    s = s - b * (_before(d) + d)
+    d = d - a * (s + _after(s))
+    return torch.stack([s, d], -1).flatten(-2)
+
+
+def _lift2d(x: torch.Tensor) -> torch.Tensor:
+    """One symmetric 2-D level: (B, C, H, W) -> (B, 4C, H/2, W/2), subband (high along H) + 2 (high along W)."""
+    b, c, h, w = x.shape
+    low_w, high_w = _lift(x)
+    ll, hl = _lift(low_w.transpose(-1, -2))
+    lh, hh = _lift(high_w.transpose(-1, -2))
+    return torch.stack([ll, hl, lh, hh], 2).transpose(-1, -2).reshape(b, 4 * c, h // 2, w // 2)
+
+
+def _unlift2d(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_lift2d`."""
+    b, c4, h, w = x.shape
+    bands = x.reshape(b, c4 // 4, 4, h, w).transpose(-1, -2)
+    low_w = _unlift(bands[:, :, 0], bands[:, :, 1]).transpose(-1, -2)
+    high_w = _unlift(bands[:, :, 2], bands[:, :, 3]).transpose(-1, -2)
+    return _unlift(low_w, high_w)
+
+
+def _check_extension(extension: str) -> None:
+    if extension not in EXTENSIONS:
+        raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, not {extension!r}")
+
+
 _GRAIN = 1 << 16  # samples per C++ thread at least: below that, starting a thread costs more than it saves
 
 
@@ -183,8 +259,9 @@ def _threads(x: torch.Tensor) -> int:
     return max(1, min(torch.get_num_threads(), x.numel() // _GRAIN))
 
 
-def _native(x: torch.Tensor, levels: int, dims: int, synthesis: bool = False) -> torch.Tensor | None:
+def _native(x: torch.Tensor, levels: int, dims: int, extension: Extension, synthesis: bool = False) -> torch.Tensor | None:
     """The packet (with ``synthesis``, its inverse) by the C++ lifting when x allows it, else None."""
+    _check_extension(extension)
     if not _native_ok(x, levels, dims, synthesis=synthesis):
         return None
     b, c, *size = x.shape
@@ -194,7 +271,7 @@ def _native(x: torch.Tensor, levels: int, dims: int, synthesis: bool = False) ->
     else:
         out = x.new_empty(b, c << (dims * levels), *(s >> levels for s in size))
         run = _packet.packet2d if dims == 2 else _packet.packet1d
-    run(x.detach().numpy(), out.numpy(), levels, _threads(x))
+    run(x.detach().numpy(), out.numpy(), levels, _threads(x), extension == "symmetric")
     return out
 
 
@@ -204,43 +281,55 @@ def reads_samples(x: torch.Tensor) -> bool:
     return _packet is not None and x.device.type == "cpu" and (x.dtype in _SAMPLES or x.dtype == torch.float32)
 
 
-def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.Tensor,
+                extension: Extension = "periodic") -> torch.Tensor:
     """The packet, then a 1x1 convolution (weight (K, P, 1[, 1]), bias (K,)): the linear encoder.
 
     On the C++ path the two run fused, one signal channel at a time, so the packet (P / K times the
     size of the result) never exists in full; there x may also hold integer samples (see
     :func:`reads_samples`), read as floats plane by plane.
     """
+    _check_extension(extension)
     dims = x.dim() - 2
     if not _native_ok(x, levels, dims, weight, bias, samples=True):
         conv = F.conv2d if dims == 2 else F.conv1d
-        return conv(packet2d(x, levels) if dims == 2 else packet1d(x, levels), weight, bias)
+        return conv(packet2d(x, levels, extension) if dims == 2 else packet1d(x, levels, extension), weight, bias)
     b, _, *size = x.shape
     z = torch.empty(b, weight.shape[0], *(s >> levels for s in size), dtype=torch.float32)
     run = _packet.encode2d if dims == 2 else _packet.encode1d
     w = weight.detach().to(torch.float32).reshape(weight.shape[0], -1).contiguous()
-    run(x.detach().numpy(), w.numpy(), bias.detach().to(torch.float32).contiguous().numpy(), z.numpy(), levels, _threads(x))
+    run(x.detach().numpy(), w.numpy(), bias.detach().to(torch.float32).contiguous().numpy(), z.numpy(), levels, _threads(x),
+        extension == "symmetric")
     return z
 
 
-def packet1d(x: torch.Tensor, levels: int) -> torch.Tensor:
+def packet1d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Full 1-D packet: (B, C, L) -> (B, C * 2**levels, L / 2**levels), subbands in natural order."""
-    fast = _native(x, levels, 1)
+    fast = _native(x, levels, 1, extension)
     if fast is not None:
         return fast
     b = x.shape[0]
+    if extension == "symmetric":
+        for _ in range(levels):
+            x = torch.stack(_lift(x), 2).reshape(b, -1, x.shape[-1] // 2)
+        return x
     for j in _stages(levels):
         _, c, n = x.shape
         x = _analyse(x.reshape(-1, 1, 1, n), j, 3).reshape(b, c * 2 ** j, n // 2 ** j)
     return x
 
 
-def ipacket1d(x: torch.Tensor, levels: int) -> torch.Tensor:
+def ipacket1d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Inverse of :func:`packet1d`."""
-    fast = _native(x, levels, 1, synthesis=True)
+    fast = _native(x, levels, 1, extension, synthesis=True)
     if fast is not None:
         return fast
     b = x.shape[0]
+    if extension == "symmetric":
+        for _ in range(levels):
+            pairs = x.reshape(b, -1, 2, x.shape[-1])
+            x = _unlift(pairs[:, :, 0], pairs[:, :, 1])
+        return x
     for j in reversed(_stages(levels)):
         _, c, n = x.shape
         x = _synthesise(x.reshape(-1, 2 ** j, 1, n), j, 3).reshape(b, c // 2 ** j, n * 2 ** j)
@@ -265,15 +354,19 @@ def _order2d(levels: int) -> torch.Tensor:
     return torch.argsort(order.flatten())
 
 
-def packet2d(x: torch.Tensor, levels: int) -> torch.Tensor:
+def packet2d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Full 2-D packet: (B, C, H, W) -> (B, C * 4**levels, H / 2**levels, W / 2**levels).
 
     Each level splits every channel into four subbands in the order of ``pywt.dwt2``'s
     (cA, (cH, cV, cD)) output: subband index = (high along H) + 2 * (high along W).
     """
-    fast = _native(x, levels, 2)
+    fast = _native(x, levels, 2, extension)
     if fast is not None:
         return fast
+    if extension == "symmetric":
+        for _ in range(levels):
+            x = _lift2d(x)
+        return x
     for j in _stages(levels):
         b, c, h, w = x.shape
         n = 2 ** j
@@ -284,11 +377,15 @@ def packet2d(x: torch.Tensor, levels: int) -> torch.Tensor:
     return x
 
 
-def ipacket2d(x: torch.Tensor, levels: int) -> torch.Tensor:
+def ipacket2d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Inverse of :func:`packet2d`."""
-    fast = _native(x, levels, 2, synthesis=True)
+    fast = _native(x, levels, 2, extension, synthesis=True)
     if fast is not None:
         return fast
+    if extension == "symmetric":
+        for _ in range(levels):
+            x = _unlift2d(x)
+        return x
     for j in reversed(_stages(levels)):
         b, cnn, h, w = x.shape
         n = 2 ** j

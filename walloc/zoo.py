@@ -122,12 +122,17 @@ def default_coder(cfg: dict) -> int:
 
 def stream_hash(cfg: dict, coder_id: int) -> bytes:
     """What a stream of this coder records as its model: the weights' hash, and for the context coder
-    the hash of weights and context tables together (both are needed to decode it)."""
+    the hash of weights and context tables together (both are needed to decode it). A packet border
+    rule other than the periodic one is hashed in too: the same weights decode differently with it."""
     from . import bitstream, coder
 
+    weights = bytes.fromhex(cfg["sha256"])
+    extension = cfg.get("net", {}).get("extension", "periodic")
+    if extension != "periodic":
+        weights = hashlib.sha256(weights + extension.encode()).digest()
     if coder_id != coder.ContextRansCoder.coder_id or "context" not in cfg:
-        return bytes.fromhex(cfg["sha256"])[: bitstream.HASH_BYTES]
-    both = bytes.fromhex(cfg["sha256"]) + bytes.fromhex(cfg["context"]["sha256"])
+        return weights[: bitstream.HASH_BYTES]
+    both = weights + bytes.fromhex(cfg["context"]["sha256"])
     return hashlib.sha256(both).digest()[: bitstream.HASH_BYTES]
 
 

@@ -98,7 +98,7 @@ def write_card(config: dict, path: Path) -> None:
     packet = net["channels"] * (4 if net["modality"] == "image" else 2) ** net["levels"]
     text = f"""# {config['name']}
 
-WaLLoC model for {net['modality']}: {net['channels']} channel(s), wavelet packet J={net['levels']} (CDF 9/7),
+WaLLoC model for {net['modality']}: {net['channels']} channel(s), wavelet packet J={net['levels']} (CDF 9/7, {net.get('extension', 'periodic')} borders),
 {packet} packet channels -> {net['latent_dim']} latent channels ({packet / net['latent_dim']:g}x fewer dimensions),
 {net['latent_bits']}-bit bounded latents, decoder width {net['width']} with {net['blocks']} residual blocks{" (told the quality: a gain and an offset per channel and quality)" if net.get('qualities') else ""},
 factorized entropy model frozen to {len(config['qualities'])} sets of 16-bit integer tables (one per quality),
