@@ -115,11 +115,12 @@ def signal_stem(channels: int, factor: float, width: int, dims: int) -> nn.Seque
 
 
 def make_net(latent: bool, channels: int, factor: float, classes: int, dims: int, width: int,
-             hidden: int | None = None) -> nn.Sequential:
+             hidden: int | None = None, depth: int = 1) -> nn.Sequential:
     """Stem + Body. ``factor``: input positions per latent position (1 for latents); every stem
     halves the latent grid, so the body always starts at LATENT_GRID / 2 positions per axis.
-    ``hidden``: the latent stem's mixing width (default: LatentStem's)."""
-    stem = LatentStem(channels, width, stride=2, dims=dims, hidden=hidden) if latent else signal_stem(channels, 2 * factor, width, dims)
+    ``hidden`` and ``depth``: the latent stem's mixing width (default: LatentStem's) and 3x3 layers."""
+    stem = (LatentStem(channels, width, stride=2, dims=dims, hidden=hidden, depth=depth) if latent
+            else signal_stem(channels, 2 * factor, width, dims))
     return nn.Sequential(stem, Body(width, classes, dims))
 
 
@@ -357,6 +358,7 @@ class Setup(NamedTuple):
     batch: int
     lr: float
     hidden: int | None = None   # latent stem mixing width
+    depth: int = 1              # latent stem 3x3 layers
 
 
 def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = True) -> dict:
@@ -364,7 +366,7 @@ def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = 
     else (cross-validation, no validation split) the last epoch."""
     x0, y = inputs.splits["train"]["x"], inputs.splits["train"]["y"]
     torch.manual_seed(seed)
-    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden)
+    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden, setup.depth)
     opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=0.05)
     n = len(x0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=setup.lr, total_steps=setup.epochs * math.ceil(n / setup.batch),
@@ -589,6 +591,7 @@ def main() -> None:
     ap.add_argument("--variants", default="", help="comma-separated (default: all of the modality)")
     ap.add_argument("--latent-hidden", type=int, default=0, help="mixing width of the latent stems (default: LatentStem's, "
                     "the larger of the latent channels and the body width)")
+    ap.add_argument("--latent-depth", type=int, default=1, help="3x3 layers of the latent stems (the last one halves the grid)")
     ap.add_argument("--load-only", action="store_true", help="measure the stored examples and their loading; no training")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -615,8 +618,8 @@ def main() -> None:
     print(f"data: {counts}, {len(classes)} classes, "
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     width = args.width or WIDTH[modality]
-    setups = {k: Setup(v.latent, v.extra["factor"], width, args.epochs, args.batch, args.lr, args.latent_hidden or None)
-              for k, v in loaded.items()}
+    setups = {k: Setup(v.latent, v.extra["factor"], width, args.epochs, args.batch, args.lr, args.latent_hidden or None,
+                       args.latent_depth) for k, v in loaded.items()}
     correct: dict[str, torch.Tensor] = {}
     results: dict = dict(skipped)
     if args.load_only:
@@ -640,7 +643,7 @@ def main() -> None:
                     if args.folds else "train / validation (epoch selection) / test splits",
         "data": str(Path(args.data)), "items": items, "parts": {p or "all": len(full[p]["y"]) for p in parts}, "classes": classes,
         "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "width": width,
-        "latent_hidden": args.latent_hidden or None,
+        "latent_hidden": args.latent_hidden or None, "latent_depth": args.latent_depth,
         "crop": f"{CROP}/{LATENT_GRID} of each axis, aligned to latent positions",
         "seeds": [args.seed + i for i in range(1 if args.folds else args.seeds)], "folds": args.folds,
         "threads": args.threads, "limit": args.limit,

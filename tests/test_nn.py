@@ -31,6 +31,22 @@ def test_the_stem_takes_a_channel_count_and_channel_groups():
     assert LatentStem(108, 16, dims=1)(torch.randn(3, 108, 10)).shape == (3, 16, 10)
 
 
+def test_a_deeper_stem_sees_a_wider_neighbourhood_and_halves_the_grid_once():
+    """depth 2: a stride-1 3x3 layer before the (strided) last one; one latent then reaches 5 x 5 outputs
+    at stride 1 where depth 1 reaches 3 x 3."""
+    assert LatentStem(48, 32, stride=2, depth=2)(torch.randn(2, 48, 32, 32)).shape == (2, 32, 16, 16)
+    reach = {}
+    torch.manual_seed(0)
+    for depth in (1, 2):
+        stem = LatentStem(4, 8, depth=depth).eval()
+        x = torch.randn(1, 4, 11, 11, requires_grad=True)
+        stem(x)[0, :, 5, 5].sum().backward()
+        reach[depth] = int((x.grad.abs().sum(1)[0] > 0).sum())
+    assert reach == {1: 9, 2: 25}
+    with pytest.raises(walloc.WallocError, match="at least one 3x3 layer"):
+        LatentStem(4, 8, depth=0)
+
+
 def test_gradients_reach_every_parameter_and_the_latents():
     stem = LatentStem(12, 16, stride=2)
     x = torch.randn(4, 12, 8, 8, requires_grad=True)

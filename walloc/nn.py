@@ -9,8 +9,8 @@ an 8,192-sample clip with stereo-5x 108 x 32. :class:`LatentStem` replaces the p
   channels differ in scale by more than an order of magnitude;
 - it mixes the channels of each latent position (1x1 convolution, then BatchNorm and ReLU): every
   position holds a whole wavelet neighbourhood, which the first layer should see together;
-- it then mixes neighbouring positions (3x3 convolution, ``stride`` 1 or 2, BatchNorm, ReLU), to the
-  width and grid the backbone's first stage expects.
+- it then mixes neighbouring positions (``depth`` 3x3 convolutions with BatchNorm and ReLU, the last
+  at ``stride`` 1 or 2), to the width and grid the backbone's first stage expects.
 
     codec = walloc.load("rgb-16x")
     train = walloc.data.LatentDataset("latents/train")              # (12, 32, 32) per item
@@ -65,10 +65,11 @@ class LatentStem(nn.Sequential):
     channel count and dimensions are read from it). ``groups``: channel groups of the signals (latents
     of a 6-channel image coded with an RGB model have 2 groups of the model's channels). ``hidden``:
     width of the per-position mixing (default: the larger of the latent and output channels).
+    ``depth``: 3x3 layers after the mixing (more see a wider neighbourhood before the backbone).
     """
 
     def __init__(self, source: Any, out_channels: int, *, stride: int = 1, hidden: int | None = None,
-                 groups: int = 1, dims: int | None = None):
+                 groups: int = 1, dims: int | None = None, depth: int = 1):
         channels, spatial = latent_layout(source)
         channels *= groups
         dims = dims or spatial
@@ -76,11 +77,13 @@ class LatentStem(nn.Sequential):
             raise WallocError(f"latents are 1-D (audio) or 2-D (images), not {dims}-D")
         if stride not in (1, 2):
             raise WallocError(f"the stem's stride is 1 or 2, not {stride}")
+        if depth < 1:
+            raise WallocError(f"the stem needs at least one 3x3 layer, not depth {depth}")
         hidden = hidden or max(channels, out_channels)
         norm = (nn.BatchNorm1d, nn.BatchNorm2d)[dims - 1]
-        super().__init__(norm(channels, affine=False),
-                         conv_bn_relu(dims, channels, hidden, 1),
-                         conv_bn_relu(dims, hidden, out_channels, 3, stride))
+        spatial = [conv_bn_relu(dims, hidden if i == 0 else out_channels, out_channels, 3, stride if i == depth - 1 else 1)
+                   for i in range(depth)]
+        super().__init__(norm(channels, affine=False), conv_bn_relu(dims, channels, hidden, 1), *spatial)
         self.in_channels, self.out_channels, self.dims, self.stride = channels, out_channels, dims, stride
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
