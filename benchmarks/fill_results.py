@@ -28,7 +28,7 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_audio.json    benchmarks/bench_audio.py
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
-    BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
+    BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing_a,clothing_b}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
                                   (dtd10 and dtd10_b: the variants split over two processes, one table)
 """
 
@@ -83,13 +83,14 @@ def seconds(s: float) -> str:
 # ------------------------------------------------------------------------------------------------
 # rate-distortion sweeps (walloc rd)
 
-# codec key in the rd JSON -> (name, how it is run, prefix of the swept quality value)
+# codec key in the rd JSON -> (name, library, prefix of the swept quality value); the settings it ran
+# with are read from the JSON (``settings.NAME.options``), so a table never names other settings
 RD_CODECS = {
     "jpeg": ("JPEG", "Pillow / libjpeg-turbo, 4:2:0", "q"),
-    "webp": ("WebP", "Pillow / libwebp, method 4", "q"),
+    "webp": ("WebP", "Pillow / libwebp", "q"),
     "jpeg2000": ("JPEG 2000", "Pillow / OpenJPEG, 9/7", "ratio "),
-    "avif": ("AVIF", "Pillow / libavif, speed 6", "q"),
-    "jpegxl": ("JPEG XL", "libjxl, effort 7", "distance "),
+    "avif": ("AVIF", "Pillow / libavif", "q"),
+    "jpegxl": ("JPEG XL", "libjxl", "distance "),
     "opus": ("Opus", "libsndfile", "level "),
     "mp3": ("MP3", "libsndfile / LAME, CBR", "level "),
 }
@@ -100,7 +101,9 @@ def rd_label(rd: dict, codec: str) -> str:
     if codec.startswith("walloc:"):
         return f"WaLLoC `{codec.split(':', 1)[1]}` (q{min(qualities)}-q{max(qualities)})"
     name, how, prefix = RD_CODECS.get(codec, (codec, "", ""))
-    return f"{name} ({how + ', ' if how else ''}{prefix}{qualities[0]:g}-{qualities[-1]:g})"
+    options = rd.get("settings", {}).get(codec, {}).get("options", {})
+    parts = [how] + [key if value is True else f"{key} {value}" for key, value in options.items()]
+    return f"{name} ({', '.join(p for p in parts if p)}, {prefix}{qualities[0]:g}-{qualities[-1]:g})"
 
 
 def rd_bd_table(rd: dict, anchors: tuple[str, str], unit: str) -> str:
@@ -431,7 +434,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
         "cdl_dtd10": (learning, [bench_dir / f"bench_cdl_dtd10{part}.json" for part in ("", "_b")], cdl_tree),
-        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "clothing")},
+        "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing{part}.json" for part in ("_a", "_b")], cdl_tree),
+        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4")},
     }
 
 
