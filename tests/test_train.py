@@ -116,6 +116,8 @@ NET = '[net]\nmodality = "image"\nchannels = 3\nlevels = 2\nlatent_dim = 6\n'
     ('name = "x"\nfolders = ["a"]\n' + NET + "depth = 2\n", "[net]: unknown field(s) depth"),
     ('name = "x"\nfolders = ["a"]\n' + NET.replace('"image"', '"video"'), "modality must be"),
     ('name = "x"\nfolders = "a"\n' + NET, "folders must be a list"),
+    ('name = "x"\nfolders = ["a"]\n' + NET + 'extension = "zero"\n', "[net]: extension must be one of periodic, symmetric"),
+    ('name = "x"\nfolders = ["a"]\nsource = "y.toml"\n' + NET, "'source' is set from the file's own name"),
 ])
 def test_bad_configs_are_named_in_one_line(tmp_path, text, fragment):
     path = tmp_path / "bad.toml"
@@ -176,6 +178,7 @@ def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
     assert new.config["version"] == 2 and new.cfg.blocks == 2 and new.cfg.qualities == 2
     card = (models / "tiny-trained.md").read_text()
     assert "decoder only, on rounded latents, from tiny-trained@1" in card and "told the quality" in card
+    assert "Config: `configs/tiny.decoder.toml`." in card
     assert torch.equal(new.net.encoder.weight, old.net.encoder.weight)
     assert all(np.array_equal(new.tables(q).cdfs, old.tables(q).cdfs) for q in new.qualities)
     new_stream = new.compress(x, 1)

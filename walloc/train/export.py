@@ -52,7 +52,7 @@ def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, s
     """Write weights, tables and JSON, fit the context tables on the training data; then measure
     every quality and record it in the JSON and card."""
     extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats, "notes": cfg.notes,
-             **({"started_from": cfg.start_from} if cfg.start_from else {})}
+             **({"started_from": cfg.start_from} if cfg.start_from else {}), **({"config_file": cfg.source} if cfg.source else {})}
     zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
     return refit_model_context(cfg, model_dir)
 
@@ -82,6 +82,20 @@ def measure_model(cfg: TrainConfig, model_dir: Path | None = None) -> Path:
     return path
 
 
+def _how_trained(config: dict) -> str:
+    """The card's line on how the weights were trained and from which config."""
+    name, t = config["name"], config.get("training", {})
+    if config.get("started_from"):
+        how = f"decoder only, on rounded latents, from {config['started_from']} (encoder and entropy model frozen)."
+    else:
+        how = f"rate weight lambda = {t.get('lmbda', '?')}."
+    if config.get("config_file"):
+        return f"{how} Config: `{config['config_file']}`."
+    # exported before the config file was recorded: the two configs of that time
+    return how + (f" Configs: `configs/{name}.toml`, then `configs/{name}.decoder.toml`." if config.get("started_from")
+                  else f" Config: `configs/{name}.toml`.")
+
+
 def write_card(config: dict, path: Path) -> None:
     net = config["net"]
     unit = "bpp" if net["modality"] == "image" else "kbps"
@@ -108,7 +122,7 @@ Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256'
 ## Training
 Data: {', '.join(config.get('trained_on', []))} (excluded: {', '.join(config.get('excluded', [])) or 'nothing'}).
 {t.get('steps', '?')} steps of batch {t.get('batch', '?')} x {t.get('crop', '?')} in {t.get('minutes', '?')} minutes on {t.get('threads', '?')} CPU thread(s),
-{"decoder only, on rounded latents, from " + config['started_from'] + " (encoder and entropy model frozen). Configs: `configs/" + config['name'] + ".toml`, then `configs/" + config['name'] + ".decoder.toml`." if config.get('started_from') else "rate weight lambda = " + str(t.get('lmbda', '?')) + ". Config: `configs/" + config['name'] + ".toml`."}
+{_how_trained(config)}
 
 ## Measured (through the codec's own compress/decompress, real stream sizes)
 Evaluated on: {', '.join(evaluated)}.

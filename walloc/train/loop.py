@@ -76,6 +76,7 @@ class TrainConfig:
     notes: str = ""              # targets and how the model meets them: copied to its card
     start_from: str = ""         # "NAME@VERSION": start from that released model's weights, not PCA
     decoder_only: bool = False   # train only the decoder, on rounded latents (needs start_from)
+    source: str = ""             # the TOML file it was read from, as the model card names it
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -92,6 +93,8 @@ class TrainConfig:
         net = raw.pop("net")
         _check_fields(NetConfig, net, f"{path} [net]")
         _check_fields(cls, {**raw, "net": net}, str(path))
+        if "source" in raw:
+            raise ConfigError(f"{path}: 'source' is set from the file's own name, not in it")
         if net["modality"] not in ("image", "audio"):
             raise ConfigError(f"{path} [net]: modality must be \"image\" or \"audio\", not {net['modality']!r}")
         base = path.resolve().parent.parent
@@ -100,7 +103,12 @@ class TrainConfig:
             if not isinstance(folders, list) or not all(isinstance(f, str) for f in folders):
                 raise ConfigError(f"{path}: {key} must be a list of folder names")
             raw[key] = [str((base / f).resolve()) for f in folders]
-        cfg = cls(net=NetConfig(**net), **raw)
+        try:
+            net = NetConfig(**net)
+        except ValueError as e:
+            raise ConfigError(f"{path} [net]: {e}") from None
+        source = path.resolve()
+        cfg = cls(net=net, source=str(source.relative_to(base)) if source.is_relative_to(base) else source.name, **raw)
         if cfg.decoder_only and not cfg.start_from:
             raise ConfigError(f"{path}: decoder_only needs start_from (the model whose encoder stays)")
         if cfg.net.qualities not in (0, len(cfg.qualities)):
