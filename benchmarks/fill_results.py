@@ -24,7 +24,7 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_entropy_bound.json               benchmarks/bench_entropy_bound.py
     BENCH_DIR/bench_entropy_bound_raster_own.json    benchmarks/bench_entropy_bound.py --context raster-own
     BENCH_DIR/bench_entropy_bound_checkerboard.json  benchmarks/bench_entropy_bound.py --context checkerboard
-    BENCH_DIR/bench_artifacts.json  benchmarks/bench_artifacts.py ../shared/data/images/kodak
+    BENCH_DIR/bench_artifacts{,_trim4}.json  benchmarks/bench_artifacts.py ../shared/data/images/kodak [--trim 4]
     BENCH_DIR/bench_audio.json    benchmarks/bench_audio.py
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
@@ -389,12 +389,17 @@ def entropy_bound(*runs: dict) -> str:
 # benchmarks/bench_artifacts.py and bench_audio.py
 
 
-def artifacts(a: dict) -> str:
-    rows = [[name.replace("walloc:", ""), str(p["quality"]), f"{p['bpp']:.3f}", f"{p['psnr']:.2f}", f"{p['grid_db']:+.2f}",
-             f"{p['border_db']:+.2f}", f"{p['top_row_bias']:+.2f}"] for name, points in a["codecs"].items() for p in points]
-    return (f"{a['files']} images; flat areas (8x8 cells varying by at most {a['flat_levels']:g} levels) are "
-            f"{100 * a['flat_fraction']:.0f}% of the pixels.\n\n"
-            + table(["codec", "quality", "bpp", "PSNR (dB)", "grid (dB)", "border (dB)", "top row bias (levels)"], "lrrrrrr", rows))
+def artifacts(*runs: dict) -> str:
+    """One table per run of bench_artifacts.py: the whole images, then (``trim``) without Kodak's frame."""
+    out = []
+    for a in runs:
+        rows = [[name.replace("walloc:", ""), str(p["quality"]), f"{p['bpp']:.3f}", f"{p['psnr']:.2f}", f"{p['grid_db']:+.2f}",
+                 f"{p['border_db']:+.2f}", f"{p['top_row_bias']:+.2f}"] for name, points in a["codecs"].items() for p in points]
+        what = f"without {a['trim']} pixels on every side" if a.get("trim") else "whole"
+        out.append(f"{a['files']} images, {what}; flat areas (8x8 cells varying by at most {a['flat_levels']:g} levels) are "
+                   f"{100 * a['flat_fraction']:.0f}% of the pixels.\n\n"
+                   + table(["codec", "quality", "bpp", "PSNR (dB)", "grid (dB)", "border (dB)", "top row bias (levels)"], "lrrrrrr", rows))
+    return "\n\n".join(out)
 
 
 def audio_checks(b: dict) -> str:
@@ -429,7 +434,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "audio_points": (results, [audio], audio_points),
         "entropy_bound": (results, [bench_dir / f"bench_entropy_bound{suffix}.json" for suffix in ("", "_raster_own", "_checkerboard")],
                           entropy_bound),
-        "artifacts": (results, [bench_dir / "bench_artifacts.json"], artifacts),
+        "artifacts": (results, [bench_dir / f"bench_artifacts{suffix}.json" for suffix in ("", "_trim4")], artifacts),
         "audio_checks": (results, [bench_dir / "bench_audio.json"], audio_checks),
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),

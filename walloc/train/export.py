@@ -73,6 +73,8 @@ def measure_model(cfg: TrainConfig, model_dir: Path | None = None) -> Path:
     files = eval_files(cfg)
     config = json.loads(path.read_text())
     config["notes"] = cfg.notes  # the targets and how the model meets them, as the config states them now
+    if cfg.source:
+        config["config_file"] = cfg.source
     if files:
         evaluated_on = sorted({_relative(str(p.parent)) for p in files})
         for q in config["qualities"]:
