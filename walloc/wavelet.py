@@ -172,9 +172,10 @@ def _stages(levels: int) -> list[int]:
 # -- symmetric borders: by lifting -------------------------------------------------------------------------
 # Lifting (as csrc/packet.h computes both rules) splits a level into even samples s and odd samples d
 # and updates them with four two-tap steps; a border's missing neighbour is its mirror image (the
-# whole-sample symmetric extension: past the last even sample comes the one before it, before the
-# first odd sample the first one again: x[N] = x[N - 2] and x[-1] = x[1]). Each step is undone exactly by subtracting it, so synthesis
-# inverts analysis whatever the rule. low = K s and high = -d / K are pywt's bior4.4 scaling.
+# whole-sample symmetric extension: x[N] = x[N - 2] and x[-1] = x[1], so past the last even sample
+# comes that sample again, and before the first odd sample that sample again). Each step is undone
+# exactly by subtracting it, so synthesis inverts analysis whatever the rule. low = K s and
+# high = -d / K are pywt's bior4.4 scaling.
 _LIFT = (-1.586134342059924, -0.052980118572961, 0.882911075530934, 0.443506852043971)
 _K = 1.149604398860241
 
