@@ -7,6 +7,12 @@ from dataclasses import asdict, dataclass, field
 EXTENSIONS = ("periodic", "symmetric")  # the wavelet packet's border rules (walloc.wavelet)
 
 
+def check_extension(extension: str) -> None:
+    """Refuse a border rule that is not one of EXTENSIONS (ValueError)."""
+    if extension not in EXTENSIONS:
+        raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, not {extension!r}")
+
+
 @dataclass(frozen=True)
 class NetConfig:
     """Architecture of one model; stored in the model's JSON so the weights can be rebuilt."""
@@ -24,8 +30,7 @@ class NetConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.extension not in EXTENSIONS:
-            raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, not {self.extension!r}")
+        check_extension(self.extension)
 
     @property
     def dims(self) -> int:

@@ -233,13 +233,14 @@ def band_plan(cfg: NetConfig, shape: tuple[int, ...]) -> tuple[tuple[int, ...], 
     rows = padded // block
     latent_rest = tuple(-(-s // block) for s in shape[2:])
     size = band_rows(cfg, latent_rest)
+    margin = 0 if size >= rows else analysis_margin(cfg.levels)
     plan = []
     for g in range(-(-c // m)):
         first = g * m
         channels = None if first + m <= c else [min(first + i, c - 1) for i in range(m)]
         for r0 in range(0, rows, size):
             r1 = min(rows, r0 + size)
-            lo, hi = margin_rows(cfg, rows, r0, r1, analysis_margin(cfg.levels) if size < rows else 0)
+            lo, hi = margin_rows(cfg, rows, r0, r1, margin)
             plan.append(Band(g, first, channels, r0, r1, lo * block, hi * block, r0 - lo, s0, padded))
     return (rows, *latent_rest), plan
 

@@ -24,7 +24,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from .config import EXTENSIONS
+from .config import check_extension
 
 try:  # built with the package; a source tree without the build falls back to the torch path
     from . import _packet
@@ -43,7 +43,7 @@ _REC_HI = (0.0, -0.03782845550726404, -0.023849465019556843, 0.11062440441843718
            -0.8526986790088938, 0.37740285561283066, 0.11062440441843718, -0.023849465019556843,
            -0.03782845550726404)
 _TAPS = len(_DEC_LO)
-Extension = Literal["periodic", "symmetric"]  # one of EXTENSIONS
+Extension = Literal["periodic", "symmetric"]  # walloc.config.EXTENSIONS
 # pywt's periodized analysis is y[i] = sum_k h[k] x[(2i + 5 - k) mod N]: as a correlation with the
 # reversed filter that is a circular pad of 4 samples on the left and 5 on the right.
 _PAD_LEFT, _PAD_RIGHT = 4, 5
@@ -230,11 +230,6 @@ def _unlift2d(x: torch.Tensor) -> torch.Tensor:
     return _unlift(low_w, high_w)
 
 
-def _check_extension(extension: str) -> None:
-    if extension not in EXTENSIONS:
-        raise ValueError(f"extension must be one of {', '.join(EXTENSIONS)}, not {extension!r}")
-
-
 _GRAIN = 1 << 16  # samples per C++ thread at least: below that, starting a thread costs more than it saves
 
 
@@ -262,7 +257,7 @@ def _threads(x: torch.Tensor) -> int:
 
 def _native(x: torch.Tensor, levels: int, dims: int, extension: Extension, synthesis: bool = False) -> torch.Tensor | None:
     """The packet (with ``synthesis``, its inverse) by the C++ lifting when x allows it, else None."""
-    _check_extension(extension)
+    check_extension(extension)
     if not _native_ok(x, levels, dims, synthesis=synthesis):
         return None
     b, c, *size = x.shape
@@ -290,7 +285,7 @@ def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.
     size of the result) never exists in full; there x may also hold integer samples (see
     :func:`reads_samples`), read as floats plane by plane.
     """
-    _check_extension(extension)
+    check_extension(extension)
     dims = x.dim() - 2
     if not _native_ok(x, levels, dims, weight, bias, samples=True):
         conv = F.conv2d if dims == 2 else F.conv1d
