@@ -118,6 +118,8 @@ NET = '[net]\nmodality = "image"\nchannels = 3\nlevels = 2\nlatent_dim = 6\n'
     ('name = "x"\nfolders = "a"\n' + NET, "folders must be a list"),
     ('name = "x"\nfolders = ["a"]\n' + NET + 'extension = "zero"\n', "[net]: extension must be one of periodic, symmetric"),
     ('name = "x"\nfolders = ["a"]\nsource = "y.toml"\n' + NET, "'source' is set from the file's own name"),
+    ('name = "x"\nfolders = ["a"]\npolarity = true\n' + NET, "an audio augmentation; this is an image model"),
+    ('name = "x"\nfolders = ["a"]\nbalance_qualities = true\n' + NET, "balance_qualities applies to decoder_only"),
 ])
 def test_bad_configs_are_named_in_one_line(tmp_path, text, fragment):
     path = tmp_path / "bad.toml"
@@ -190,3 +192,71 @@ def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
     assert torch.equal(Codec.load("tiny-trained", release).decompress(old_stream), old_out)  # version 1 decodes its own stream
     assert not torch.equal(new.decompress(new_stream), old_out)                 # the decoder did train
 
+
+
+def _clips(folder: Path, rng: np.random.Generator) -> Path:
+    """Two short stereo 'recordings' with a DC offset (a mean that polarity must remove)."""
+    import soundfile as sf
+
+    folder.mkdir()
+    for i in range(2):
+        sf.write(folder / f"{i}.wav", (0.3 + 0.1 * rng.standard_normal((8192, 2))).clip(-1, 1), 44100)
+    return folder
+
+
+def test_audio_polarity(tmp_path):
+    from walloc.train.data import AudioSegments
+
+    rng = np.random.default_rng(0)
+    folder = _clips(tmp_path / "clips", rng)
+    plain = AudioSegments([str(folder)], 4096).batch(64, rng)
+    assert (plain.mean(dim=(1, 2)) > 0).all()                 # every segment keeps the recording's sign
+    flipped = AudioSegments([str(folder)], 4096, polarity=True).batch(64, rng)
+    signs = torch.sign(flipped.mean(dim=(1, 2)))
+    assert 16 < int((signs > 0).sum()) < 48                    # about half of them flipped
+
+
+def test_polarity_starts_from_a_zero_mean(tmp_path):
+    from walloc.train.loop import make_data, pca_init
+    from walloc.model import WallocNet
+
+    folder = _clips(tmp_path / "clips", np.random.default_rng(1))
+    text = f'name = "a"\nfolders = ["{folder}"]\ncrop = 4096\nbatch = 2\npolarity = true\n'
+    path = tmp_path / "configs" / "a.toml"
+    path.parent.mkdir()
+    path.write_text(text + '[net]\nmodality = "audio"\nchannels = 2\nlevels = 3\nlatent_dim = 4\n')
+    for polarity in (True, False):
+        cfg = TrainConfig.load(path)
+        cfg.polarity = polarity
+        net = WallocNet(cfg.net)
+        pca_init(net, make_data(cfg), cfg, np.random.default_rng(0), batches=2)
+        mean = net.linear_decoder.bias.abs().max().item()
+        assert (mean < 1e-6) == polarity, mean                 # the clips' offset is a mean without it
+
+
+def test_a_missing_training_folder_is_refused(tmp_path):
+    from walloc.train.loop import make_data
+
+    path = tmp_path / "configs" / "a.toml"
+    path.parent.mkdir()
+    path.write_text(f'name = "a"\nfolders = ["{tmp_path}", "{tmp_path / "nowhere"}"]\n' + NET)
+    with pytest.raises(FileNotFoundError, match="training folder.*nowhere"):
+        make_data(TrainConfig.load(path))
+
+
+def test_measure_records_new_notes_without_evaluation_files(config, tmp_path):
+    from walloc.train.export import export_model, measure_model
+
+    text = config.read_text().replace(f'eval_folders = ["{config.parent.parent / "images"}"]\n', "")
+    bare = config.parent / "bare.toml"
+    bare.write_text(text.replace('default = true\n', 'default = true\nnotes = "first"\n'))
+    cfg = TrainConfig.load(bare)
+    assert not cfg.eval_folders
+    net, density, stats = train(cfg, tmp_path / "run", progress=False)
+    export_model(cfg, net, density, stats, tmp_path / "models")
+    saved = json.loads((tmp_path / "models" / "tiny-trained.json").read_text())
+    assert saved["notes"] == "first" and saved["config_file"].endswith("bare.toml")
+    bare.write_text(text.replace('default = true\n', 'default = true\nnotes = "second"\n'))
+    measure_model(TrainConfig.load(bare), tmp_path / "models")
+    assert json.loads((tmp_path / "models" / "tiny-trained.json").read_text())["notes"] == "second"
+    assert "second" in (tmp_path / "models" / "tiny-trained.md").read_text()

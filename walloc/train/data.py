@@ -14,6 +14,9 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".mp3"}
 
 
 def _files(folders: list[str], suffixes: set[str], exclude: list[str]) -> list[Path]:
+    missing = [f for f in folders if not Path(f).expanduser().is_dir()]
+    if missing:  # a run without one of its folders would train another model than its config says
+        raise FileNotFoundError(f"training folder(s) missing: {', '.join(missing)}")
     found = sorted(p for f in folders for p in Path(f).expanduser().rglob("*") if p.suffix.lower() in suffixes)
     found = [p for p in found if not any(e in p.name for e in exclude)]
     if not found:
@@ -53,10 +56,15 @@ class ImageCrops:
 
 
 class AudioSegments:
-    """Random segments with a random gain, as float tensors in [-1, 1]; mono is spread to all channels."""
+    """Random segments with a random gain, as float tensors in [-1, 1]; mono is spread to all channels.
 
-    def __init__(self, folders: list[str], length: int, exclude: list[str] = (), channels: int = 2):
-        self.length = length
+    ``polarity`` flips the sign of half the segments: sound has no preferred polarity, and a mean left
+    in a packet channel is a steady tone the decoder would add to everything it decodes.
+    """
+
+    def __init__(self, folders: list[str], length: int, exclude: list[str] = (), channels: int = 2,
+                 polarity: bool = False):
+        self.length, self.polarity = length, polarity
         self.clips = []
         for path in _files(folders, AUDIO_SUFFIXES, list(exclude)):
             x, _ = io.read_audio(path)
@@ -75,6 +83,8 @@ class AudioSegments:
             clip = self.clips[i]
             start = rng.integers(clip.shape[1] - self.length + 1)
             gain = float(np.exp(rng.uniform(np.log(0.5), np.log(1.5))))
+            if self.polarity and rng.random() < 0.5:
+                gain = -gain
             out.append((clip[:, start: start + self.length] * gain).clamp(-1, 1))
         return torch.stack(out)
 

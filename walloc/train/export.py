@@ -51,8 +51,8 @@ def fit_context(codec: Codec, signals: Iterable[torch.Tensor], limit: int = CONT
 def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, stats: dict, model_dir: Path | None = None) -> Path:
     """Write weights, tables and JSON, fit the context tables on the training data; then measure
     every quality and record it in the JSON and card."""
-    extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats, "notes": cfg.notes,
-             **({"started_from": cfg.start_from} if cfg.start_from else {}), **({"config_file": cfg.source} if cfg.source else {})}
+    extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats,
+             **({"started_from": cfg.start_from} if cfg.start_from else {})}  # notes and config file: measure_model
     zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
     return refit_model_context(cfg, model_dir)
 
@@ -79,7 +79,7 @@ def measure_model(cfg: TrainConfig, model_dir: Path | None = None) -> Path:
         evaluated_on = sorted({_relative(str(p.parent)) for p in files})
         for q in config["qualities"]:
             q["measured"] = {**card.measure(codec, files, q["quality"]), "set": evaluated_on}
-        path.write_text(json.dumps(config, indent=2) + "\n")
+    path.write_text(json.dumps(config, indent=2) + "\n")
     write_card(config, path.with_suffix(".md"))
     return path
 

@@ -76,7 +76,9 @@ class TrainConfig:
     notes: str = ""              # targets and how the model meets them: copied to its card
     start_from: str = ""         # "NAME@VERSION": start from that released model's weights, not PCA
     decoder_only: bool = False   # train only the decoder, on rounded latents (needs start_from)
+    balance_qualities: bool = False  # decoder_only: minimise log MSE, so that every step's error counts alike
     source: str = ""             # the TOML file it was read from, as the model card names it
+    polarity: bool = False       # audio: flip the sign of half the segments (and start from a zero mean)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -109,8 +111,12 @@ class TrainConfig:
             raise ConfigError(f"{path} [net]: {e}") from None
         source = path.resolve()
         cfg = cls(net=net, source=str(source.relative_to(base)) if source.is_relative_to(base) else source.name, **raw)
+        if cfg.balance_qualities and not cfg.decoder_only:
+            raise ConfigError(f"{path}: balance_qualities applies to decoder_only training")
         if cfg.decoder_only and not cfg.start_from:
             raise ConfigError(f"{path}: decoder_only needs start_from (the model whose encoder stays)")
+        if cfg.polarity and cfg.net.modality != "audio":
+            raise ConfigError(f"{path}: polarity is an audio augmentation; this is an image model")
         if cfg.net.qualities not in (0, len(cfg.qualities)):
             raise ConfigError(f"{path} [net]: qualities must be 0 or the number of qualities ({len(cfg.qualities)})")
         return cfg
@@ -119,7 +125,7 @@ class TrainConfig:
 def make_data(cfg: TrainConfig):
     if cfg.net.modality == "image":
         return ImageCrops(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
-    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
+    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels, cfg.polarity)
 
 
 @torch.no_grad()
@@ -130,6 +136,8 @@ def pca_init(net: WallocNet, data, cfg: TrainConfig, rng: np.random.Generator, b
         c = net.analysis(data.batch(cfg.batch, rng))
         coeffs.append(c.transpose(0, 1).reshape(c.shape[1], -1))
     c = torch.cat(coeffs, dim=1).double()
+    if cfg.polarity:  # both signs of every segment: the mean is exactly zero, the covariance unchanged
+        c = torch.cat([c, -c], dim=1)
     mean = c.mean(dim=1)
     cov = torch.cov(c)
     _, vecs = torch.linalg.eigh(cov)
@@ -265,7 +273,9 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
             mse = torch.mean((net.decode(y_hat, q.quality) - x) ** 2)
             with torch.no_grad():
                 bits_per_sample = density.bits(y_hat, s) / x.numel()
-            loss = mse
+            # the coarsest step's errors are many times the finest's (20x for audio): plain MSE would
+            # train the decoder for the coarse step alone, and the log weighs relative errors alike
+            loss = torch.log(mse) if cfg.balance_qualities else mse
         else:
             s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
             y = net.encode(x)
