@@ -114,13 +114,24 @@ def signal_stem(channels: int, factor: float, width: int, dims: int) -> nn.Seque
     return nn.Sequential(*(conv_bn_relu(dims, cin, cout, 3, 2) for cin, cout in zip([channels] + widths, widths)))
 
 
+def shuffle_stem(channels: int, width: int) -> nn.Sequential:
+    """2-D latents -> (width, grid / 2) by way of a grid twice as fine: the 1x1 mixing makes 4 x 16
+    channels, a pixel shuffle lays each position's 16 x 4 out as 16 channels at 2 x 2 positions, and
+    two stride-2 layers follow, as in the pixel stem of 128 x 128 thumbnails from its 64 x 64 stage."""
+    return nn.Sequential(nn.BatchNorm2d(channels, affine=False), conv_bn_relu(2, channels, 64, 1), nn.PixelShuffle(2),
+                         conv_bn_relu(2, 16, 24, 3, 2), conv_bn_relu(2, 24, width, 3, 2))
+
+
 def make_net(latent: bool, channels: int, factor: float, classes: int, dims: int, width: int,
-             hidden: int | None = None, depth: int = 1) -> nn.Sequential:
+             hidden: int | None = None, depth: int = 1, shuffle: bool = False, stride: int = 2) -> nn.Sequential:
     """Stem + Body. ``factor``: input positions per latent position (1 for latents); every stem
     halves the latent grid, so the body always starts at LATENT_GRID / 2 positions per axis.
     ``hidden`` and ``depth``: the latent stem's mixing width (default: LatentStem's) and 3x3 layers."""
-    stem = (LatentStem(channels, width, stride=2, dims=dims, hidden=hidden, depth=depth) if latent
-            else signal_stem(channels, 2 * factor, width, dims))
+    if latent and shuffle and dims == 2:
+        stem = shuffle_stem(channels, width)
+    else:
+        stem = (LatentStem(channels, width, stride=stride, dims=dims, hidden=hidden, depth=depth) if latent
+                else signal_stem(channels, 2 * factor, width, dims))
     return nn.Sequential(stem, Body(width, classes, dims))
 
 
@@ -359,6 +370,8 @@ class Setup(NamedTuple):
     lr: float
     hidden: int | None = None   # latent stem mixing width
     depth: int = 1              # latent stem 3x3 layers
+    shuffle: bool = False       # latent stem by way of a twice finer grid (shuffle_stem)
+    stride: int = 2             # latent stem stride: 1 runs the body at the latents' own grid
 
 
 def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = True) -> dict:
@@ -366,7 +379,7 @@ def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = 
     else (cross-validation, no validation split) the last epoch."""
     x0, y = inputs.splits["train"]["x"], inputs.splits["train"]["y"]
     torch.manual_seed(seed)
-    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden, setup.depth)
+    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden, setup.depth, setup.shuffle, setup.stride)
     opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=0.05)
     n = len(x0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=setup.lr, total_steps=setup.epochs * math.ceil(n / setup.batch),
@@ -592,6 +605,9 @@ def main() -> None:
     ap.add_argument("--latent-hidden", type=int, default=0, help="mixing width of the latent stems (default: LatentStem's, "
                     "the larger of the latent channels and the body width)")
     ap.add_argument("--latent-depth", type=int, default=1, help="3x3 layers of the latent stems (the last one halves the grid)")
+    ap.add_argument("--latent-shuffle", action="store_true", help="image latent stems by way of a twice finer grid (shuffle_stem)")
+    ap.add_argument("--latent-stride", type=int, default=2, choices=(1, 2),
+                    help="latent stems' stride: 1 runs the body at the latents' own grid (4x its FLOPs for images)")
     ap.add_argument("--load-only", action="store_true", help="measure the stored examples and their loading; no training")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -619,7 +635,7 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     width = args.width or WIDTH[modality]
     setups = {k: Setup(v.latent, v.extra["factor"], width, args.epochs, args.batch, args.lr, args.latent_hidden or None,
-                       args.latent_depth) for k, v in loaded.items()}
+                       args.latent_depth, args.latent_shuffle, args.latent_stride) for k, v in loaded.items()}
     correct: dict[str, torch.Tensor] = {}
     results: dict = dict(skipped)
     if args.load_only:
@@ -643,7 +659,8 @@ def main() -> None:
                     if args.folds else "train / validation (epoch selection) / test splits",
         "data": str(Path(args.data)), "items": items, "parts": {p or "all": len(full[p]["y"]) for p in parts}, "classes": classes,
         "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "width": width,
-        "latent_hidden": args.latent_hidden or None, "latent_depth": args.latent_depth,
+        "latent_hidden": args.latent_hidden or None, "latent_depth": args.latent_depth, "latent_shuffle": args.latent_shuffle,
+        "latent_stride": args.latent_stride,
         "crop": f"{CROP}/{LATENT_GRID} of each axis, aligned to latent positions",
         "seeds": [args.seed + i for i in range(1 if args.folds else args.seeds)], "folds": args.folds,
         "threads": args.threads, "limit": args.limit,

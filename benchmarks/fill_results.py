@@ -28,7 +28,7 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_audio.json    benchmarks/bench_audio.py
     BENCH_DIR/bench_cdl.json      benchmarks/bench_cdl.py
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
-    BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing_a,clothing_b}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
+    BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing_a,clothing_b,clothing_c}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
                                   (dtd10 and dtd10_b: the variants split over two processes, one table)
 """
 
@@ -439,7 +439,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "cdl": (learning, [bench_dir / "bench_cdl.json"], cdl),
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
         "cdl_dtd10": (learning, [bench_dir / f"bench_cdl_dtd10{part}.json" for part in ("", "_b")], cdl_tree),
-        "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing_{part}.json" for part in ("a", "b")], cdl_tree),
+        "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing_{part}.json" for part in ("a", "b", "c")], cdl_tree),
         **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4")},
     }
 

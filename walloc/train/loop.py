@@ -6,7 +6,8 @@ one model serves several rates: each shipped quality is one step, with its own f
 
 A second stage (``start_from`` a released model, ``decoder_only``) trains what noise cannot teach:
 with the encoder and the density frozen (so every rate and table stays as it was), the decoder sees
-the rounded latents it gets when decoding, at the shipped steps, and is told which step it got.
+the rounded latents it gets when decoding, at the shipped steps, and (if its net has per-quality
+gains) is told which step it got.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def pca_init(net: WallocNet, data, cfg: TrainConfig, rng: np.random.Generator, b
         c = net.analysis(data.batch(cfg.batch, rng))
         coeffs.append(c.transpose(0, 1).reshape(c.shape[1], -1))
     c = torch.cat(coeffs, dim=1).double()
-    if cfg.polarity:  # both signs of every segment: the mean is exactly zero, the covariance unchanged
+    if cfg.polarity:  # both signs of every segment: the mean is exactly zero (no constant for the decoder to add)
         c = torch.cat([c, -c], dim=1)
     mean = c.mean(dim=1)
     cov = torch.cov(c)
