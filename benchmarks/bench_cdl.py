@@ -117,16 +117,17 @@ def signal_stem(channels: int, factor: float, width: int, dims: int) -> nn.Seque
 def shuffle_stem(channels: int, width: int) -> nn.Sequential:
     """2-D latents -> (width, grid / 2) by way of a grid twice as fine: the 1x1 mixing makes 4 x 16
     channels, a pixel shuffle lays each position's 16 x 4 out as 16 channels at 2 x 2 positions, and
-    two stride-2 layers follow, as in the pixel stem of 128 x 128 thumbnails from its 64 x 64 stage."""
+    the pixel stem of 128 x 128 thumbnails goes on from there (its layers after the 64 x 64 stage)."""
     return nn.Sequential(nn.BatchNorm2d(channels, affine=False), conv_bn_relu(2, channels, 64, 1), nn.PixelShuffle(2),
-                         conv_bn_relu(2, 16, 24, 3, 2), conv_bn_relu(2, 24, width, 3, 2))
+                         signal_stem(16, 4, width, 2))
 
 
 def make_net(latent: bool, channels: int, factor: float, classes: int, dims: int, width: int,
              hidden: int | None = None, depth: int = 1, shuffle: bool = False, stride: int = 2) -> nn.Sequential:
     """Stem + Body. ``factor``: input positions per latent position (1 for latents); every stem
-    halves the latent grid, so the body always starts at LATENT_GRID / 2 positions per axis.
-    ``hidden`` and ``depth``: the latent stem's mixing width (default: LatentStem's) and 3x3 layers."""
+    halves the latent grid, so the body starts at LATENT_GRID / 2 positions per axis (a latent stem
+    of ``stride`` 1: at LATENT_GRID). ``hidden`` and ``depth``: the latent stem's mixing width
+    (default: LatentStem's) and 3x3 layers; ``shuffle``: :func:`shuffle_stem` for 2-D latents."""
     if latent and shuffle and dims == 2:
         stem = shuffle_stem(channels, width)
     else:
@@ -379,7 +380,8 @@ def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = 
     else (cross-validation, no validation split) the last epoch."""
     x0, y = inputs.splits["train"]["x"], inputs.splits["train"]["y"]
     torch.manual_seed(seed)
-    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden, setup.depth, setup.shuffle, setup.stride)
+    net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden, setup.depth,
+                   setup.shuffle, setup.stride)
     opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=0.05)
     n = len(x0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=setup.lr, total_steps=setup.epochs * math.ceil(n / setup.batch),
@@ -610,6 +612,8 @@ def main() -> None:
                     help="latent stems' stride: 1 runs the body at the latents' own grid (4x its FLOPs for images)")
     ap.add_argument("--load-only", action="store_true", help="measure the stored examples and their loading; no training")
     args = ap.parse_args()
+    if args.latent_shuffle and args.latent_stride != 2:
+        ap.error("--latent-shuffle ends on the body's grid by itself: it takes no --latent-stride")
     torch.set_num_threads(args.threads)
     out = Path(args.out)
     work = Path(args.work) if args.work else out.parent / (out.stem + "_work")

@@ -11,6 +11,16 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def benchmark(name: str):
+    """benchmarks/NAME.py imported as a module (the folder is scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 DATA = Path(os.environ.get("WALLOC_DATA", ROOT.parent / "shared" / "data"))
 KODAK = DATA / "images" / "kodak"
 AUDIO = DATA / "audio"

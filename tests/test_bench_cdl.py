@@ -1,7 +1,6 @@
 """benchmarks/bench_cdl.py: the cross-validation protocol, the trees it reads, its variants, crops and
 FLOP counts, on synthetic data (and the real trees' labels where present)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,12 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, benchmark
 from walloc import io, tree
 
-_spec = importlib.util.spec_from_file_location("bench_cdl", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cdl.py")
-bench_cdl = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_cdl)
+bench_cdl = benchmark("bench_cdl")
 
 
 def test_folds_are_stratified_and_fixed_by_the_seed():

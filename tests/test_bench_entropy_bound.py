@@ -1,17 +1,14 @@
 """The entropy bound's models must be causal: a latent's prediction may only depend on what a decoder
 has already decoded, or the 'bound' would be a cheat. Checked by gradients on random input."""
 
-import importlib.util
 import itertools
-from pathlib import Path
 
 import pytest
 import torch
 
-_path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_entropy_bound.py"
-_spec = importlib.util.spec_from_file_location("bench_entropy_bound", _path)
-bound = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bound)
+from conftest import benchmark
+
+bound = benchmark("bench_entropy_bound")
 
 C, H, W = 4, 7, 7
 

@@ -1,7 +1,6 @@
 """The codec end to end: shapes, channel counts, determinism, latents, model identity."""
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from walloc import bitstream, coder, io, metrics
 from walloc.codec import Codec
 from walloc.errors import BitstreamError, MediaError, ModelError
 
-from conftest import AUDIO, KODAK, needs_audio, needs_kodak
+from conftest import AUDIO, KODAK, benchmark, needs_audio, needs_kodak
 
 
 @pytest.mark.parametrize("shape", [(3, 64, 64), (3, 37, 53), (1, 20, 30), (4, 17, 9), (2, 1, 1), (3, 1, 100), (7, 8, 8)])
@@ -323,11 +322,7 @@ def test_loud_sines_keep_35_db_at_the_default_quality(dbfs):
 def test_decoded_music_has_no_steady_line():
     """Version 1's decoder added a constant to some packet channels: a line at 12.58 kHz, 13.5 dB
     above the music clip's own level there (benchmarks/bench_audio.py's measure, limit 6 dB)."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("bench_audio", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_audio.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = benchmark("bench_audio")
     codec = walloc.load("stereo-5x")
     x = bench.as_float(io.read_audio_array(AUDIO / bench.MUSIC)[0])
     for quality in (2, codec.default_quality):

@@ -1,11 +1,8 @@
 """benchmarks/fill_results.py: the generated tables say what the JSON they come from measured."""
 
-import importlib.util
-from pathlib import Path
+from conftest import benchmark
 
-_spec = importlib.util.spec_from_file_location("fill_results", Path(__file__).resolve().parents[1] / "benchmarks" / "fill_results.py")
-fill_results = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(fill_results)
+fill_results = benchmark("fill_results")
 
 
 def test_peer_labels_name_the_settings_the_run_used():
