@@ -37,7 +37,10 @@ standardized per channel with the training split's statistics. Training: AdamW, 
 label smoothing, random crops of 7/8 of each axis aligned to whole latent positions (8 pixels of
 full resolution, 2 of 64 x 64 thumbnails, 1 latent; 256 samples), horizontal flips for images (for
 latents: the latents of the mirrored crop, what a ``.wlc`` of the mirrored image holds); tests see
-the whole input.
+the whole input. ``--shifts N``: every variant also trains on its signals moved (circularly) by
+k/N of a latent position along each axis, every k in 0 .. N-1 (256 samples, 8 pixels of full resolution;
+for latents, those of the moved signal's ``.wlc``; images also mirrored), one version drawn per item
+and epoch: the packet code is not shift-invariant below a block, convolutions over samples or pixels are.
 
 ``--folds K``: stratified K-fold cross-validation over every item (every item tested once, by a
 classifier that never saw it; same folds for every variant; the last epoch is tested). Without
@@ -58,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import io as _io
+import itertools
 import json
 import math
 import platform
@@ -221,6 +225,13 @@ def jpeg_bytes(x: torch.Tensor, quality: int) -> bytes:
     return buf.getvalue()
 
 
+def jpeg_pixels(data: bytes) -> torch.Tensor:
+    """A JPEG file's pixels, uint8 (3, H, W)."""
+    from PIL import Image
+
+    return torch.from_numpy(np.array(Image.open(_io.BytesIO(data)).convert("RGB"))).permute(2, 0, 1).contiguous()
+
+
 def matching_quality(crops: torch.Tensor, target: float) -> int:
     """The JPEG quality (1-95) whose mean file size over ``crops`` is closest to ``target`` bytes."""
     def mean_size(q: int) -> float:
@@ -297,21 +308,41 @@ def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, w
     return out
 
 
-def mirrored_latents(codec, crops: torch.Tensor, quality: int | None = None) -> torch.Tensor:
-    """Dequantized latents of the horizontally mirrored crops (what .wlc files of mirrored images hold)."""
-    return torch.cat([features.encode(codec, crops[s: s + 64].float().flip(-1) / 255, kind="dequantized", quality=quality)
-                      for s in range(0, len(crops), 64)])
+def delayed(signals: torch.Tensor, shifts: int) -> list[torch.Tensor]:
+    """The signals (N, C, *S) moved circularly by k/shifts of a latent position along each axis, for
+    every combination of k in 0 .. shifts - 1 but no move at all (clips: shifts - 1, images: shifts**2 - 1)."""
+    unit = signals.shape[-1] / LATENT_GRID
+    axes = list(range(2, signals.dim()))
+    return [signals.roll([round(k * unit / shifts) for k in ks], axes)
+            for ks in itertools.product(range(shifts), repeat=len(axes)) if any(ks)]
+
+
+def latent_alternates(codec, signals: torch.Tensor, quality: int, shifts: int) -> torch.Tensor | None:
+    """Dequantized latents of the other versions of the signals that training draws from, (A, N, ...):
+    images mirrored, and (``shifts`` > 1) moved by fractions of a latent position, mirrored or not;
+    clips delayed, through their ``.wlc`` streams (as ``walloc latents`` writes and LatentDataset reads
+    them, level gain included). What ``.wlc`` files of those versions would hold."""
+    if signals.dim() == 4:
+        def encode(x: torch.Tensor) -> torch.Tensor:
+            return torch.cat([features.encode(codec, x[s: s + 64].float() / 255, kind="dequantized", quality=quality)
+                              for s in range(0, len(x), 64)])
+        return torch.stack([encode(signals.flip(-1))] + [encode(v) for d in delayed(signals, shifts) for v in (d, d.flip(-1))])
+    if shifts < 2:
+        return None
+    return torch.stack([features.decode_streams([codec.compress(c, quality) for c in d], codec=codec, kind="dequantized")
+                        for d in delayed(signals, shifts)])
 
 
 # -- training ---------------------------------------------------------------------------------------------
 class Inputs:
-    """Training inputs of one variant: stored tensors -> standardized float batches (crops, flips).
+    """Training inputs of one variant: stored tensors -> standardized float batches (crops, flips,
+    or one of ``alternates``: other versions of the same items, stored alike, (A, N, ...)).
 
     The standardization is the same for every variant (per channel, training-split statistics), so
     that neither the [0, 1] pixels nor the unevenly scaled latent channels get a head start."""
 
-    def __init__(self, splits: dict, *, pixels: bool, mirrored: torch.Tensor | None = None, flips: bool = True):
-        self.splits, self.pixels, self.mirrored, self.flips = splits, pixels, mirrored, flips
+    def __init__(self, splits: dict, *, pixels: bool, alternates: torch.Tensor | None = None, flips: bool = True):
+        self.splits, self.pixels, self.alternates, self.flips = splits, pixels, alternates, flips
         x0 = splits["train"]["x"]
         self.spatial = x0.dim() - 2
         self.unit = x0.shape[-1] // LATENT_GRID  # input positions per latent position
@@ -324,19 +355,20 @@ class Inputs:
         mean = total / count
         self.mean, self.std = mean.float(), (sq / count - mean * mean).clamp_min(1e-12).sqrt().float()
 
-    def raw(self, split: str, idx) -> torch.Tensor:
+    def raw(self, split: str, idx, x: torch.Tensor | None = None) -> torch.Tensor:
         """Stored items as floats on their own scale (pixels in [0, 1], samples, dequantized latents)."""
-        x = self.splits[split]["x"][idx]
+        x = self.splits[split]["x"][idx] if x is None else x
         return x.float() / 255 if self.pixels else x.float()
 
     def batch(self, split: str, idx: torch.Tensor, train: bool = False) -> torch.Tensor:
         """Standardized items; for training, random crops aligned to latent positions and flips."""
         x = self.raw(split, idx)
         if train:
+            if self.alternates is not None:
+                pick = torch.randint(0, len(self.alternates) + 1, (len(idx),))
+                x = torch.cat([x[None], self.raw(split, None, self.alternates[:, idx])])[pick, torch.arange(len(idx))]
             if self.flips and self.spatial == 2:
-                flip = torch.rand(len(idx)) < 0.5
-                mirrored = x.flip(-1) if self.mirrored is None else self.mirrored[idx]
-                x = torch.where(flip.view(-1, 1, 1, 1), mirrored, x)
+                x = torch.where((torch.rand(len(idx)) < 0.5).view(-1, 1, 1, 1), x.flip(-1), x)
             x = crop(x, self.unit, torch.randint(0, LATENT_GRID - CROP + 1, (len(idx), self.spatial)))
         return data.standardize(x, (self.mean, self.std), self.spatial)
 
@@ -480,18 +512,18 @@ def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
     """K-fold cross-validation over the pooled items (every item is tested once, by a classifier
     that never saw it). Same folds for every variant; the last epoch is tested.
 
-    ``variants``: name -> (pool {"x", "y"}, pixels?, mirrored pool or None, Setup)."""
+    ``variants``: name -> (pool {"x", "y"}, pixels?, alternates (A, pool) or None, Setup)."""
     labels = next(iter(variants.values()))[0]["y"]
     if any(not torch.equal(v[0]["y"], labels) for v in variants.values()):
         raise RuntimeError("the variants do not list the same photos in the same order")
     fold = fold_of(labels, args.folds, args.seed)
     results, correct = {}, {}
-    for name, (pool, is_pixels, mirrored, setup) in variants.items():
+    for name, (pool, is_pixels, alternates, setup) in variants.items():
         right, accs, runs = torch.zeros(len(labels), dtype=torch.bool), [], []
         for k in range(args.folds):
             tr, te = (fold != k).nonzero().flatten(), (fold == k).nonzero().flatten()
             splits = {"train": {"x": pool["x"][tr], "y": labels[tr]}, "test": {"x": pool["x"][te], "y": labels[te]}}
-            inputs = Inputs(splits, pixels=is_pixels, mirrored=None if mirrored is None else mirrored[tr])
+            inputs = Inputs(splits, pixels=is_pixels, alternates=None if alternates is None else alternates[:, tr], flips=not setup.latent)
             run = train(inputs, classes, setup, args.seed + k, select=False)
             right[te] = run["test_correct"]
             accs.append(run["test_correct"].float().mean().item())
@@ -509,7 +541,7 @@ class Variant(NamedTuple):
 
     splits: dict                    # part -> load_all(...)
     pixels: bool                    # uint8 pixels (else float samples or dequantized latents)
-    mirrored: torch.Tensor | None   # latents of the mirrored crops (flip augmentation), pooled order
+    alternates: torch.Tensor | None  # (A, N, ...) other versions of the items, pooled order (latent_alternates, delayed)
     latent: bool
     extra: dict                     # what the report adds: how it is stored, which model
 
@@ -540,12 +572,15 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
     """Every wanted variant's stored examples -> (name -> Variant, name -> skipped reason, the full signals)."""
     image, size = modality == "image", args.size
     full = signals(root, parts, size, image)
+
+    def delays(splits: dict) -> torch.Tensor | None:
+        return torch.stack(delayed(pooled(splits, parts)["x"], args.shifts)) if args.shifts > 1 else None
     classes = full["classes"]
     shipped = {m.name for m in walloc.list_models()}
     loaded, skipped = {}, {}
     full_name = "pixels_full" if image else "samples_full"
     if full_name in wanted:
-        loaded[full_name] = Variant(full, image, None, False, {
+        loaded[full_name] = Variant(full, image, delays(full), False, {
             "stored_as": "the original files, decoded and fitted to --size", "factor": size // LATENT_GRID})
     for name in [n for n in VARIANTS[modality] if n in MODELS]:
         model = MODELS[name]
@@ -562,14 +597,17 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
         dims = math.prod(lat[parts[0]]["x"].shape[1:])
         for down in [d for d, of in DOWN_OF.items() if of == name and d in wanted]:
             rate = 0 if image else io.read_audio(full[parts[0]]["items"][0].path)[1].sample_rate
-            splits = downsampled(full, parts, work / down, dims, image, rate)
+            numbers = args.down_numbers or dims
+            splits = downsampled(full, parts, work / (f"{down}_{numbers}" if args.down_numbers else down), numbers, image, rate)
             shape = splits[parts[0]]["x"].shape
-            loaded[down] = Variant(splits, image, None, False, {
-                "stored_as": "PNG (lossless)" if image else "FLAC (16-bit, lowered sample rate)", "matches": name,
+            loaded[down] = Variant(splits, image, delays(splits), False, {
+                "stored_as": "PNG (lossless)" if image else "FLAC (16-bit, lowered sample rate)",
+                **({"matches": name} if numbers == dims else {"numbers_asked": numbers, "latent_numbers": dims}),
                 "factor": shape[-1] / LATENT_GRID})
         if name in wanted:
-            mirrored = mirrored_latents(codec, pooled(full, parts)["x"], quality) if image else None
-            loaded[name] = Variant(lat, False, mirrored, True, {
+            clips = pooled(full, parts)["x"]
+            alternates = latent_alternates(codec, clips, quality, args.shifts)
+            loaded[name] = Variant(lat, False, alternates, True, {
                 "model": model, "quality": quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
                 "stored_as": f".wlc files from `walloc latents --size {size}`, read with LatentDataset"})
         if name == "walloc_16x" and "jpeg_equal_bytes" in wanted:
@@ -579,7 +617,8 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             folder = work / f"jpeg_q{quality}"
             write_tree(full, parts, folder, ".jpg", lambda x, path: path.write_bytes(jpeg_bytes(x, quality)))
             splits = load_tree(folder, parts, classes, lambda f, cl: data.MediaDataset(f, classes=cl), keep=to_u8)
-            loaded["jpeg_equal_bytes"] = Variant(splits, True, None, False, {
+            moved = [torch.stack([jpeg_pixels(jpeg_bytes(c, quality)) for c in d]) for d in delayed(crops, args.shifts)]
+            loaded["jpeg_equal_bytes"] = Variant(splits, True, torch.stack(moved) if moved else None, False, {
                 "stored_as": f"JPEG quality {quality} of the crops (Pillow), the quality whose mean size is closest "
                              f"to walloc_16x's .wlc ({target:.0f} B)", "jpeg_quality": quality, "factor": size // LATENT_GRID})
     return loaded, skipped, full
@@ -610,6 +649,11 @@ def main() -> None:
     ap.add_argument("--latent-shuffle", action="store_true", help="image latent stems by way of a twice finer grid (shuffle_stem)")
     ap.add_argument("--latent-stride", type=int, default=2, choices=(1, 2),
                     help="latent stems' stride: 1 runs the body at the latents' own grid (4x its FLOPs for images)")
+    ap.add_argument("--down-numbers", type=int, default=0,
+                    help="numbers per example of the down variants (default: as many as their latents; "
+                         "a control, e.g. the numbers that hold the band the latents keep)")
+    ap.add_argument("--shifts", type=int, default=1,
+                    help="train on the signals moved by k/N of a latent position too, k < N along each axis (latents re-encoded)")
     ap.add_argument("--load-only", action="store_true", help="measure the stored examples and their loading; no training")
     args = ap.parse_args()
     if args.latent_shuffle and args.latent_stride != 2:
@@ -645,13 +689,13 @@ def main() -> None:
     if args.load_only:
         results |= {k: loading(v, parts) for k, v in loaded.items()}
     elif args.folds:
-        cv, correct = cross_validate({k: (pooled(v.splits, parts), v.pixels, v.mirrored, setups[k]) for k, v in loaded.items()},
+        cv, correct = cross_validate({k: (pooled(v.splits, parts), v.pixels, v.alternates, setups[k]) for k, v in loaded.items()},
                                      len(classes), args)
         for k, v in loaded.items():
             results[k] = report(k, v, parts, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]})
     else:
         for k, v in loaded.items():
-            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, mirrored=v.mirrored), len(classes), setups[k],
+            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, alternates=v.alternates, flips=not v.latent), len(classes), setups[k],
                                         [args.seed + i for i in range(args.seeds)])
             results[k] = report(k, v, parts, r)
     items = sum(len(full[p]["y"]) for p in parts)
@@ -667,7 +711,7 @@ def main() -> None:
         "latent_stride": args.latent_stride,
         "crop": f"{CROP}/{LATENT_GRID} of each axis, aligned to latent positions",
         "seeds": [args.seed + i for i in range(1 if args.folds else args.seeds)], "folds": args.folds,
-        "threads": args.threads, "limit": args.limit,
+        "threads": args.threads, "limit": args.limit, "shifts": args.shifts,
         "torch": torch.__version__, "python": platform.python_version(), "machine": platform.machine(),
         "total_s": round(time.perf_counter() - t0, 1),
         "variants": {k: results[k] for k in VARIANTS[modality] if k in results},

@@ -358,8 +358,11 @@ def cdl_tree(*runs: dict) -> str:
     losses = "; ".join(f"`{k}` {v['loss_history'][len(v['loss_history']) // 2]:.3f} -> {v['loss_history'][-1]:.3f}"
                        for k, v in c["variants"].items() if "loss_history" in v)
     out.append(f"Training loss (mean over folds) at the middle and the last of the {c['epochs']} epochs: {losses}.")
+    shifts = (f"each clip also trained on as delayed by 1/{c['shifts']} .. {c['shifts'] - 1}/{c['shifts']} of a latent "
+              f"position (--shifts {c['shifts']}), " if c.get("shifts", 1) > 1 else "")
     out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
                f"fold seed {c['seeds'][0]}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, "
+               f"{shifts}"
                f"torch {c.get('torch', '?')}; the benchmark took {seconds(c['total_s'])}"
                f"{f' in {len(runs)} runs' if len(runs) > 1 else ''}.")
     return "\n\n".join(out)
@@ -440,7 +443,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "cdl_cv": (learning, [bench_dir / "bench_cdl_cv.json"], cdl_cv),
         "cdl_dtd10": (learning, [bench_dir / f"bench_cdl_dtd10{part}.json" for part in ("", "_b")], cdl_tree),
         "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing_{part}.json" for part in ("a", "b", "c")], cdl_tree),
-        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4")},
+        **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "fsdd_band", "fsdd_shifts")},
     }
 
 

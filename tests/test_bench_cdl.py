@@ -188,6 +188,45 @@ def test_a_quick_audio_run_reports_every_variant(tmp_path):
                     "--out", str(out)], check=True, capture_output=True, text=True)
     loads = json.loads(out.read_text())["variants"]
     assert [loads[k]["dims"] for k in loads] == [8192, 3456, 3456] and all("test_acc" not in e for e in loads.values())
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--folds", "2", "--epochs", "1",
+                    "--workers", "1", "--shifts", "2", "--down-numbers", "1728", "--out", str(out)], check=True, capture_output=True, text=True)
+    doc = json.loads(out.read_text())
+    v = doc["variants"]
+    assert doc["shifts"] == 2 and [v[k]["dims"] for k in v] == [8192, 1728, 3456]
+    assert v["samples_down"]["numbers_asked"] == 1728 and "matches" not in v["samples_down"]
+
+
+def test_delayed_clips_and_their_latents_are_drawn_as_alternates():
+    """--shifts: the clips delayed by fractions of a latent position; the latents those of the
+    delayed clip's stream; training draws among the versions per item, tests see the stored one."""
+    clips = torch.arange(2 * 8192, dtype=torch.float).view(2, 1, 8192)
+    later = bench_cdl.delayed(clips, 4)
+    assert [int(torch.argmax((d[0, 0] == 0).float())) for d in later] == [64, 128, 192]  # 1/4 .. 3/4 of 256 samples
+    image = torch.arange(64 * 64, dtype=torch.float).view(1, 1, 64, 64)  # 2 pixels per latent position
+    moved = bench_cdl.delayed(image, 2)
+    assert len(moved) == 3 and [tuple(torch.nonzero(m[0, 0] == 0)[0].tolist()) for m in moved] == [(0, 1), (1, 0), (1, 1)]
+    import walloc
+
+    codec = walloc.load("stereo-5x")
+    audio = torch.sin(torch.arange(8192) * 0.05).view(1, 1, 8192) * 0.3
+    lat = bench_cdl.latent_alternates(codec, audio, 2, 2)
+    stream = codec.compress(bench_cdl.delayed(audio, 2)[0][0], 2)
+    assert lat.shape == (1, 1, 108, 32) and torch.equal(lat[0, 0], walloc.features.from_bytes(stream, codec=codec, kind="dequantized"))
+    crops = (torch.rand(2, 3, 64, 64) * 255).to(torch.uint8)
+    images = bench_cdl.latent_alternates(walloc.load("rgb-16x"), crops, 2, 2)  # mirrored, then 3 moves x (as is, mirrored)
+    one = bench_cdl.latent_alternates(walloc.load("rgb-16x"), crops, 2, 1)
+    assert images.shape == (7, 2, 12, 8, 8) and one.shape == (1, 2, 12, 8, 8) and torch.equal(images[0], one[0])
+    assert torch.equal(one[0], walloc.features.encode(walloc.load("rgb-16x"), crops.flip(-1).float() / 255, kind="dequantized", quality=2))
+    x = torch.zeros(6, 1, 32)
+    alt = torch.stack([torch.full((6, 1, 32), 1.0), torch.full((6, 1, 32), 2.0)])
+    inputs = bench_cdl.Inputs({"train": {"x": x, "y": torch.zeros(6)}}, pixels=False, alternates=alt)
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(20):
+        b = inputs.batch("train", torch.arange(6), train=True)
+        seen |= set(torch.unique(b * inputs.std + inputs.mean).round().tolist())
+    assert seen == {0.0, 1.0, 2.0}
+    assert torch.equal(inputs.batch("train", torch.arange(6)) * inputs.std + inputs.mean, x)
 
 
 def test_loading_rates_leave_out_one_time_setup():

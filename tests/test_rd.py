@@ -301,6 +301,10 @@ def test_cli_rd_merges_runs_of_other_codecs_over_the_same_files(images, tmp_path
     assert set(both["codecs"]) == {"jpeg", "webp"} and set(both["settings"]) == {"jpeg", "webp"}
     assert both["codecs"]["jpeg"] == alone["codecs"]["jpeg"] and both["bd_rate_vs_webp"]["jpeg"] > 0
     assert "BD-rate vs webp" in r.stdout.decode()
+    assert len(both["machine"]) == 2 and all(isinstance(m, dict) for m in both["machine"])
+    again = tmp_path / "again.json"  # a merged result merged again keeps one machine per measuring run
+    assert run_cli("rd", "--merge", str(out), "--out", str(again), "--quiet").returncode == 0
+    assert json.loads(again.read_text())["machine"] == both["machine"]
     fewer = tmp_path / "fewer.json"
     assert run_cli("rd", str(images), "--codecs", "webp", "--limit", "1", "--out", str(fewer), "--quiet").returncode == 0
     (tmp_path / "bad.json").write_text("[1, 2]")

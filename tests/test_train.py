@@ -158,10 +158,10 @@ def test_grown_decoder_starts_as_the_old_one_and_is_told_the_step():
         small.grow_from(grown.state_dict())
 
 
-def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
-    """Stage 2 (start_from, decoder_only): encoder, density and tables stay bit-identical, so the
-    streams are the same bytes but for the model hash; the old version is archived and still decodes
-    its streams exactly; the new decoder is conditioned and deeper."""
+def _stage_after_version_1(config: Path, tmp_path: Path, settings: str, blocks: int) -> tuple:
+    """Train tiny-trained version 1, code a signal with it, then train a stage started from it with
+    ``settings`` and ``blocks`` residual blocks (told the quality): (models, version 1, the signal,
+    its stream, that stream decoded, the stage's stderr)."""
     models = tmp_path / "models"
     models.mkdir()
     r = run_cli("train", str(config), "--workdir", str(tmp_path / "run1"), models=models)
@@ -169,29 +169,40 @@ def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
     old = Codec.load("tiny-trained", models)
     x = torch.rand(3, 24, 28)
     old_stream, old_out = old.compress(x, 1), old.decompress(old.compress(x, 1))
-    stage2 = tmp_path / "configs" / "tiny.decoder.toml"
-    stage2.parent.mkdir()
-    stage2.write_text(config.read_text().replace('name = "tiny-trained"', 'name = "tiny-trained"\nstart_from = "tiny-trained@1"\n'
-                                                 'decoder_only = true\nlr = 1e-2')
-                      .replace("blocks = 1", "blocks = 2\nqualities = 2"))
-    r = run_cli("train", str(stage2), "--workdir", str(tmp_path / "run2"), models=models)
+    stage = tmp_path / "configs" / "tiny.stage.toml"
+    stage.parent.mkdir()
+    stage.write_text(config.read_text().replace('name = "tiny-trained"', f'name = "tiny-trained"\nstart_from = "tiny-trained@1"\n{settings}')
+                     .replace("blocks = 1", f"blocks = {blocks}\nqualities = 2"))
+    r = run_cli("train", str(stage), "--workdir", str(tmp_path / "run2"), models=models)
     assert r.returncode == 0, r.stderr.decode()[-2000:]
+    return models, old, x, old_stream, old_out, r.stderr.decode()
+
+
+def _version_1_decodes_its_stream(models: Path, old_stream: bytes, old_out: torch.Tensor) -> None:
+    from walloc import bitstream, zoo
+
+    header = bitstream.peek_header(old_stream)
+    release = zoo.folder_for("tiny-trained", header.model_hash, header.coder, models)
+    assert release.name == "tiny-trained@1"
+    assert torch.equal(Codec.load("tiny-trained", release).decompress(old_stream), old_out)
+
+
+def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
+    """Stage 2 (start_from, decoder_only): encoder, density and tables stay bit-identical, so the
+    streams are the same bytes but for the model hash; the old version is archived and still decodes
+    its streams exactly; the new decoder is conditioned and deeper."""
+    models, old, x, old_stream, old_out, _ = _stage_after_version_1(config, tmp_path, "decoder_only = true\nlr = 1e-2", 2)
     new = Codec.load("tiny-trained", models)
     assert new.config["version"] == 2 and new.cfg.blocks == 2 and new.cfg.qualities == 2
     card = (models / "tiny-trained.md").read_text()
     assert "decoder only, on rounded latents, from tiny-trained@1" in card and "told the quality" in card
-    assert "Config: `configs/tiny.decoder.toml`." in card
+    assert "Config: `configs/tiny.stage.toml`." in card
     assert torch.equal(new.net.encoder.weight, old.net.encoder.weight)
     assert all(np.array_equal(new.tables(q).cdfs, old.tables(q).cdfs) for q in new.qualities)
     new_stream = new.compress(x, 1)
     assert len(new_stream) == len(old_stream) and torch.equal(new.read_latents(new_stream)[1], old.read_latents(old_stream)[1])
-    from walloc import bitstream, zoo
-    header = bitstream.peek_header(old_stream)
-    release = zoo.folder_for("tiny-trained", header.model_hash, header.coder, models)
-    assert release.name == "tiny-trained@1"
-    assert torch.equal(Codec.load("tiny-trained", release).decompress(old_stream), old_out)  # version 1 decodes its own stream
+    _version_1_decodes_its_stream(models, old_stream, old_out)
     assert not torch.equal(new.decompress(new_stream), old_out)                 # the decoder did train
-
 
 
 def _clips(folder: Path, rng: np.random.Generator) -> Path:
@@ -260,3 +271,48 @@ def test_measure_records_new_notes_without_evaluation_files(config, tmp_path):
     measure_model(TrainConfig.load(bare), tmp_path / "models")
     assert json.loads((tmp_path / "models" / "tiny-trained.json").read_text())["notes"] == "second"
     assert "second" in (tmp_path / "models" / "tiny-trained.md").read_text()
+
+
+def test_laplace_bins_sum_to_one():
+    from walloc.train.rate import laplace_bin_log2
+
+    v = torch.arange(-400, 401, dtype=torch.float64)
+    for scale in (0.05, 0.4, 1.0, 9.0):
+        for mean in (0.0, 0.3, -2.7):
+            assert abs((2 ** laplace_bin_log2(v - mean, torch.tensor(scale, dtype=torch.float64))).sum().item() - 1) < 1e-6
+
+
+def test_context_rate_prices_what_neighbours_predict():
+    """Latents whose magnitude comes in patches (as detail channels' does) cost less under the fitted
+    stand-in than the same values shuffled in place (same marginal, no context): the factorized
+    density cannot tell the two apart."""
+    from walloc.train.rate import ContextRate
+
+    rng = np.random.default_rng(0)
+    patches = np.kron(rng.choice([0.5, 8.0], size=(4, 2, 8, 8)), np.ones((1, 1, 8, 8)))
+    y = torch.tensor(np.round(rng.laplace(size=patches.shape) * patches), dtype=torch.float32)
+    shuffled = y.flatten(2)[..., torch.randperm(64 * 64)].reshape(y.shape)
+    patchy, flat = ContextRate(2).fit([y], [1.0], iters=200), ContextRate(2).fit([shuffled], [1.0], iters=200)
+    assert patchy < 0.92 * flat, (patchy, flat)  # 0.89 measured; context-free data costs the same
+
+
+def test_whole_model_stage_on_the_context_rate(config, tmp_path):
+    """start_from without decoder_only, rate = "context", mixed: a new version whose encoder moved,
+    whose card says how it was trained, while version 1 still decodes its own streams."""
+    models, old, _, old_stream, old_out, err = _stage_after_version_1(config, tmp_path, 'rate = "context"\nmixed = true\nlr = 1e-2', 1)
+    assert "context rate stand-in fitted" in err
+    new = Codec.load("tiny-trained", models)
+    assert new.config["version"] == 2 and new.config["training"]["rate"] == "context" and new.config["training"]["mixed"]
+    card = (models / "tiny-trained.md").read_text()
+    assert "on the context coder's rate" in card and "from tiny-trained@1." in card and "decoder only" not in card
+    assert not torch.equal(new.net.encoder.weight, old.net.encoder.weight)
+    _version_1_decodes_its_stream(models, old_stream, old_out)
+
+
+@pytest.mark.parametrize("extra, fragment", [('rate = "bits"', "rate must be one of"),
+                                             ('start_from = "x@1"\ndecoder_only = true\nmixed = true', "decoder_only keeps")])
+def test_bad_rate_settings_are_refused(config, tmp_path, extra, fragment):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace('name = "tiny-trained"', f'name = "tiny-trained"\n{extra}'))
+    with pytest.raises(ConfigError, match=fragment):
+        TrainConfig.load(bad)

@@ -81,7 +81,8 @@ def merge(results: Sequence[dict]) -> dict:
     or that both measured a codec, are refused; each run's machine is kept."""
     first = results[0]
     out = {k: v for k, v in first.items() if not k.startswith("bd_rate")}
-    out["codecs"], out["settings"], out["skipped"], out["machine"] = {}, {}, {}, [r.get("machine") for r in results]
+    out["codecs"], out["settings"], out["skipped"], out["machine"] = {}, {}, {}, [
+        m for r in results for m in (r.get("machine") if isinstance(r.get("machine"), list) else [r.get("machine")])]
     for r in results:
         for key in ("dataset", "modality", "files", "rate"):
             if r.get(key) != first.get(key):

@@ -87,10 +87,13 @@ def measure_model(cfg: TrainConfig, model_dir: Path | None = None) -> Path:
 def _how_trained(config: dict) -> str:
     """The card's line on how the weights were trained and from which config."""
     name, t = config["name"], config.get("training", {})
-    if config.get("started_from"):
+    if config.get("started_from") and t.get("decoder_only", True):  # models before the field: stage 2
         how = f"decoder only, on rounded latents, from {config['started_from']} (encoder and entropy model frozen)."
     else:
-        how = f"rate weight lambda = {t.get('lmbda', '?')}."
+        how = "".join([f"rate weight lambda = {t.get('lmbda', '?')}",
+                       " on the context coder's rate (its differentiable stand-in)" if t.get("rate") == "context" else "",
+                       ", the decoder fed latents rounded at the shipped steps" if t.get("mixed") else "",
+                       f", from {config['started_from']}" if config.get("started_from") else "", "."])
     if config.get("config_file"):
         return f"{how} Config: `{config['config_file']}`."
     # exported before the config file was recorded: the two configs of that time

@@ -8,6 +8,11 @@ A second stage (``start_from`` a released model, ``decoder_only``) trains what n
 with the encoder and the density frozen (so every rate and table stays as it was), the decoder sees
 the rounded latents it gets when decoding, at the shipped steps, and (if its net has per-quality
 gains) is told which step it got.
+
+Or a whole model is trained again from a released one (``start_from`` without ``decoder_only``),
+with ``rate = "context"`` (:mod:`walloc.train.rate`: the bits the context coder spends, not the
+factorized density's) and ``mixed`` quantization: the rate of noisy latents, and the decoder fed the
+latents rounded at a shipped step (straight through, so the encoder learns from it too).
 """
 
 from __future__ import annotations
@@ -33,6 +38,10 @@ from ..model import NetConfig, WallocNet
 from ..stream import dequantize, quantize
 from ..zoo import Quality
 from .data import AudioSegments, ImageCrops
+from .rate import ContextRate
+
+RATES = ("factorized", "context")
+RATE_LR = 1e-2  # the stand-in's few numbers per channel must follow the latents faster than the network moves
 
 
 class ConfigError(WallocError):
@@ -80,6 +89,8 @@ class TrainConfig:
     balance_qualities: bool = False  # decoder_only: minimise log MSE, so that every step's error counts alike
     source: str = ""             # the TOML file it was read from, as the model card names it
     polarity: bool = False       # audio: flip the sign of half the segments (and start from a zero mean)
+    rate: str = "factorized"     # what lambda prices: "factorized" (the density) or "context" (the coder's stand-in)
+    mixed: bool = False          # decoder fed latents rounded at a shipped step (straight through); rate on noise
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -116,6 +127,10 @@ class TrainConfig:
             raise ConfigError(f"{path}: balance_qualities applies to decoder_only training")
         if cfg.decoder_only and not cfg.start_from:
             raise ConfigError(f"{path}: decoder_only needs start_from (the model whose encoder stays)")
+        if cfg.rate not in RATES:
+            raise ConfigError(f"{path}: rate must be one of {', '.join(RATES)}, not {cfg.rate!r}")
+        if cfg.decoder_only and (cfg.rate != "factorized" or cfg.mixed):
+            raise ConfigError(f"{path}: decoder_only keeps the encoder's rates: rate and mixed do not apply")
         if cfg.polarity and cfg.net.modality != "audio":
             raise ConfigError(f"{path}: polarity is an audio augmentation; this is an image model")
         if cfg.net.qualities not in (0, len(cfg.qualities)):
@@ -237,19 +252,29 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
         for p in (p for m in frozen for p in m.parameters()):
             p.requires_grad_(False)
         shipped = [Quality(i, s, density.freeze(s, cfg.net.bound)) for i, s in enumerate(cfg.qualities, start=1)]
+    rate = ContextRate(cfg.net.latent_dim) if cfg.rate == "context" else None
     params = [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    groups = [{"params": list(params)}] + ([{"params": list(rate.parameters()), "lr": RATE_LR}] if rate else [])
+    params += list(rate.parameters()) if rate else []
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
     step, elapsed = 0, 0.0
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)  # our own checkpoint, never a shipped model
         net.load_state_dict(state["net"]), density.load_state_dict(state["density"])
+        if rate:
+            rate.load_state_dict(state["rate"])
         opt.load_state_dict(state["opt"]), sched.load_state_dict(state["sched"])
         step, elapsed = state["step"], state["elapsed"]
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-    elif not cfg.start_from:
-        pca_init(net, data, cfg, rng)
+    else:
+        if not cfg.start_from:
+            pca_init(net, data, cfg, rng)
+        if rate:
+            with torch.no_grad():
+                start = [net.encode(data.batch(cfg.batch, rng)) for _ in range(4)]
+            print(f"context rate stand-in fitted: {rate.fit(start, cfg.qualities):.3f} bits per latent", file=sys.stderr)
     if world > 1:  # each rank draws its own batches from here on
         rng = np.random.default_rng([cfg.seed, rank, step])
         torch.manual_seed(cfg.seed * 1000 + rank)
@@ -259,7 +284,8 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
             return
         state = {"net": net.state_dict(), "density": density.state_dict(), "opt": opt.state_dict(),
                  "sched": sched.state_dict(), "step": step, "elapsed": elapsed,
-                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "threads": torch.get_num_threads()}
+                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "threads": torch.get_num_threads(),
+                 **({"rate": rate.state_dict()} if rate else {})}
         torch.save(state, workdir / "checkpoint.tmp")
         (workdir / "checkpoint.tmp").replace(ckpt)
 
@@ -278,12 +304,22 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
             # train the decoder for the coarse step alone, and the log weighs relative errors alike
             loss = torch.log(mse) if cfg.balance_qualities else mse
         else:
-            s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
+            told = None
+            if cfg.mixed:  # a shipped step, told to a decoder with per-quality gains
+                i = int(rng.integers(len(cfg.qualities)))
+                s, told = cfg.qualities[i], (i + 1 if cfg.net.qualities else None)
+            else:
+                s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
             y = net.encode(x)
             y_noisy = y + s * (torch.rand_like(y) - 0.5)
-            mse = torch.mean((net.decode(y_noisy) - x) ** 2)
-            bits_per_sample = density.bits(y_noisy, s) / x.numel()
-            loss = mse + cfg.lmbda * bits_per_sample
+            y_in = y + (torch.round(y / s) * s - y).detach() if cfg.mixed else y_noisy  # rounded, straight through
+            mse = torch.mean((net.decode(y_in, told) - x) ** 2)
+            if rate is None:
+                bits_per_sample = density.bits(y_noisy, s) / x.numel()
+                loss = mse + cfg.lmbda * bits_per_sample
+            else:  # the density still learns the latents (its tables ship for the factorized coder), apart
+                bits_per_sample = rate.bits(y_noisy, s) / x.numel()
+                loss = mse + cfg.lmbda * (bits_per_sample + density.bits(y_noisy.detach(), s) / x.numel())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if world > 1:
@@ -319,7 +355,7 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
 
 def _stats(cfg: TrainConfig, step: int, elapsed: float, threads: int) -> dict:
     return {"steps": step, "minutes": round(elapsed / 60, 1), "batch": cfg.batch, "crop": cfg.crop,
-            "lmbda": cfg.lmbda, "threads": threads}
+            "lmbda": cfg.lmbda, "threads": threads, "decoder_only": cfg.decoder_only, "rate": cfg.rate, "mixed": cfg.mixed}
 
 
 def load_trained(cfg: TrainConfig, workdir: str | Path) -> tuple[WallocNet, FactorizedDensity, dict]:
