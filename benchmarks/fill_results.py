@@ -358,8 +358,8 @@ def cdl_tree(*runs: dict) -> str:
     losses = "; ".join(f"`{k}` {v['loss_history'][len(v['loss_history']) // 2]:.3f} -> {v['loss_history'][-1]:.3f}"
                        for k, v in c["variants"].items() if "loss_history" in v)
     out.append(f"Training loss (mean over folds) at the middle and the last of the {c['epochs']} epochs: {losses}.")
-    shifts = (f"each clip also trained on as delayed by 1/{c['shifts']} .. {c['shifts'] - 1}/{c['shifts']} of a latent "
-              f"position (--shifts {c['shifts']}), " if c.get("shifts", 1) > 1 else "")
+    shifts = (f"every input also trained on as moved by k/{c['shifts']} of a latent position along each axis, "
+              f"k < {c['shifts']} (--shifts {c['shifts']}), " if c.get("shifts", 1) > 1 else "")
     out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
                f"fold seed {c['seeds'][0]}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, "
                f"{shifts}"
@@ -444,6 +444,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "cdl_dtd10": (learning, [bench_dir / f"bench_cdl_dtd10{part}.json" for part in ("", "_b")], cdl_tree),
         "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing_{part}.json" for part in ("a", "b", "c")], cdl_tree),
         **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "fsdd_band", "fsdd_shifts")},
+        "cdl_dtd10_shifts": (learning, [bench_dir / f"bench_cdl_dtd10_{part}.json" for part in ("4x_shifts2", "thumbs_shifts")], cdl_tree),
     }
 
 
