@@ -572,15 +572,18 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
     """Every wanted variant's stored examples -> (name -> Variant, name -> skipped reason, the full signals)."""
     image, size = modality == "image", args.size
     full = signals(root, parts, size, image)
+    originals = pooled(full, parts)["x"]  # every item's fitted signal, in pooled order
 
-    def delays(splits: dict) -> torch.Tensor | None:
-        return torch.stack(delayed(pooled(splits, parts)["x"], args.shifts)) if args.shifts > 1 else None
+    def moved(x: torch.Tensor) -> torch.Tensor | None:
+        """Pooled signals x moved as --shifts asks, (A, N, ...); None without it."""
+        return torch.stack(delayed(x, args.shifts)) if args.shifts > 1 else None
+
     classes = full["classes"]
     shipped = {m.name for m in walloc.list_models()}
     loaded, skipped = {}, {}
     full_name = "pixels_full" if image else "samples_full"
     if full_name in wanted:
-        loaded[full_name] = Variant(full, image, delays(full), False, {
+        loaded[full_name] = Variant(full, image, moved(originals), False, {
             "stored_as": "the original files, decoded and fitted to --size", "factor": size // LATENT_GRID})
     for name in [n for n in VARIANTS[modality] if n in MODELS]:
         model = MODELS[name]
@@ -600,25 +603,22 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             numbers = args.down_numbers or dims
             splits = downsampled(full, parts, work / (f"{down}_{numbers}" if args.down_numbers else down), numbers, image, rate)
             shape = splits[parts[0]]["x"].shape
-            loaded[down] = Variant(splits, image, delays(splits), False, {
+            loaded[down] = Variant(splits, image, moved(pooled(splits, parts)["x"]), False, {
                 "stored_as": "PNG (lossless)" if image else "FLAC (16-bit, lowered sample rate)",
                 **({"matches": name} if numbers == dims else {"numbers_asked": numbers, "latent_numbers": dims}),
                 "factor": shape[-1] / LATENT_GRID})
         if name in wanted:
-            clips = pooled(full, parts)["x"]
-            alternates = latent_alternates(codec, clips, quality, args.shifts)
-            loaded[name] = Variant(lat, False, alternates, True, {
+            loaded[name] = Variant(lat, False, latent_alternates(codec, originals, quality, args.shifts), True, {
                 "model": model, "quality": quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
                 "stored_as": f".wlc files from `walloc latents --size {size}`, read with LatentDataset"})
         if name == "walloc_16x" and "jpeg_equal_bytes" in wanted:
             target = float(np.mean([b for p in parts for b in lat[p]["bytes"]]))
-            crops = pooled(full, parts)["x"]
-            quality = matching_quality(crops[torch.linspace(0, len(crops) - 1, min(100, len(crops))).long()], target)
+            quality = matching_quality(originals[torch.linspace(0, len(originals) - 1, min(100, len(originals))).long()], target)
             folder = work / f"jpeg_q{quality}"
             write_tree(full, parts, folder, ".jpg", lambda x, path: path.write_bytes(jpeg_bytes(x, quality)))
             splits = load_tree(folder, parts, classes, lambda f, cl: data.MediaDataset(f, classes=cl), keep=to_u8)
-            moved = [torch.stack([jpeg_pixels(jpeg_bytes(c, quality)) for c in d]) for d in delayed(crops, args.shifts)]
-            loaded["jpeg_equal_bytes"] = Variant(splits, True, torch.stack(moved) if moved else None, False, {
+            coded = [torch.stack([jpeg_pixels(jpeg_bytes(c, quality)) for c in d]) for d in delayed(originals, args.shifts)]
+            loaded["jpeg_equal_bytes"] = Variant(splits, True, torch.stack(coded) if coded else None, False, {
                 "stored_as": f"JPEG quality {quality} of the crops (Pillow), the quality whose mean size is closest "
                              f"to walloc_16x's .wlc ({target:.0f} B)", "jpeg_quality": quality, "factor": size // LATENT_GRID})
     return loaded, skipped, full

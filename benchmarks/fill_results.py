@@ -30,6 +30,8 @@ missing is kept as it is, with a warning. Sources:
     BENCH_DIR/bench_cdl_cv.json   benchmarks/bench_cdl.py --folds 5 (clothing, the earlier classifier)
     BENCH_DIR/bench_cdl_{dtd10,dtd10_b,fsdd,fsdd_q4,clothing_a,clothing_b,clothing_c}.json  benchmarks/bench_cdl.py --data <tree> --folds 5
                                   (dtd10 and dtd10_b: the variants split over two processes, one table)
+    BENCH_DIR/bench_cdl_{fsdd_shifts,fsdd_band,dtd10_4x_shifts2,dtd10_thumbs_shifts}.json  the same with
+                                  --shifts N or --down-numbers N (docs/compressed-learning.md names each command)
 """
 
 from __future__ import annotations

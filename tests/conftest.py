@@ -21,6 +21,8 @@ def benchmark(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
 DATA = Path(os.environ.get("WALLOC_DATA", ROOT.parent / "shared" / "data"))
 KODAK = DATA / "images" / "kodak"
 AUDIO = DATA / "audio"

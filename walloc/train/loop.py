@@ -253,9 +253,10 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
             p.requires_grad_(False)
         shipped = [Quality(i, s, density.freeze(s, cfg.net.bound)) for i, s in enumerate(cfg.qualities, start=1)]
     rate = ContextRate(cfg.net.latent_dim) if cfg.rate == "context" else None
-    params = [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]
-    groups = [{"params": list(params)}] + ([{"params": list(rate.parameters()), "lr": RATE_LR}] if rate else [])
-    params += list(rate.parameters()) if rate else []
+    groups = [{"params": [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]}]
+    if rate:
+        groups.append({"params": list(rate.parameters()), "lr": RATE_LR})
+    params = [p for g in groups for p in g["params"]]
     opt = torch.optim.Adam(groups, lr=cfg.lr)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
     step, elapsed = 0, 0.0
