@@ -143,32 +143,34 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     syn = 0 if size >= rows else analysis_margin(net.cfg.levels)
     reach = net.receptive_rows
 
-    def pieces(g: int, r0: int, r1: int) -> list[tuple[torch.Tensor, int, int]]:
+    def pieces(band: tuple[int, int, int, tuple[int, int]]) -> list[tuple[torch.Tensor, int, int]]:
+        g, _, _, span = band
         out = []
-        for _, first, n in _runs([r % rows for r in range(*margin_rows(net.cfg, rows, r0, r1, syn))]):
+        for _, first, n in _runs([r % rows for r in range(*span)]):
             lo, hi = max(0, first - reach), min(rows, first + n + reach)
             out.append((latents(g, lo, hi).unsqueeze(0).to(device), first - lo, n))
         return out
 
-    def finish(band: tuple[int, int, int], coeff: torch.Tensor) -> None:
-        g, r0, r1 = band
+    def finish(band: tuple[int, int, int, tuple[int, int]], coeff: torch.Tensor) -> None:
+        g, r0, r1, span = band
         with torch.inference_mode():
             signal = net.synthesis(coeff)
-        skip = r0 - margin_rows(net.cfg, rows, r0, r1, syn)[0]
+        skip = r0 - span[0]
         emit(g, r0 * block, r1 * block, signal[0, :, skip * block: (skip + r1 - r0) * block])
 
-    bands = [(g, r0, r1) for g in range(groups) for r0, r1 in _bands(rows, size)]
+    # each band with the latent rows its synthesis needs (its rows and the packet's margin)
+    bands = [(g, r0, r1, margin_rows(net.cfg, rows, r0, r1, syn)) for g in range(groups) for r0, r1 in _bands(rows, size)]
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:  # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
         for band in bands:
-            finish(band, _coefficients(net, pieces(*band), quality))
+            finish(band, _coefficients(net, pieces(band), quality))
         return
     workers = min(threads, len(bands), DECODE_WORKERS)
     pool = ThreadPoolExecutor(max_workers=workers, initializer=_single_threaded)
     pending: deque[tuple[tuple[int, int, int], Future]] = deque()
     try:
         for band in bands:
-            pending.append((band, pool.submit(_coefficients, net, pieces(*band), quality)))
+            pending.append((band, pool.submit(_coefficients, net, pieces(band), quality)))
             if len(pending) > workers:  # a bounded look-ahead: the memory of a few bands
                 band, job = pending.popleft()
                 finish(band, job.result())
