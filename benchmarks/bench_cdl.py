@@ -225,13 +225,6 @@ def jpeg_bytes(x: torch.Tensor, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def jpeg_pixels(data: bytes) -> torch.Tensor:
-    """A JPEG file's pixels, uint8 (3, H, W)."""
-    from PIL import Image
-
-    return torch.from_numpy(np.array(Image.open(_io.BytesIO(data)).convert("RGB"))).permute(2, 0, 1).contiguous()
-
-
 def matching_quality(crops: torch.Tensor, target: float) -> int:
     """The JPEG quality (1-95) whose mean file size over ``crops`` is closest to ``target`` bytes."""
     def mean_size(q: int) -> float:
@@ -617,7 +610,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             folder = work / f"jpeg_q{quality}"
             write_tree(full, parts, folder, ".jpg", lambda x, path: path.write_bytes(jpeg_bytes(x, quality)))
             splits = load_tree(folder, parts, classes, lambda f, cl: data.MediaDataset(f, classes=cl), keep=to_u8)
-            coded = [torch.stack([jpeg_pixels(jpeg_bytes(c, quality)) for c in d]) for d in delayed(originals, args.shifts)]
+            coded = [torch.stack([io.read_image(jpeg_bytes(c, quality), native=True)[0] for c in d]) for d in delayed(originals, args.shifts)]
             loaded["jpeg_equal_bytes"] = Variant(splits, True, torch.stack(coded) if coded else None, False, {
                 "stored_as": f"JPEG quality {quality} of the crops (Pillow), the quality whose mean size is closest "
                              f"to walloc_16x's .wlc ({target:.0f} B)", "jpeg_quality": quality, "factor": size // LATENT_GRID})

@@ -31,6 +31,8 @@ from .encoder import SCALE, analysis_margin, band_plan, band_rows, margin_rows  
 from .errors import MediaError
 from .model import WallocNet
 
+# a band to decode: channel group, first and end latent row, and the latent rows its synthesis reads (margin included)
+Band = tuple[int, int, int, tuple[int, int]]
 DECODE_WORKERS = 8       # bands decoded at once at most: each holds its network's activations (~150 MB for rgb-16x)
 # integer samples as the encoder reads them (x / scale), by torch dtype
 _SCALE = {getattr(torch, f"{'uint' if kind == 'u' else 'int'}{8 * size}"): scale for (kind, size), scale in SCALE.items()}
@@ -143,7 +145,7 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     syn = 0 if size >= rows else analysis_margin(net.cfg.levels)
     reach = net.receptive_rows
 
-    def pieces(band: tuple[int, int, int, tuple[int, int]]) -> list[tuple[torch.Tensor, int, int]]:
+    def pieces(band: Band) -> list[tuple[torch.Tensor, int, int]]:
         g, _, _, span = band
         out = []
         for _, first, n in _runs([r % rows for r in range(*span)]):
@@ -151,14 +153,13 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
             out.append((latents(g, lo, hi).unsqueeze(0).to(device), first - lo, n))
         return out
 
-    def finish(band: tuple[int, int, int, tuple[int, int]], coeff: torch.Tensor) -> None:
+    def finish(band: Band, coeff: torch.Tensor) -> None:
         g, r0, r1, span = band
         with torch.inference_mode():
             signal = net.synthesis(coeff)
         skip = r0 - span[0]
         emit(g, r0 * block, r1 * block, signal[0, :, skip * block: (skip + r1 - r0) * block])
 
-    # each band with the latent rows its synthesis needs (its rows and the packet's margin)
     bands = [(g, r0, r1, margin_rows(net.cfg, rows, r0, r1, syn)) for g in range(groups) for r0, r1 in _bands(rows, size)]
     threads = torch.get_num_threads()
     if device.type != "cpu" or threads == 1:  # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
@@ -167,7 +168,7 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
         return
     workers = min(threads, len(bands), DECODE_WORKERS)
     pool = ThreadPoolExecutor(max_workers=workers, initializer=_single_threaded)
-    pending: deque[tuple[tuple[int, int, int], Future]] = deque()
+    pending: deque[tuple[Band, Future]] = deque()
     try:
         for band in bands:
             pending.append((band, pool.submit(_coefficients, net, pieces(band), quality)))
