@@ -36,6 +36,7 @@ from walloc.io import read_image_array
 
 BLOCK = 8
 EDGE = 8
+INTERIOR = 2 * BLOCK            # pixels next to the edges left out of grid_interior_db
 
 
 def _spectra(error: np.ndarray, flat: np.ndarray) -> np.ndarray:
@@ -75,6 +76,7 @@ class Accumulator:
         self.bits = self.pixels = self.sq = 0.0
         self.psnr, self.border, self.top = [], [], []
         self.spectra: dict[int, list[np.ndarray]] = {}
+        self.interior: dict[int, list[np.ndarray]] = {}
 
     def add(self, original: np.ndarray, decoded: np.ndarray, size: int, mask: np.ndarray) -> None:
         error = decoded.astype(np.float64) - original.astype(np.float64)
@@ -88,13 +90,19 @@ class Accumulator:
         ring[EDGE:-EDGE, EDGE:-EDGE] = False
         self.border.append(np.mean(luma[ring] ** 2) / max(inner, 1e-12))
         self.top.append(float(luma[0].mean()))
-        for axis, spectrum in zip((w, h), _spectra(luma, mask)):
-            self.spectra.setdefault(axis, []).append(spectrum)
+        inside = np.zeros_like(mask)
+        inside[INTERIOR:-INTERIOR, INTERIOR:-INTERIOR] = mask[INTERIOR:-INTERIOR, INTERIOR:-INTERIOR]
+        for spectra, kept in ((self.spectra, mask), (self.interior, inside)):
+            for axis, spectrum in zip((w, h), _spectra(luma, kept)):
+                spectra.setdefault(axis, []).append(spectrum)
 
     def result(self) -> dict:
-        grids = [grid_ratio_db(np.mean(s, axis=0), n) for n, s in self.spectra.items() if n % BLOCK == 0]
+        def grid(spectra: dict[int, list[np.ndarray]]) -> float:
+            return round(float(np.mean([grid_ratio_db(np.mean(s, axis=0), n) for n, s in spectra.items() if n % BLOCK == 0])), 2)
+
         return {"bpp": round(self.bits / self.pixels, 4), "psnr": round(float(np.mean(self.psnr)), 3),
-                "grid_db": round(float(np.mean(grids)), 2), "border_db": round(float(10 * np.log10(np.mean(self.border))), 2),
+                "grid_db": grid(self.spectra), "grid_interior_db": grid(self.interior),
+                "border_db": round(float(10 * np.log10(np.mean(self.border))), 2),
                 "top_row_bias": round(float(np.mean(self.top)), 2)}
 
 
@@ -132,17 +140,19 @@ def main() -> None:
         codecs[f"walloc:{info.name}"] = points = [run(adapter, q, images, masks) for q in info.qualities]
         for p in points:
             matched.add(min(webp_points, key=lambda q: abs(np.log(webp_points[q]["bpp"] / p["bpp"]))))
-        print(f"walloc:{info.name}", *(f"q{p['quality']}: {p['bpp']} bpp grid {p['grid_db']} dB border {p['border_db']} dB "
+        print(f"walloc:{info.name}", *(f"q{p['quality']}: {p['bpp']} bpp grid {p['grid_db']} dB (inside {p['grid_interior_db']}) "
+                                       f"border {p['border_db']} dB "
                                        f"top {p['top_row_bias']}" for p in points), sep="\n  ", file=sys.stderr)
     codecs["webp"] = [webp_points[q] for q in sorted(matched)]
     result = {"dataset": str(args.folder), "files": len(files), "trim": t, "flat_levels": args.flat, "block": BLOCK, "edge": EDGE,
+              "interior": INTERIOR,
               "webp_settings": {"method": 6}, "codecs": codecs,
               "flat_fraction": round(float(np.mean([m.mean() for m in masks])), 3)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     for name, points in codecs.items():
         for p in points:
-            print(f"{name:16s} q{p['quality']:<3} {p['bpp']:.3f} bpp {p['psnr']:.2f} dB  grid {p['grid_db']:+.2f} dB  "
+            print(f"{name:16s} q{p['quality']:<3} {p['bpp']:.3f} bpp {p['psnr']:.2f} dB  grid {p['grid_db']:+.2f} dB (inside {p['grid_interior_db']:+.2f})  "
                   f"border {p['border_db']:+.2f} dB  top row {p['top_row_bias']:+.2f}")
 
 

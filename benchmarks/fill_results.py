@@ -399,11 +399,13 @@ def artifacts(*runs: dict) -> str:
     out = []
     for a in runs:
         rows = [[name.replace("walloc:", ""), str(p["quality"]), f"{p['bpp']:.3f}", f"{p['psnr']:.2f}", f"{p['grid_db']:+.2f}",
-                 f"{p['border_db']:+.2f}", f"{p['top_row_bias']:+.2f}"] for name, points in a["codecs"].items() for p in points]
+                 f"{p['grid_interior_db']:+.2f}", f"{p['border_db']:+.2f}", f"{p['top_row_bias']:+.2f}"]
+                for name, points in a["codecs"].items() for p in points]
         what = f"without {a['trim']} pixels on every side" if a.get("trim") else "whole"
         out.append(f"{a['files']} images, {what}; flat areas (8x8 cells varying by at most {a['flat_levels']:g} levels) are "
                    f"{100 * a['flat_fraction']:.0f}% of the pixels.\n\n"
-                   + table(["codec", "quality", "bpp", "PSNR (dB)", "grid (dB)", "border (dB)", "top row bias (levels)"], "lrrrrrr", rows))
+                   + table(["codec", "quality", "bpp", "PSNR (dB)", "grid (dB)", f"grid, {a['interior']} px in (dB)", "border (dB)",
+                         "top row bias (levels)"], "lrrrrrrr", rows))
     return "\n\n".join(out)
 
 
