@@ -81,7 +81,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import walloc  # noqa: E402
-from walloc import data, features, io, tree  # noqa: E402
+from walloc import data, features, io, tree, zoo  # noqa: E402
 from walloc.nn import LatentStem, conv_bn_relu  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
@@ -602,7 +602,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
                 "factor": shape[-1] / LATENT_GRID})
         if name in wanted:
             loaded[name] = Variant(lat, False, latent_alternates(codec, originals, quality, args.shifts), True, {
-                "model": model, "quality": quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
+                "model": model, "model_version": zoo.version_of(codec.config), "quality": quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
                 "stored_as": f".wlc files from `walloc latents --size {size}`, read with LatentDataset"})
         if name == "walloc_16x" and "jpeg_equal_bytes" in wanted:
             target = float(np.mean([b for p in parts for b in lat[p]["bytes"]]))

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from conftest import DATA, ROOT, benchmark
+import walloc
 from walloc import io, tree
 
 bench_cdl = benchmark("bench_cdl")
@@ -184,6 +185,8 @@ def test_a_quick_audio_run_reports_every_variant(tmp_path):
         assert {"test_acc", "train_s", "load_items_s", "bytes_per_example", "flops_per_example", "time"} <= set(entry)
         assert {"read_ms_per_item", "decode_ms_per_item", "batches_s", "forward_backward_s"} <= set(entry["time"])
     assert set(doc["paired"]) == {"walloc_5x - samples_down", "walloc_5x - samples_full", "samples_full - samples_down"}
+    shipped = walloc.zoo.version_of(walloc.load("stereo-5x").config)  # which latents the numbers are of
+    assert (v["walloc_5x"]["model"], v["walloc_5x"]["model_version"]) == ("stereo-5x", shipped)
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--load-only", "--workers", "1",
                     "--out", str(out)], check=True, capture_output=True, text=True)
     loads = json.loads(out.read_text())["variants"]
@@ -205,8 +208,6 @@ def test_delayed_clips_and_their_latents_are_drawn_as_alternates():
     image = torch.arange(64 * 64, dtype=torch.float).view(1, 1, 64, 64)  # 2 pixels per latent position
     moved = bench_cdl.delayed(image, 2)
     assert len(moved) == 3 and [tuple(torch.nonzero(m[0, 0] == 0)[0].tolist()) for m in moved] == [(0, 1), (1, 0), (1, 1)]
-    import walloc
-
     codec = walloc.load("stereo-5x")
     audio = torch.sin(torch.arange(8192) * 0.05).view(1, 1, 8192) * 0.3
     lat = bench_cdl.latent_alternates(codec, audio, 2, 2)
