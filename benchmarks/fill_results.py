@@ -32,6 +32,8 @@ missing is kept as it is, with a warning. Sources:
                                   (dtd10 and dtd10_b: the variants split over two processes, one table)
     BENCH_DIR/bench_cdl_{fsdd_shifts,fsdd_shifts16_all,fsdd_band,dtd10_4x_shifts2,dtd10_thumbs_shifts}.json  the same with
                                   --shifts N or --down-numbers N (docs/compressed-learning.md names each command)
+    BENCH_DIR/bench_cdl_dtd10_{v,full}_seed{0,1}.json  the dtd10 variants again with the shipped models, at fold
+                                  seeds 0 and 1 (--seed), in two processes per seed (one table)
 """
 
 from __future__ import annotations
@@ -335,14 +337,52 @@ def cdl(c: dict) -> str:
     return "\n\n".join(out)
 
 
-def cdl_tree(*runs: dict) -> str:
-    """bench_cdl.py --data TREE --folds: accuracy, cost and loading of every variant, paired differences.
-    Several runs on the same tree and folds (``--variants`` split over processes) make one table: a
-    variant is shown from the first run that has it."""
+def merged(runs: tuple[dict, ...] | list[dict]) -> dict:
+    """Runs of one tree and one fold seed as one result: each variant from the first run that has it."""
     c = {**runs[0], "variants": {}, "paired": {}, "total_s": sum(r["total_s"] for r in runs)}
     for r in runs:
         c["variants"] |= {k: v for k, v in r["variants"].items() if k not in c["variants"]}
         c["paired"] |= r["paired"]
+    return c
+
+
+def cdl_repeats(*runs: dict) -> str:
+    """bench_cdl.py --folds repeated with other fold seeds (--seed): each variant's accuracy per fold seed
+    and their mean, and each paired difference per fold seed (the standard error over items in brackets)."""
+    seeds = sorted({r["seeds"][0] for r in runs})
+    by_seed = {s: merged([r for r in runs if r["seeds"][0] == s]) for s in seeds}
+    names = list(dict.fromkeys(k for c in by_seed.values() for k in c["variants"]))
+    rows = []
+    for name in names:
+        got = [c["variants"].get(name) for c in by_seed.values()]
+        accs = [v["test_acc"] for v in got if v]
+        latents = sorted({f"{v['model']}" + (f" v{v['model_version']}" if "model_version" in v else "") + f" q{v['quality']}"
+                          for v in got if v and "model" in v})
+        first = next(v for v in got if v)
+        rows.append([f"`{name}`", f"{first['dims']:,}", *[f"{points(v['test_acc'])}%" if v else "-" for v in got],
+                     f"{points(sum(accs) / len(accs))}%", " / ".join(f"{v['train_s']:,.0f}" if v else "-" for v in got),
+                     ", ".join(latents)])
+    out = [table(["variant", "numbers", *[f"fold seed {s}" for s in seeds], "mean", "train s (all folds), per fold seed",
+                  "latents of"], "lr" + "r" * len(seeds) + "rrl", rows)]
+    pairs = list(dict.fromkeys(k for c in by_seed.values() for k in c["paired"]))
+    for pair in pairs:
+        got = [(s, c["paired"][pair]) for s, c in by_seed.items() if pair in c["paired"]]
+        each = "; ".join(f"fold seed {s}: {100 * d['mean']:+.1f} ({points(d['se_test_images'])})" for s, d in got)
+        mean = sum(d["mean"] for _, d in got) / len(got)
+        out.append(f"Paired `{pair}`: {each}; mean {100 * mean:+.1f} points.")
+    c = runs[0]
+    out.append(f"{c['protocol']}, once per fold seed (the folds and the classifiers' initial weights differ); "
+               f"{c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
+               f"{c['threads']} training thread{'' if c['threads'] == 1 else 's'}, torch {c.get('torch', '?')}; "
+               f"the benchmark took {seconds(sum(r['total_s'] for r in runs))} in {len(runs)} runs.")
+    return "\n\n".join(out)
+
+
+def cdl_tree(*runs: dict) -> str:
+    """bench_cdl.py --data TREE --folds: accuracy, cost and loading of every variant, paired differences.
+    Several runs on the same tree and folds (``--variants`` split over processes) make one table: a
+    variant is shown from the first run that has it."""
+    c = merged(runs)
     rows = []
     for name, v in c["variants"].items():
         if "skipped" in v:
@@ -449,6 +489,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing_{part}.json" for part in ("a", "b", "c")], cdl_tree),
         **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "fsdd_band", "fsdd_shifts")},
         "cdl_fsdd_shifts16": (learning, [bench_dir / "bench_cdl_fsdd_shifts16_all.json"], cdl_tree),
+        "cdl_dtd10_repeats": (learning, [bench_dir / f"bench_cdl_dtd10_{part}_seed{s}.json" for s in (0, 1) for part in ("v", "full")],
+                              cdl_repeats),
         "cdl_dtd10_shifts": (learning, [bench_dir / f"bench_cdl_dtd10_{part}.json" for part in ("4x_shifts2", "thumbs_shifts")], cdl_tree),
     }
 
