@@ -349,12 +349,12 @@ def merged(runs: tuple[dict, ...] | list[dict]) -> dict:
 def cdl_repeats(*runs: dict) -> str:
     """bench_cdl.py --folds repeated with other fold seeds (--seed): each variant's accuracy per fold seed
     and their mean, and each paired difference per fold seed (the standard error over items in brackets)."""
-    seeds = sorted({r["seeds"][0] for r in runs})
-    by_seed = {s: merged([r for r in runs if r["seeds"][0] == s]) for s in seeds}
-    names = list(dict.fromkeys(k for c in by_seed.values() for k in c["variants"]))
+    by_seed = {s: merged([r for r in runs if r["seeds"][0] == s]) for s in sorted({r["seeds"][0] for r in runs})}
+    # a variant whose model was not shipped has no numbers (cdl_tree shows it as skipped)
+    trained = [{k: v for k, v in c["variants"].items() if "skipped" not in v} for c in by_seed.values()]
     rows = []
-    for name in names:
-        got = [c["variants"].get(name) for c in by_seed.values()]
+    for name in dict.fromkeys(k for variants in trained for k in variants):
+        got = [variants.get(name) for variants in trained]
         accs = [v["test_acc"] for v in got if v]
         latents = sorted({f"{v['model']}" + (f" v{v['model_version']}" if "model_version" in v else "") + f" q{v['quality']}"
                           for v in got if v and "model" in v})
@@ -362,8 +362,8 @@ def cdl_repeats(*runs: dict) -> str:
         rows.append([f"`{name}`", f"{first['dims']:,}", *[f"{points(v['test_acc'])}%" if v else "-" for v in got],
                      f"{points(sum(accs) / len(accs))}%", " / ".join(f"{v['train_s']:,.0f}" if v else "-" for v in got),
                      ", ".join(latents)])
-    out = [table(["variant", "numbers", *[f"fold seed {s}" for s in seeds], "mean", "train s (all folds), per fold seed",
-                  "latents of"], "lr" + "r" * len(seeds) + "rrl", rows)]
+    out = [table(["variant", "numbers", *[f"fold seed {s}" for s in by_seed], "mean", "train s (all folds), per fold seed",
+                  "latents of"], "lr" + "r" * len(by_seed) + "rrl", rows)]
     pairs = list(dict.fromkeys(k for c in by_seed.values() for k in c["paired"]))
     for pair in pairs:
         got = [(s, c["paired"][pair]) for s, c in by_seed.items() if pair in c["paired"]]

@@ -28,10 +28,11 @@ def test_repeated_cross_validation_keeps_each_fold_seed_apart_and_averages_them(
     pair = {"walloc_16x - pixels_down": {"mean": 0.06, "se_test_images": 0.014}}
     runs = [_run(0, {"pixels_down": thumbs, "walloc_16x": latents}, pair),
             _run(0, {"walloc_16x": {**latents, "test_acc": 0.99}}, {}),  # a later process: the first one's entry is shown
-            _run(1, {"pixels_down": {**thumbs, "test_acc": 0.52}, "walloc_16x": {**latents, "model_version": 4}},
+            _run(1, {"pixels_down": {**thumbs, "test_acc": 0.52}, "walloc_16x": {**latents, "model_version": 4},
+                     "walloc_4x": {"skipped": "model 'rgb-4x' is not shipped"}},
                  {"walloc_16x - pixels_down": {"mean": 0.04, "se_test_images": 0.015}})]
     text = fill_results.cdl_repeats(*runs)
     assert "| `pixels_down` | 12,288 | 50.0% | 52.0% | 51.0% | 300 / 300 |  |" in text
     assert "| `walloc_16x` | 12,288 | 56.0% | 56.0% | 56.0% | 400 / 400 | rgb-16x q4, rgb-16x v4 q4 |" in text
     assert "Paired `walloc_16x - pixels_down`: fold seed 0: +6.0 (1.4); fold seed 1: +4.0 (1.5); mean +5.0 points." in text
-    assert "in 3 runs" in text
+    assert "in 3 runs" in text and "walloc_4x" not in text
