@@ -7,8 +7,10 @@
 
 Data (``--data``): a tree of one folder per class (``DIR/<class>/*``), or the split layout
 ``DIR/{train,validation,test}/<class>/*``; images or audio, told from the files. Every image is first
-brought to a ``--size`` (256) square center crop (short side resized, :func:`walloc.features.fit`),
-every clip to ``--size`` (8,192) samples (center crop, or zero padding at the end). Variants:
+brought to RGB (grayscale repeated, alpha dropped) and to a ``--size`` (256) square center crop (short
+side resized, :func:`walloc.features.fit`), every clip to mono (the mean of its channels) and to
+``--size`` (8,192) samples (center crop, or zero padding at the end), for every variant alike
+(``walloc latents --channels``), so trees that mix kinds of files work. Variants:
 
 images
   pixels_full       the 256 x 256 crops, loaded from the original files (3 x 256 x 256)
@@ -88,6 +90,7 @@ SPLITS = ("train", "validation", "test")
 LATENT_GRID = 32      # latent positions per axis of a --size input (256 px / 8, 8192 samples / 256)
 CROP = 28             # training crops: CROP of LATENT_GRID latent positions per axis
 DEFAULT_SIZE = {"image": 256, "audio": 8192}
+CHANNELS = {"image": 3, "audio": 1}  # every file brought to these first: RGB images, mono clips (mixed trees)
 WIDTH = {"image": 48, "audio": 64}
 VARIANTS = {"image": ("pixels_full", "pixels_down", "pixels_down_4x", "walloc_16x", "walloc_4x", "jpeg_equal_bytes"),
             "audio": ("samples_full", "samples_down", "walloc_5x")}
@@ -249,8 +252,10 @@ def load_tree(root: Path, parts: list[str], classes, make, collate=None, keep=No
 
 
 def signals(root: Path, parts: list[str], size: int, image: bool) -> dict:
-    """The fitted crops (clips) of every part, loaded from the original files (pixels as uint8)."""
-    return load_tree(root, parts, None, lambda folder, classes: data.MediaDataset(folder, classes=classes, size=size),
+    """The fitted crops (clips) of every part, loaded from the original files (pixels as uint8), in
+    CHANNELS channels."""
+    channels = CHANNELS["image" if image else "audio"]
+    return load_tree(root, parts, None, lambda folder, classes: data.MediaDataset(folder, classes=classes, size=size, channels=channels),
                      keep=to_u8 if image else None)
 
 
@@ -287,12 +292,13 @@ def downsampled(full: dict, parts: list[str], folder: Path, numbers: int, image:
 
 
 def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, workers: int, classes,
-            quality: int | None = None) -> dict:
-    """``walloc latents --size [--quality]`` on the tree, then every part read back with LatentDataset."""
+            quality: int | None = None, channels: int | None = None) -> dict:
+    """``walloc latents --size [--quality] [--channels]`` on the tree, then every part read back with LatentDataset."""
     from walloc.convert import latent_tree
 
     start = time.perf_counter()
-    summary = latent_tree(root, folder, model=model, quality=quality, size=size, workers=workers, progress=False)
+    summary = latent_tree(root, folder, model=model, quality=quality, size=size, workers=workers, progress=False,
+                          channels=channels)
     convert_s = time.perf_counter() - start
     if summary.failed:
         raise RuntimeError(f"walloc latents failed on {summary.failed[:3]}")
@@ -589,7 +595,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             continue
         codec = walloc.load(model)
         quality = codec.quality(args.quality).quality
-        lat = latents(root, parts, work / f"{model}_q{quality}", model, size, args.workers, classes, quality)
+        lat = latents(root, parts, work / f"{model}_q{quality}", model, size, args.workers, classes, quality, CHANNELS[modality])
         dims = math.prod(lat[parts[0]]["x"].shape[1:])
         for down in [d for d, of in DOWN_OF.items() if of == name and d in wanted]:
             rate = 0 if image else io.read_audio(full[parts[0]]["items"][0].path)[1].sample_rate
@@ -603,7 +609,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
         if name in wanted:
             loaded[name] = Variant(lat, False, latent_alternates(codec, originals, quality, args.shifts), True, {
                 "model": model, "model_version": zoo.version_of(codec.config), "quality": quality, "convert_s": round(lat["convert_s"], 1), "factor": 1,
-                "stored_as": f".wlc files from `walloc latents --size {size}`, read with LatentDataset"})
+                "stored_as": f".wlc files from `walloc latents --size {size} --channels {CHANNELS[modality]}`, read with LatentDataset"})
         if name == "walloc_16x" and "jpeg_equal_bytes" in wanted:
             target = float(np.mean([b for p in parts for b in lat[p]["bytes"]]))
             quality = matching_quality(originals[torch.linspace(0, len(originals) - 1, min(100, len(originals))).long()], target)

@@ -12,6 +12,7 @@ EPILOG = """\b
 Examples:
   walloc latents photos/ photos-wlc/                    # every image, default image model
   walloc latents clothing/ clothing-16x/ --size 256     # 256x256 center crops: equal latent shapes
+  walloc latents mixed/ mixed-16x/ --size 256 --channels 3   # grayscale and RGBA images as RGB too
   walloc latents clothing/ clothing-16x/ --size 256 --shard-size 1000   # tar shards of 1000 examples
   torchrun --nnodes 4 ... -m walloc latents SRC DST   # each rank converts its share of the files
 """
@@ -23,14 +24,17 @@ Examples:
 @click.option("-m", "--model", help="Model name (see `walloc models`). Default: the default model of the files' modality.")
 @click.option("-q", "--quality", type=int, help="Quality level of the model. Default: the model's default.")
 @click.option("--size", type=int, help="Resize images' short side to SIZE and center-crop SIZExSIZE (audio: crop or pad to SIZE samples), so all latents share one shape.")
+@click.option("--channels", type=int, help="Bring every file to N channels first (images: 1 gray or 3 RGB, alpha dropped; "
+              "audio: 1 for a mono mix, or mono repeated to N), so a tree of mixed files gives examples of one shape.")
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default="all CPU cores", help="Worker processes.")
 @click.option("--shard-size", type=int, default=0, show_default=True,
               help="Pack N examples per tar shard (shard-00000.tar, ... in each split folder) instead of one .wlc file each; 0: one file each.")
-def latents(src_dir: str, dst_dir: str, model: str | None, quality: int | None, size: int | None, workers: int, shard_size: int) -> None:
+def latents(src_dir: str, dst_dir: str, model: str | None, quality: int | None, size: int | None, channels: int | None,
+            workers: int, shard_size: int) -> None:
     """Turn a folder tree of images or audio (labels as sub-folders) into the same tree of .wlc latents.
 
     \b
-    Files (or shards) already converted with the same model, quality and size are skipped, so an
+    Files (or shards) already converted with the same model, quality, size and channels are skipped, so an
     interrupted run resumes where it stopped. Under torchrun (RANK, WORLD_SIZE set) each rank converts
     its share. Train on the result with walloc.data.LatentDataset(DST_DIR/split), which reads loose
     .wlc files and tar shards alike.
@@ -44,7 +48,7 @@ def latents(src_dir: str, dst_dir: str, model: str | None, quality: int | None, 
         raise MediaError(f"--shard-size must be 0 or more, got {shard_size}")
     rank, world = rank_and_world()
     s = latent_tree(src_dir, dst_dir, model=model, quality=quality, size=size, workers=workers, rank=rank,
-                    world=world, shard_size=shard_size)
+                    world=world, shard_size=shard_size, channels=channels)
     part = f"rank {rank}/{world}: " if world > 1 else ""
     mean = f", {s.bytes / s.written:,.0f} bytes/file" if s.written else ""
     click.echo(f"{part}{s.written} written, {s.skipped} already done, {len(s.failed)} failed of {s.total} files"

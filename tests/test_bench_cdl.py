@@ -117,6 +117,27 @@ def test_folds_of_the_real_trees_hold_every_class_evenly(folder, per_class):
     assert (counts == per_class // 5).all()
 
 
+def test_trees_that_mix_kinds_of_files_give_every_variant_one_shape(tmp_path):
+    """Datasets mix grayscale, colour and RGBA images, mono and stereo clips: every variant brings them
+    to RGB (mono) first, as ``walloc latents --channels`` does, instead of stopping on mixed shapes."""
+    from PIL import Image
+
+    (tmp_path / "img" / "cat").mkdir(parents=True)
+    for mode in ("RGB", "L", "RGBA", "LA"):
+        Image.new(mode, (300, 280), 128).save(tmp_path / "img" / "cat" / f"{mode}.png")
+    full = bench_cdl.signals(tmp_path / "img", [""], 256, image=True)
+    assert full[""]["x"].shape == (4, 3, 256, 256)
+    lat = bench_cdl.latents(tmp_path / "img", [""], tmp_path / "lat", "rgb-16x", 256, 1, full["classes"],
+                            channels=bench_cdl.CHANNELS["image"])
+    assert lat[""]["x"].shape == (4, 12, 32, 32)
+    assert {walloc.peek_header(p.read_bytes()).channels for p in (tmp_path / "lat").rglob("*.wlc")} == {3}
+    audio = _audio_tree(tmp_path / "audio", classes=("one",), per_class=1)
+    io.write_audio(audio / "one" / "stereo.flac", torch.rand(2, 5000) - 0.5, io.AudioMeta(8000, 16, False))
+    clips = bench_cdl.signals(audio, [""], 8192, image=False)[""]["x"]
+    stereo = io.read_audio(audio / "one" / "stereo.flac")[0]
+    assert clips.shape == (2, 1, 8192) and torch.allclose(clips[1, 0, :5000], stereo.mean(0))
+
+
 # -- variants ------------------------------------------------------------------------------------------------
 def test_downsampled_variants_hold_the_latents_numbers(tmp_path):
     """pixels_down: 3 x 64 x 64 = rgb-16x's 12 x 32 x 32; pixels_down_4x: 3 x 128 x 128 = rgb-4x's

@@ -116,6 +116,31 @@ def test_bad_files_are_reported_and_the_rest_converted(tree, tmp_path, tiny_mode
         run(tmp_path / "dst", tmp_path / "x", model="tiny-rgb", model_dir=str(tiny_models), progress=False)
 
 
+def test_a_tree_of_gray_colour_and_rgba_images_gives_latents_of_one_shape(tree, tmp_path, tiny_models, tiny_rgb):
+    rng = np.random.default_rng(1)
+    Image.fromarray((rng.random((30, 20)) * 255).astype(np.uint8), "L").save(tree / "cat" / "gray.png")
+    Image.fromarray((rng.random((30, 20, 4)) * 255).astype(np.uint8), "RGBA").save(tree / "dog" / "rgba.png")
+    dst = tmp_path / "dst"
+    s = run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False, channels=3)
+    assert (s.written, s.failed) == (11, [])
+    assert {walloc.peek_header(p.read_bytes()).channels for p in dst.rglob("*.wlc")} == {3}
+    lat, pix = LatentDataset(dst, codec=tiny_rgb), MediaDataset(tree, size=16, channels=3)
+    assert {lat[i][0].shape for i in range(len(lat))} == {lat[0][0].shape}
+    assert {pix[i][0].shape for i in range(len(pix))} == {(3, 16, 16)}
+    gray = features.fit(walloc.io.read_image(tree / "cat" / "gray.png")[0], 16)
+    at = [it.path.name for it in pix.items].index("gray.png")
+    assert torch.equal(pix[at][0], gray.expand(3, -1, -1))
+    gray_stream = dst / "cat" / "gray.wlc"  # as a run without channels writes it: a 1-channel stream
+    gray_stream.write_bytes(walloc.codec.Codec.load("tiny-rgb", tiny_models).compress(gray, quality=2))
+    s = run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False, channels=3)
+    assert (s.written, s.skipped) == (1, 10) and walloc.peek_header(gray_stream.read_bytes()).channels == 3  # a gray stream is redone
+    with pytest.raises(MediaError, match="1 .gray. or 3 .RGB."):
+        run(tree, dst, model="tiny-rgb", size=16, model_dir=str(tiny_models), progress=False, channels=2)
+    r = run_cli("latents", str(tree), str(tmp_path / "cli"), "--size", "16", "--channels", "4", models=tiny_models)
+    err = r.stderr.decode()
+    assert r.returncode == 1 and err.count("\n") == 1 and "channels must be" in err and "Traceback" not in err
+
+
 def test_cli_latents(tree, tmp_path, tiny_models):
     dst = tmp_path / "dst"
     r = run_cli("latents", str(tree), str(dst), "--size", "16", "--workers", "2", models=tiny_models)

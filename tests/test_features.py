@@ -114,6 +114,24 @@ def test_fit_images_and_audio():
         features.fit(x, 0)
 
 
+def test_signals_are_brought_to_one_channel_count():
+    rgb = _image(0, 4, 6)
+    gray, rgba = rgb[:1], torch.cat([rgb, torch.ones(1, 4, 6)])
+    assert torch.equal(features.to_channels(gray, 3), gray.expand(3, -1, -1))
+    assert torch.equal(features.to_channels(rgba, 3), rgb)  # alpha dropped
+    assert torch.equal(features.to_channels(torch.cat([gray, gray]), 3), gray.expand(3, -1, -1))  # gray + alpha
+    luma = features.to_channels(rgb, 1)
+    assert luma.shape == (1, 4, 6) and torch.allclose(luma[0], 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
+    assert features.to_channels(rgb, None) is rgb and features.to_channels(rgb, 3) is rgb
+    stereo = torch.tensor([[1.0, -1.0, 0.5], [0.0, 1.0, 0.5]])
+    assert torch.equal(features.to_channels(stereo, 1), torch.tensor([[0.5, 0.0, 0.5]]))
+    assert torch.equal(features.to_channels(stereo[:1], 2), stereo[:1].expand(2, -1))
+    with pytest.raises(MediaError, match="1 .gray. or 3"):
+        features.to_channels(rgb, 2)
+    with pytest.raises(MediaError, match="mono mix"):
+        features.to_channels(torch.zeros(6, 8), 2)
+
+
 def test_from_files_media_and_streams(tiny_rgb, tiny_stereo, tmp_path):
     paths = []
     for i, (h, w) in enumerate([(24, 32), (24, 32), (40, 24)]):
@@ -130,6 +148,8 @@ def test_from_files_media_and_streams(tiny_rgb, tiny_stereo, tmp_path):
         assert torch.equal(t, tiny_rgb.quantize(tiny_rgb.encode(x[None]))[0])
     fitted = features.from_files(paths, tiny_rgb, size=16, kind="dequantized")
     assert all(t.shape == (6, 4, 4) and t.is_floating_point() for t in fitted)
+    Image.new("RGBA", (16, 16)).save(tmp_path / "rgba.png")  # two groups of channels, or one once brought to RGB
+    assert [features.from_files([tmp_path / "rgba.png"], tiny_rgb, channels=c)[0].shape[0] for c in (None, 3)] == [12, 6]
     with pytest.raises(MediaError, match="quantized"):
         features.from_files([stream], tiny_rgb, kind="float")
     wav = tmp_path / "a.wav"

@@ -11,7 +11,7 @@ report each failed file in one line and go on, and sum it all up in a :class:`Su
 - :func:`latent_tree`: a labelled tree of media -> the same tree of ``.wlc`` latents for learning, or
   tar shards of them (``shard_size`` N: N examples per ``shard-00000.tar`` in each folder that holds
   label folders; members keep their label folder, ``dress/0001.wlc``, the WebDataset layout).
-  Resumable (outputs that hold valid streams of the same model, quality and size are kept), and
+  Resumable (outputs that hold valid streams of the same model, quality, size and channels are kept), and
   shared over machines under ``torchrun``: each rank converts every WORLD_SIZE-th file (or shard)
   from RANK of the sorted list.
 
@@ -325,6 +325,7 @@ class LatentJob:
     quality: int
     size: int | None
     model_dir: str | None = None  # a model folder other than the shipped one (tests)
+    channels: int | None = None   # every file brought to this many channels first (features.to_channels)
 
 
 def _codec(job: LatentJob) -> "Codec":
@@ -334,7 +335,7 @@ def _codec(job: LatentJob) -> "Codec":
 
 
 def _valid(raw: bytes, codec: "Codec", job: LatentJob) -> bool:
-    """True if ``raw`` is a valid stream of this model (same weights), quality and size."""
+    """True if ``raw`` is a valid stream of this model (same weights), quality, size and channels."""
     from . import bitstream
 
     try:
@@ -342,7 +343,7 @@ def _valid(raw: bytes, codec: "Codec", job: LatentJob) -> bool:
         codec.check_stream(header)
     except WallocError:
         return False
-    if header.quality != job.quality:
+    if header.quality != job.quality or job.channels not in (None, header.channels):
         return False
     return job.size is None or all(e == job.size for e in header.extent)
 
@@ -362,7 +363,7 @@ def is_done(path: Path, codec: "Codec", job: LatentJob, members: list[str] | Non
 def _latents(codec: "Codec", job: LatentJob, src: Path) -> bytes:
     from .features import load_signal
 
-    signal, meta = load_signal(src, job.size)
+    signal, meta = load_signal(src, job.size, job.channels)
     return codec.compress(signal, job.quality, meta)
 
 
@@ -424,7 +425,8 @@ def plan_shards(items: list[tree.Item], dst: Path, size: int) -> list[tuple[Path
 
 def latent_tree(src: str | Path, dst: str | Path, *, model: str | None = None, quality: int | None = None,
                 size: int | None = None, workers: int = 1, rank: int = 0, world: int = 1,
-                model_dir: str | None = None, progress: bool = True, shard_size: int = 0) -> Summary:
+                model_dir: str | None = None, progress: bool = True, shard_size: int = 0,
+                channels: int | None = None) -> Summary:
     """Convert this rank's share of SRC's media files into DST; see the module docstring."""
     import walloc
 
@@ -438,7 +440,10 @@ def latent_tree(src: str | Path, dst: str | Path, *, model: str | None = None, q
             raise MediaError(f"{src} holds both images and audio; pick a model with -m")
         model = walloc.default_model(modalities.pop(), model_dir)
     codec = _codec(LatentJob(model, 0, size, model_dir))
-    job = LatentJob(model, codec.quality(quality).quality, size, model_dir)
+    if channels is not None and (channels < 1 or codec.modality == "image" and channels not in (1, 3)):
+        raise MediaError(f"channels must be {'1 (gray) or 3 (RGB)' if codec.modality == 'image' else 'at least 1'} "
+                         f"for {codec.modality}, got {channels}")
+    job = LatentJob(model, codec.quality(quality).quality, size, model_dir, channels)
     items = [it for it in items if io.modality_of(it.path) == codec.modality]
     if not items:
         raise MediaError(f"no {codec.modality} files under {src} for model '{model}'")

@@ -161,16 +161,18 @@ class LatentDataset(_TreeDataset):
 class MediaDataset(_TreeDataset):
     """(signal, label) pairs from a tree of images or audio: the pixel (sample) baseline.
 
-    Each file is read and fitted to ``size`` (see :func:`walloc.features.fit`), so that the signals
-    a LatentDataset was made from (``walloc latents --size``) and their latents can be compared.
+    Each file is read, brought to ``channels`` (see :func:`walloc.features.to_channels`) and fitted to
+    ``size`` (see :func:`walloc.features.fit`), so that the signals a LatentDataset was made from
+    (``walloc latents --size --channels``) and their latents can be compared.
     """
 
     suffixes = MEDIA_SUFFIXES
     contents = "image or audio files"
 
-    def __init__(self, root: str | Path, *, classes: Sequence[str] | None = None, size: int | None = None):
+    def __init__(self, root: str | Path, *, classes: Sequence[str] | None = None, size: int | None = None,
+                 channels: int | None = None):
         super().__init__(root, classes)
-        self.size = size
+        self.size, self.channels = size, channels
 
     def load(self, index: int) -> torch.Tensor:
-        return features.load_signal(self.items[index].path, self.size)[0]
+        return features.load_signal(self.items[index].path, self.size, self.channels)[0]

@@ -137,19 +137,49 @@ def fit(x: torch.Tensor, size: int | None) -> torch.Tensor:
     return F.pad(x, (0, size - n))
 
 
-def load_signal(path: str | Path, size: int | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
-    """A media file -> (signal, meta): an image (C, H, W) in [0, 1] or audio (C, L) in [-1, 1], fitted
-    to ``size`` (see :func:`fit`)."""
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights of Pillow's RGB -> "L"
+
+
+def to_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
+    """Bring one signal to ``channels`` channels, so that a tree of mixed files gives examples of one
+    shape (datasets often mix grayscale, colour and RGBA images, or mono and stereo clips). Images
+    (C, H, W): alpha is dropped, then gray -> RGB by repeating it, RGB -> gray by BT.601 luma; only 1
+    and 3 are image channel counts. Audio (C, L): C -> 1 by the mean (a mono mix), 1 -> N by repeating.
+    ``None`` keeps the signal as it is."""
+    c = x.shape[0]
+    if channels is None or channels == c:
+        return x
+    if x.dim() == 3:
+        if channels not in (1, 3):
+            raise MediaError(f"images can be brought to 1 (gray) or 3 (RGB) channels, not {channels}")
+        colour = x[:3] if c >= 3 else x[:1]  # RGBA -> RGB, gray + alpha -> gray
+        if len(colour) == channels:
+            return colour.contiguous()
+        if channels == 3:
+            return colour.expand(3, -1, -1).contiguous()
+        return torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=x.dtype), colour)[None]
+    if channels == 1:
+        return x.mean(0, keepdim=True)
+    if c == 1:
+        return x.expand(channels, -1).contiguous()
+    raise MediaError(f"audio of {c} channels can be brought to 1 (a mono mix) or to its own {c}, not {channels}")
+
+
+def load_signal(path: str | Path, size: int | None = None,
+                channels: int | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
+    """A media file -> (signal, meta): an image (C, H, W) in [0, 1] or audio (C, L) in [-1, 1], brought
+    to ``channels`` (see :func:`to_channels`) and fitted to ``size`` (see :func:`fit`)."""
     modality = io.modality_of(path)
     signal, meta = io.read_image(path) if modality == "image" else io.read_audio(path)
-    return fit(signal, size), meta
+    return fit(to_channels(signal, channels), size), meta
 
 
 def from_files(paths: Iterable[str | Path], codec: Codec | None = None, *, size: int | None = None,
                kind: str = "float", quality: int | None = None, batch_size: int = 32,
-               device: str | torch.device | None = None) -> list[torch.Tensor]:
-    """Latents (G*K, *s) of each file, in order: media files are read, fitted to ``size`` and encoded in
-    batches of equal shapes; ``.wlc`` files are entropy-decoded (``kind`` "int" or "dequantized")."""
+               device: str | torch.device | None = None, channels: int | None = None) -> list[torch.Tensor]:
+    """Latents (G*K, *s) of each file, in order: media files are read, brought to ``channels`` and fitted
+    to ``size`` (:func:`load_signal`) and encoded in batches of equal shapes; ``.wlc`` files are
+    entropy-decoded (``kind`` "int" or "dequantized")."""
     _check_kind(kind)
     out: list[torch.Tensor | None] = []
     pending: list[tuple[int, torch.Tensor]] = []
@@ -173,7 +203,7 @@ def from_files(paths: Iterable[str | Path], codec: Codec | None = None, *, size:
                 raise MediaError(f"cannot read {path}: {e.strerror}") from None
             out.append(from_bytes(data, codec=codec, kind=kind, device=device))
             continue
-        signal, _ = load_signal(path, size)
+        signal, _ = load_signal(path, size, channels)
         if codec is None:
             codec = _codec(None, None, io.modality_of(path))
         if pending and (pending[0][1].shape != signal.shape or len(pending) >= batch_size):
