@@ -10,7 +10,8 @@ Data (``--data``): a tree of one folder per class (``DIR/<class>/*``), or the sp
 brought to RGB (grayscale repeated, alpha dropped) and to a ``--size`` (256) square center crop (short
 side resized, :func:`walloc.features.fit`), every clip to mono (the mean of its channels) and to
 ``--size`` (8,192) samples (center crop, or zero padding at the end), for every variant alike
-(``walloc latents --channels``), so trees that mix kinds of files work. Variants:
+(``walloc latents --channels``), so trees that mix kinds of files work; files that cannot be read are
+left out of every variant (named on stderr and in the JSON's ``unreadable``). Variants:
 
 images
   pixels_full       the 256 x 256 crops, loaded from the original files (3 x 256 x 256)
@@ -84,6 +85,7 @@ sys.path.insert(0, str(ROOT))
 
 import walloc  # noqa: E402
 from walloc import data, features, io, tree, zoo  # noqa: E402
+from walloc.errors import WallocError  # noqa: E402
 from walloc.nn import LatentStem, conv_bn_relu  # noqa: E402
 
 SPLITS = ("train", "validation", "test")
@@ -184,6 +186,30 @@ def subset(root: Path, dst: Path, limit: int) -> Path:
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(it.path, target)
     return dst
+
+
+def readable(root: Path, dst: Path, modality: str) -> tuple[Path, list[str]]:
+    """(tree to use, one line per file left out): ``root`` itself, or, where some of its files cannot be
+    read (damaged, truncated, unreadable), a mirror of it in ``dst`` (symbolic links) without them, so
+    that every variant leaves out the same files instead of the run stopping on the first."""
+    items, bad = tree.scan(root), []
+    read = io.read_image_array if modality == "image" else io.read_audio_array
+    for it in items:
+        try:
+            read(it.path)
+        except (WallocError, OSError) as e:
+            bad.append((it.rel, str(e) if str(it.path) in str(e) else f"{it.path}: {e}"))
+    if not bad:
+        return root, []
+    if len(bad) == len(items):
+        raise SystemExit(f"bench_cdl: no file under {root} can be read (first: {bad[0][1]})")
+    shutil.rmtree(dst, ignore_errors=True)  # the links of an earlier run may leave out other files
+    left_out = {rel for rel, _ in bad}
+    for it in items:
+        if it.rel not in left_out:
+            (dst / it.rel).parent.mkdir(parents=True, exist_ok=True)
+            (dst / it.rel).symlink_to(it.path.resolve())
+    return dst, [line for _, line in bad]
 
 
 def load_all(ds, batch_size: int = 64, collate=None, keep=None) -> dict:
@@ -674,6 +700,11 @@ def main() -> None:
         sys.exit(f"bench_cdl: unknown {modality} variants {sorted(unknown)}; known: {', '.join(VARIANTS[modality])}")
     if args.limit:
         root = subset(root, work / f"subset_{args.limit}", args.limit)
+    root, unreadable = readable(root, work / "readable", modality)
+    for line in unreadable[:5]:
+        print(f"bench_cdl: left out (unreadable): {line}", file=sys.stderr)
+    if unreadable:
+        print(f"bench_cdl: {len(unreadable)} unreadable file(s) left out of every variant", file=sys.stderr)
     t0 = time.perf_counter()
     loaded, skipped, full = load_variants(root, parts, work, modality, wanted, args)
     classes = full["classes"]
@@ -704,7 +735,7 @@ def main() -> None:
         "protocol": "loading only, no training" if args.load_only else
                     f"{args.folds}-fold stratified cross-validation over all {items} items, last epoch tested"
                     if args.folds else "train / validation (epoch selection) / test splits",
-        "data": str(Path(args.data)), "items": items, "parts": {p or "all": len(full[p]["y"]) for p in parts}, "classes": classes,
+        "data": str(Path(args.data)), "items": items, "unreadable": unreadable, "parts": {p or "all": len(full[p]["y"]) for p in parts}, "classes": classes,
         "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "width": width,
         "latent_hidden": args.latent_hidden or None, "latent_depth": args.latent_depth, "latent_shuffle": args.latent_shuffle,
         "latent_stride": args.latent_stride,

@@ -138,6 +138,32 @@ def test_trees_that_mix_kinds_of_files_give_every_variant_one_shape(tmp_path):
     assert clips.shape == (2, 1, 8192) and torch.allclose(clips[1, 0, :5000], stereo.mean(0))
 
 
+def test_unreadable_files_are_left_out_of_every_variant(tmp_path):
+    """One damaged file in a tree someone else made must not stop the benchmark, nor be read by some
+    variants and not others: it is left out of all, and named."""
+    root = _audio_tree(tmp_path / "audio", per_class=3)
+    (root / "one" / "9.flac").write_bytes(b"fLaC damaged")
+    (root / "two" / "empty.wav").write_bytes(b"")
+    out = tmp_path / "r.json"
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--folds", "2",
+                        "--epochs", "1", "--workers", "1", "--variants", "samples_full,walloc_5x", "--out", str(out)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(out.read_text())
+    assert doc["items"] == 6 and len(doc["unreadable"]) == 2 and "2 unreadable file(s) left out" in r.stderr
+    assert any("9.flac" in line for line in doc["unreadable"]) and any("empty.wav" in line for line in doc["unreadable"])
+    assert (root / "one" / "9.flac").exists()  # the data is not touched
+    for name in ("9.flac", "empty.wav"):
+        (root / ("one" if name == "9.flac" else "two") / name).write_bytes(b"")
+    (root / "one" / "0.flac").write_bytes(b"")
+    assert bench_cdl.readable(root, tmp_path / "m", "audio")[0] == tmp_path / "m"
+    assert len(tree.scan(tmp_path / "m")) == 5  # a second run mirrors its own set: no stale links
+    for it in tree.scan(root):
+        it.path.write_bytes(b"")
+    with pytest.raises(SystemExit, match="no file under .* can be read"):
+        bench_cdl.readable(root, tmp_path / "m", "audio")
+
+
 # -- variants ------------------------------------------------------------------------------------------------
 def test_downsampled_variants_hold_the_latents_numbers(tmp_path):
     """pixels_down: 3 x 64 x 64 = rgb-16x's 12 x 32 x 32; pixels_down_4x: 3 x 128 x 128 = rgb-4x's
