@@ -279,9 +279,9 @@ def load_tree(root: Path, parts: list[str], classes, make, collate=None, keep=No
 
 def signals(root: Path, parts: list[str], size: int, image: bool) -> dict:
     """The fitted crops (clips) of every part, loaded from the original files (pixels as uint8), in
-    CHANNELS channels."""
+    CHANNELS channels; the classes are those of all parts (a split may lack some)."""
     channels = CHANNELS["image" if image else "audio"]
-    return load_tree(root, parts, None, lambda folder, classes: data.MediaDataset(folder, classes=classes, size=size, channels=channels),
+    return load_tree(root, parts, tree.classes_of(tree.scan(root)), lambda folder, classes: data.MediaDataset(folder, classes=classes, size=size, channels=channels),
                      keep=to_u8 if image else None)
 
 

@@ -98,6 +98,10 @@ def test_trees_of_class_folders_or_splits_of_images_or_audio_are_told_apart(tmp_
         Image.new("RGB", (8, 8)).save(tmp_path / "img" / split / "cat" / "0.png")
     assert bench_cdl.parts_of(tmp_path / "img") == list(bench_cdl.SPLITS)
     assert bench_cdl.modality_of(tmp_path / "img") == "image"
+    (tmp_path / "img" / "test" / "dog").mkdir()  # a class only one split holds
+    Image.new("RGB", (8, 8)).save(tmp_path / "img" / "test" / "dog" / "0.png")
+    full = bench_cdl.signals(tmp_path / "img", bench_cdl.SPLITS, 8, image=True)
+    assert full["classes"] == ["cat", "dog"] and full["test"]["y"].tolist() == [0, 1]
     (audio / "one" / "x.png").write_bytes((tmp_path / "img" / "train" / "cat" / "0.png").read_bytes())
     with pytest.raises(SystemExit, match="both images and audio"):
         bench_cdl.modality_of(audio)
