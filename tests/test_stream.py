@@ -80,3 +80,15 @@ def test_coder_limits_on_encode_are_model_errors():
     quality = zoo.Quality(1, 1.0, Tables.from_pmf(np.ones((channels, 2 * kmax + 1)), offset=kmax), None, ctx)
     with pytest.raises(ModelError, match="cannot be coded"):
         coder.ContextRansCoder().encode_many([np.ones((channels, 1, 1), np.int32)], quality)
+
+
+def test_readers_share_one_stream_layer_per_version_of_the_model_files(tiny_rgb, tiny_copy):
+    import os
+
+    data = tiny_rgb.compress(torch.rand(3, 16, 16))
+    first = stream.for_stream(data, tiny_copy)
+    assert stream.for_stream(data, tiny_copy) is first  # a dataset asks once per item: built once
+    os.utime(tiny_copy / "tiny-rgb.json", ns=(1, 1))   # the model's files changed: built again from them
+    again = stream.for_stream(data, tiny_copy)
+    assert again is not first and np.array_equal(again.read_latents(data)[1], first.read_latents(data)[1])
+    assert first.stream_hash(3) == first.stream_hash(3) == zoo.stream_hash(first.config, 3)

@@ -11,6 +11,7 @@ import math
 import struct
 import zlib
 from dataclasses import dataclass, field
+from typing import Callable
 
 from .errors import BitstreamError
 
@@ -148,44 +149,46 @@ class _Reader:
         return out
 
 
-def _check(ok: bool, message: str) -> None:
+def _check(ok: bool, message: str | Callable[[], str]) -> None:
+    """Refuse a stream; a message that takes work to write is a function, called only on refusal (every
+    item a dataset reads is checked, so the messages of checks that pass should cost nothing)."""
     if not ok:
-        raise BitstreamError(message)
+        raise BitstreamError(message if isinstance(message, str) else message())
 
 
 def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     """Validate a whole stream and return its header and chunk payloads (views, no copies)."""
     view = memoryview(data)
-    _check(len(view) >= _FIXED.size + 4, f"not a walloc stream: only {len(view)} bytes")
+    _check(len(view) >= _FIXED.size + 4, lambda: f"not a walloc stream: only {len(view)} bytes")
     _check(bytes(view[:4]) == MAGIC, "not a walloc stream (bad magic bytes)")
-    _check(view[4] in READABLE, f"unsupported stream format version {view[4]} (this walloc reads versions "
+    _check(view[4] in READABLE, lambda: f"unsupported stream format version {view[4]} (this walloc reads versions "
                                 f"{', '.join(map(str, READABLE))}; a newer walloc wrote it)")
     (crc,) = struct.unpack_from("<I", view, len(view) - 4)
     _check(zlib.crc32(view[:-4]) == crc, "stream is corrupted or truncated (CRC32 mismatch)")
     r = _Reader(view[:-4])
     _, version, modality, coder, quality, name_len = r.take(_FIXED)
-    _check(modality in MODALITIES, f"unknown modality code {modality}")
+    _check(modality in MODALITIES, lambda: f"unknown modality code {modality}")
     try:
         model = bytes(r.raw(name_len)).decode("utf-8")
     except UnicodeDecodeError:
         raise BitstreamError("model name is not valid UTF-8") from None
     model_hash = bytes(r.raw(HASH_BYTES))
     channels, bit_depth, flags, sample_rate, nd = r.take(_SIGNAL)
-    _check(flags in (0, 1), f"unknown flags {flags:#x}")
+    _check(flags in (0, 1), lambda: f"unknown flags {flags:#x}")
     values = r.take(f"<{nd}I{nd}I")  # at most 255 axes: bounded before any check
     gain, silence = 0, ()
     if _has_level(version, MODALITIES[modality]):
         gain, runs = r.take("<BI")
-        _check(runs <= MAX_SILENT_RUNS, f"{runs} silent runs exceed the limit {MAX_SILENT_RUNS}")
+        _check(runs <= MAX_SILENT_RUNS, lambda: f"{runs} silent runs exceed the limit {MAX_SILENT_RUNS}")
         flat = r.take(f"<{2 * runs}I")
         silence = tuple(zip(flat[::2], flat[1::2]))
     groups, latent_channels, *latent_extent = r.take(f"<HH{nd}I")
     (count,) = r.take("<I")
-    _check(0 < count <= MAX_CHUNKS, f"chunk count {count} is out of range")
+    _check(0 < count <= MAX_CHUNKS, lambda: f"chunk count {count} is out of range")
     _check(r.pos + count * _CHUNK.size <= len(r.data), "stream is truncated inside its chunk table")
     chunks = tuple(Chunk(*r.take(_CHUNK)) for _ in range(count))
     payload = sum(c.size for c in chunks)
-    _check(r.pos + payload == len(r.data), f"chunk table declares {payload} payload bytes, stream holds {len(r.data) - r.pos}")
+    _check(r.pos + payload == len(r.data), lambda: f"chunk table declares {payload} payload bytes, stream holds {len(r.data) - r.pos}")
     header = Header(MODALITIES[modality], coder, quality, model, model_hash, channels, bit_depth, bool(flags),
                     sample_rate, tuple(values[:nd]), tuple(values[nd:]), groups, latent_channels, tuple(latent_extent), chunks,
                     gain, silence, version)
@@ -199,42 +202,42 @@ def _fits(value: int, bits: int) -> bool:
 
 def validate(header: Header) -> None:
     """Every limit a stream must respect, for the writer and the reader alike (one definition)."""
-    _check(header.modality in MODALITY_CODES, f"unknown modality {header.modality!r}")
+    _check(header.modality in MODALITY_CODES, lambda: f"unknown modality {header.modality!r}")
     _check(_fits(header.coder, 8) and _fits(header.quality, 8), "coder or quality does not fit one byte")
-    _check(0 < len(header.model.encode("utf-8")) <= MAX_NAME, f"model name length {len(header.model.encode('utf-8'))} is out of range")
-    _check(isinstance(header.model_hash, bytes) and len(header.model_hash) == HASH_BYTES, f"model hash must be {HASH_BYTES} bytes")
+    _check(0 < len(header.model.encode("utf-8")) <= MAX_NAME, lambda: f"model name length {len(header.model.encode('utf-8'))} is out of range")
+    _check(isinstance(header.model_hash, bytes) and len(header.model_hash) == HASH_BYTES, lambda: f"model hash must be {HASH_BYTES} bytes")
     nd = len(header.extent)
-    _check(nd == (2 if header.modality == "image" else 1), f"{header.modality} stream with {nd} axes")
+    _check(nd == (2 if header.modality == "image" else 1), lambda: f"{header.modality} stream with {nd} axes")
     _check(len(header.padding) == nd and len(header.latent_extent) == nd, "shape, padding and latent shape differ in axes")
-    _check(0 < header.channels <= MAX_CHANNELS, f"channel count {header.channels} is out of range (1..{MAX_CHANNELS})")
-    _check(header.bit_depth in (8, 16, 24, 32, 64), f"bit depth {header.bit_depth} is not supported")
-    _check(header.modality == "image" or 0 < header.sample_rate <= 1_000_000, f"sample rate {header.sample_rate} is out of range")
-    _check(_fits(header.sample_rate, 32), f"sample rate {header.sample_rate} is out of range")
+    _check(0 < header.channels <= MAX_CHANNELS, lambda: f"channel count {header.channels} is out of range (1..{MAX_CHANNELS})")
+    _check(header.bit_depth in (8, 16, 24, 32, 64), lambda: f"bit depth {header.bit_depth} is not supported")
+    _check(header.modality == "image" or 0 < header.sample_rate <= 1_000_000, lambda: f"sample rate {header.sample_rate} is out of range")
+    _check(_fits(header.sample_rate, 32), lambda: f"sample rate {header.sample_rate} is out of range")
     total = 1
     for e, p in zip(header.extent, header.padding):
-        _check(0 < e <= MAX_EXTENT and 0 <= p < MAX_EXTENT, f"shape {header.extent} with padding {header.padding} is out of range")
+        _check(0 < e <= MAX_EXTENT and 0 <= p < MAX_EXTENT, lambda: f"shape {header.extent} with padding {header.padding} is out of range")
         total *= e + p
-    _check(total <= MAX_SAMPLES, f"signal of {total} samples per channel exceeds the limit {MAX_SAMPLES}")
+    _check(total <= MAX_SAMPLES, lambda: f"signal of {total} samples per channel exceeds the limit {MAX_SAMPLES}")
     _check(0 < header.groups <= MAX_CHANNELS and 0 < header.latent_channels < (1 << 16),
            "channel groups or latent channels out of range")
     for e in header.latent_extent:
-        _check(0 < e <= MAX_EXTENT, f"latent shape {header.latent_extent} is out of range")
-    _check(0 < len(header.chunks) <= MAX_CHUNKS, f"chunk count {len(header.chunks)} is out of range")
+        _check(0 < e <= MAX_EXTENT, lambda: f"latent shape {header.latent_extent} is out of range")
+    _check(0 < len(header.chunks) <= MAX_CHUNKS, lambda: f"chunk count {len(header.chunks)} is out of range")
     _check(all(_fits(c.group, 16) and _fits(c.start, 32) and _fits(c.rows, 32) and _fits(c.size, 32) for c in header.chunks),
            "a chunk's fields are out of range")
-    _check(header.latent_count <= MAX_LATENTS, f"{header.latent_count} latents exceed the limit {MAX_LATENTS}")
+    _check(header.latent_count <= MAX_LATENTS, lambda: f"{header.latent_count} latents exceed the limit {MAX_LATENTS}")
     _check_tiling(header)
     _check_level(header)
 
 
 def _check_level(header: Header) -> None:
     """Gain and silent runs: version 2 audio only; runs in order, apart, inside the signal."""
-    _check(header.format_version in READABLE, f"unsupported stream format version {header.format_version}")
+    _check(header.format_version in READABLE, lambda: f"unsupported stream format version {header.format_version}")
     if header.format_version < 2 or header.modality != "audio":
-        _check(header.gain == 0 and not header.silence, f"a version {header.format_version} {header.modality} stream has no gain or silent runs")
+        _check(header.gain == 0 and not header.silence, lambda: f"a version {header.format_version} {header.modality} stream has no gain or silent runs")
         return
-    _check(_fits(header.gain, 8) and header.gain <= MAX_GAIN, f"gain {header.gain} is out of range (0..{MAX_GAIN})")
-    _check(len(header.silence) <= MAX_SILENT_RUNS, f"{len(header.silence)} silent runs exceed the limit {MAX_SILENT_RUNS}")
+    _check(_fits(header.gain, 8) and header.gain <= MAX_GAIN, lambda: f"gain {header.gain} is out of range (0..{MAX_GAIN})")
+    _check(len(header.silence) <= MAX_SILENT_RUNS, lambda: f"{len(header.silence)} silent runs exceed the limit {MAX_SILENT_RUNS}")
     end = 0
     for run in header.silence:
         _check(len(run) == 2 and all(_fits(v, 32) for v in run), "a silent run's fields are out of range")

@@ -13,6 +13,7 @@ builds a network; :class:`walloc.Codec` is a network plus one of these.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -78,6 +79,7 @@ class Stream:
         self.config = config
         self.cfg = NetConfig(**config["net"])
         self._qualities = {q.quality: q for q in qualities}
+        self._hashes: dict[int, bytes] = {}  # stream_hash per coder: checked for every stream read
 
     @classmethod
     def load(cls, name: str, model_dir: Path | None = None, context: bool = True) -> "Stream":
@@ -108,7 +110,9 @@ class Stream:
 
     def stream_hash(self, coder_id: int) -> bytes:
         """What a stream of this coder records as its model (see :func:`walloc.zoo.stream_hash`)."""
-        return zoo.stream_hash(self.config, coder_id)
+        if coder_id not in self._hashes:
+            self._hashes[coder_id] = zoo.stream_hash(self.config, coder_id)
+        return self._hashes[coder_id]
 
     def quality(self, quality: int | None = None) -> Quality:
         """One operating point; ``None`` is the model's default."""
@@ -227,9 +231,17 @@ class Stream:
 
 
 def for_stream(data: bytes, model_dir: Path | None = None) -> Stream:
-    """The stream layer of the model version a stream names in its header (see :func:`walloc.zoo.folder_for`)."""
+    """The stream layer of the model version a stream names in its header (see :func:`walloc.zoo.folder_for`).
+    Built once per version of the model's files and shared (read it, do not change it): a dataset asks
+    for it once per item, and building it (a private copy of the config) cost more than decoding."""
     header = bitstream.peek_header(data)
-    return Stream.load(header.model, zoo.folder_for(header.model, header.model_hash, header.coder, model_dir))
+    folder = zoo.folder_for(header.model, header.model_hash, header.coder, model_dir)
+    return _shared_layer(header.model, str(folder), zoo.file_versions(header.model, folder))
+
+
+@lru_cache(maxsize=16)
+def _shared_layer(name: str, folder: str, _versions: tuple) -> Stream:
+    return Stream.load(name, Path(folder))
 
 
 def read_latents(data: bytes, threads: int = 0, model_dir: Path | None = None) -> np.ndarray:

@@ -238,9 +238,14 @@ def load_tables(name: str, model_dir: Path | None = None, context: bool = True) 
     version of the model's files (every stream of a dataset asks for them); the tables are read-only
     and the config is the caller's own copy."""
     folder = Path(model_dir or MODEL_DIR)
-    versions = tuple(_stamp(folder / f"{name}{suffix}") for suffix in (".json", ".safetensors", ".context.safetensors"))
-    tables = _load_tables(name, str(folder), context, versions)
+    tables = _load_tables(name, str(folder), context, file_versions(name, folder))
     return ModelTables(tables.name, json.loads(json.dumps(tables.config)), tables.qualities)
+
+
+def file_versions(name: str, folder: Path) -> tuple:
+    """What tells one version of a model's files from another (modification time and size of each):
+    the key of what is built from them once per version."""
+    return tuple(_stamp(folder / f"{name}{suffix}") for suffix in (".json", ".safetensors", ".context.safetensors"))
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
