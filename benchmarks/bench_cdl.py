@@ -72,7 +72,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import NamedTuple
+from typing import Iterable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -333,13 +333,26 @@ def latents(root: Path, parts: list[str], folder: Path, model: str, size: int, w
     return out
 
 
-def delayed(signals: torch.Tensor, shifts: int) -> list[torch.Tensor]:
+def moves(signals: torch.Tensor, shifts: int) -> Iterator[torch.Tensor]:
     """The signals (N, C, *S) moved circularly by k/shifts of a latent position along each axis, for
-    every combination of k in 0 .. shifts - 1 but no move at all (clips: shifts - 1, images: shifts**2 - 1)."""
+    every combination of k in 0 .. shifts - 1 but no move at all (clips: shifts - 1, images: shifts**2 - 1),
+    one moved copy at a time (at --shifts 4 the 15 copies of 1,200 crops would be 3.5 GB at once)."""
     unit = signals.shape[-1] / LATENT_GRID
     axes = list(range(2, signals.dim()))
-    return [signals.roll([round(k * unit / shifts) for k in ks], axes)
-            for ks in itertools.product(range(shifts), repeat=len(axes)) if any(ks)]
+    for ks in itertools.product(range(shifts), repeat=len(axes)):
+        if any(ks):
+            yield signals.roll([round(k * unit / shifts) for k in ks], axes)
+
+
+def stacked(versions: Iterable[torch.Tensor], count: int) -> torch.Tensor:
+    """torch.stack of ``count`` tensors made one at a time, written into one tensor as they come
+    (without the list beside the stack: half the peak memory)."""
+    out = None
+    for i, v in enumerate(versions):
+        if out is None:
+            out = torch.empty((count, *v.shape), dtype=v.dtype)
+        out[i] = v
+    return out
 
 
 def latent_alternates(codec, signals: torch.Tensor, quality: int, shifts: int) -> torch.Tensor | None:
@@ -351,11 +364,12 @@ def latent_alternates(codec, signals: torch.Tensor, quality: int, shifts: int) -
         def encode(x: torch.Tensor) -> torch.Tensor:
             return torch.cat([features.encode(codec, x[s: s + 64].float() / 255, kind="dequantized", quality=quality)
                               for s in range(0, len(x), 64)])
-        return torch.stack([encode(signals.flip(-1))] + [encode(v) for d in delayed(signals, shifts) for v in (d, d.flip(-1))])
+        versions = itertools.chain([signals.flip(-1)], (v for d in moves(signals, shifts) for v in (d, d.flip(-1))))
+        return stacked(map(encode, versions), 2 * shifts ** 2 - 1)
     if shifts < 2:
         return None
-    return torch.stack([features.decode_streams([codec.compress(c, quality) for c in d], codec=codec, kind="dequantized")
-                        for d in delayed(signals, shifts)])
+    return stacked((features.decode_streams([codec.compress(c, quality) for c in d], codec=codec, kind="dequantized")
+                    for d in moves(signals, shifts)), shifts - 1)
 
 
 # -- training ---------------------------------------------------------------------------------------------
@@ -366,8 +380,10 @@ class Inputs:
     The standardization is the same for every variant (per channel, training-split statistics), so
     that neither the [0, 1] pixels nor the unevenly scaled latent channels get a head start."""
 
-    def __init__(self, splits: dict, *, pixels: bool, alternates: torch.Tensor | None = None, flips: bool = True):
+    def __init__(self, splits: dict, *, pixels: bool, alternates: torch.Tensor | None = None, flips: bool = True,
+                 rows: torch.Tensor | None = None):
         self.splits, self.pixels, self.alternates, self.flips = splits, pixels, alternates, flips
+        self.rows = rows  # row of alternates of each training item (None: the same index), so folds need no copy
         x0 = splits["train"]["x"]
         self.spatial = x0.dim() - 2
         self.unit = x0.shape[-1] // LATENT_GRID  # input positions per latent position
@@ -389,9 +405,11 @@ class Inputs:
         """Standardized items; for training, random crops aligned to latent positions and flips."""
         x = self.raw(split, idx)
         if train:
-            if self.alternates is not None:
+            if self.alternates is not None:  # each item as stored (0) or one of its alternates, gathered alone
                 pick = torch.randint(0, len(self.alternates) + 1, (len(idx),))
-                x = torch.cat([x[None], self.raw(split, None, self.alternates[:, idx])])[pick, torch.arange(len(idx))]
+                moved = (pick > 0).nonzero().flatten()
+                rows = idx[moved] if self.rows is None else self.rows[idx[moved]]
+                x[moved] = self.raw(split, None, self.alternates[pick[moved] - 1, rows])
             if self.flips and self.spatial == 2:
                 x = torch.where((torch.rand(len(idx)) < 0.5).view(-1, 1, 1, 1), x.flip(-1), x)
             x = crop(x, self.unit, torch.randint(0, LATENT_GRID - CROP + 1, (len(idx), self.spatial)))
@@ -548,7 +566,7 @@ def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
         for k in range(args.folds):
             tr, te = (fold != k).nonzero().flatten(), (fold == k).nonzero().flatten()
             splits = {"train": {"x": pool["x"][tr], "y": labels[tr]}, "test": {"x": pool["x"][te], "y": labels[te]}}
-            inputs = Inputs(splits, pixels=is_pixels, alternates=None if alternates is None else alternates[:, tr], flips=not setup.latent)
+            inputs = Inputs(splits, pixels=is_pixels, alternates=alternates, flips=not setup.latent, rows=tr)
             run = train(inputs, classes, setup, args.seed + k, select=False)
             right[te] = run["test_correct"]
             accs.append(run["test_correct"].float().mean().item())
@@ -566,7 +584,7 @@ class Variant(NamedTuple):
 
     splits: dict                    # part -> load_all(...)
     pixels: bool                    # uint8 pixels (else float samples or dequantized latents)
-    alternates: torch.Tensor | None  # (A, N, ...) other versions of the items, pooled order (latent_alternates, delayed)
+    alternates: torch.Tensor | None  # (A, N, ...) other versions of the items, pooled order (latent_alternates, moves)
     latent: bool
     extra: dict                     # what the report adds: how it is stored, which model
 
@@ -601,7 +619,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
 
     def moved(x: torch.Tensor) -> torch.Tensor | None:
         """Pooled signals x moved as --shifts asks, (A, N, ...); None without it."""
-        return torch.stack(delayed(x, args.shifts)) if args.shifts > 1 else None
+        return stacked(moves(x, args.shifts), args.shifts ** (x.dim() - 2) - 1) if args.shifts > 1 else None
 
     classes = full["classes"]
     shipped = {m.name for m in walloc.list_models()}
@@ -642,8 +660,8 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             folder = work / f"jpeg_q{quality}"
             write_tree(full, parts, folder, ".jpg", lambda x, path: path.write_bytes(jpeg_bytes(x, quality)))
             splits = load_tree(folder, parts, classes, lambda f, cl: data.MediaDataset(f, classes=cl), keep=to_u8)
-            coded = [torch.stack([io.read_image(jpeg_bytes(c, quality), native=True)[0] for c in d]) for d in delayed(originals, args.shifts)]
-            loaded["jpeg_equal_bytes"] = Variant(splits, True, torch.stack(coded) if coded else None, False, {
+            coded = (torch.stack([io.read_image(jpeg_bytes(c, quality), native=True)[0] for c in d]) for d in moves(originals, args.shifts))
+            loaded["jpeg_equal_bytes"] = Variant(splits, True, stacked(coded, args.shifts ** 2 - 1) if args.shifts > 1 else None, False, {
                 "stored_as": f"JPEG quality {quality} of the crops (Pillow), the quality whose mean size is closest "
                              f"to walloc_16x's .wlc ({target:.0f} B)", "jpeg_quality": quality, "factor": size // LATENT_GRID})
     return loaded, skipped, full

@@ -254,15 +254,15 @@ def test_delayed_clips_and_their_latents_are_drawn_as_alternates():
     """--shifts: the clips delayed by fractions of a latent position; the latents those of the
     delayed clip's stream; training draws among the versions per item, tests see the stored one."""
     clips = torch.arange(2 * 8192, dtype=torch.float).view(2, 1, 8192)
-    later = bench_cdl.delayed(clips, 4)
+    later = list(bench_cdl.moves(clips, 4))
     assert [int(torch.argmax((d[0, 0] == 0).float())) for d in later] == [64, 128, 192]  # 1/4 .. 3/4 of 256 samples
     image = torch.arange(64 * 64, dtype=torch.float).view(1, 1, 64, 64)  # 2 pixels per latent position
-    moved = bench_cdl.delayed(image, 2)
+    moved = list(bench_cdl.moves(image, 2))
     assert len(moved) == 3 and [tuple(torch.nonzero(m[0, 0] == 0)[0].tolist()) for m in moved] == [(0, 1), (1, 0), (1, 1)]
     codec = walloc.load("stereo-5x")
     audio = torch.sin(torch.arange(8192) * 0.05).view(1, 1, 8192) * 0.3
     lat = bench_cdl.latent_alternates(codec, audio, 2, 2)
-    stream = codec.compress(bench_cdl.delayed(audio, 2)[0][0], 2)
+    stream = codec.compress(next(bench_cdl.moves(audio, 2))[0], 2)
     assert lat.shape == (1, 1, 108, 32) and torch.equal(lat[0, 0], walloc.features.from_bytes(stream, codec=codec, kind="dequantized"))
     crops = (torch.rand(2, 3, 64, 64) * 255).to(torch.uint8)
     images = bench_cdl.latent_alternates(walloc.load("rgb-16x"), crops, 2, 2)  # mirrored, then 3 moves x (as is, mirrored)
@@ -279,6 +279,14 @@ def test_delayed_clips_and_their_latents_are_drawn_as_alternates():
         seen |= set(torch.unique(b * inputs.std + inputs.mean).round().tolist())
     assert seen == {0.0, 1.0, 2.0}
     assert torch.equal(inputs.batch("train", torch.arange(6)) * inputs.std + inputs.mean, x)
+    pooled = torch.arange(10.0).view(1, 10, 1, 1).expand(1, 10, 1, 32)  # alternates of 10 pooled items: their index
+    fold = bench_cdl.Inputs({"train": {"x": x[:3] - 1, "y": torch.zeros(3)}}, pixels=False, alternates=pooled,
+                            rows=torch.tensor([1, 3, 5]))  # a fold's 3 training items, pooled rows 1, 3, 5
+    seen = set()
+    for _ in range(20):
+        b = fold.batch("train", torch.arange(3), train=True) * fold.std + fold.mean
+        seen |= set(b[:, 0, 0].round().tolist())
+    assert seen == {-1.0, 1.0, 3.0, 5.0}  # as stored, or the alternate of its own pooled row
 
 
 def test_loading_rates_leave_out_one_time_setup():
