@@ -24,7 +24,7 @@ Examples:
 @click.option("-m", "--model", help="Model name (see `walloc models`). Default: the default model of the files' modality.")
 @click.option("-q", "--quality", type=int, help="Quality level of the model. Default: the model's default.")
 @click.option("--size", type=int, help="Resize images' short side to SIZE and center-crop SIZExSIZE (audio: crop or pad to SIZE samples), so all latents share one shape.")
-@click.option("--channels", type=int, help="Bring every file to N channels first (images: 1 gray or 3 RGB, alpha dropped; "
+@click.option("--channels", type=int, metavar="N", help="Bring every file to N channels first (images: 1 gray or 3 RGB, alpha dropped; "
               "audio: 1 for a mono mix, or mono repeated to N), so a tree of mixed files gives examples of one shape.")
 @click.option("--workers", type=int, default=os.cpu_count() or 1, show_default="all CPU cores", help="Worker processes.")
 @click.option("--shard-size", type=int, default=0, show_default=True,
