@@ -132,16 +132,20 @@ def shuffle_stem(channels: int, width: int) -> nn.Sequential:
 
 
 def make_net(latent: bool, channels: int, factor: float, classes: int, dims: int, width: int,
-             hidden: int | None = None, depth: int = 1, shuffle: bool = False, stride: int = 2) -> nn.Sequential:
+             hidden: int | None = None, depth: int = 1, shuffle: bool = False, stride: int = 2,
+             per_channel: bool = True) -> nn.Sequential:
     """Stem + Body. ``factor``: input positions per latent position (1 for latents); every stem
     halves the latent grid, so the body starts at LATENT_GRID / 2 positions per axis (a latent stem
     of ``stride`` 1: at LATENT_GRID). ``hidden`` and ``depth``: the latent stem's mixing width
-    (default: LatentStem's) and 3x3 layers; ``shuffle``: :func:`shuffle_stem` for 2-D latents."""
+    (default: LatentStem's) and 3x3 layers; ``shuffle``: :func:`shuffle_stem` for 2-D latents;
+    ``per_channel`` False: a LatentStem without its per-channel standardization."""
     if latent and shuffle and dims == 2:
         stem = shuffle_stem(channels, width)
     else:
         stem = (LatentStem(channels, width, stride=stride, dims=dims, hidden=hidden, depth=depth) if latent
                 else signal_stem(channels, 2 * factor, width, dims))
+        if latent and not per_channel:
+            stem[0] = nn.Identity()
     return nn.Sequential(stem, Body(width, classes, dims))
 
 
@@ -381,7 +385,7 @@ class Inputs:
     that neither the [0, 1] pixels nor the unevenly scaled latent channels get a head start."""
 
     def __init__(self, splits: dict, *, pixels: bool, alternates: torch.Tensor | None = None, flips: bool = True,
-                 rows: torch.Tensor | None = None):
+                 rows: torch.Tensor | None = None, per_channel: bool = True):
         self.splits, self.pixels, self.alternates, self.flips = splits, pixels, alternates, flips
         self.rows = rows  # row of alternates of each training item (None: the same index), so folds need no copy
         x0 = splits["train"]["x"]
@@ -393,6 +397,8 @@ class Inputs:
             dims = (0, *range(2, x.dim()))
             total, sq = total + x.sum(dims), sq + (x * x).sum(dims)
         count = x0[:, 0].numel()
+        if not per_channel:  # one scale for all channels: they keep their relative sizes
+            total, sq, count = total.sum().expand_as(total), sq.sum().expand_as(sq), count * len(total)
         mean = total / count
         self.mean, self.std = mean.float(), (sq / count - mean * mean).clamp_min(1e-12).sqrt().float()
 
@@ -448,6 +454,7 @@ class Setup(NamedTuple):
     depth: int = 1              # latent stem 3x3 layers
     shuffle: bool = False       # latent stem by way of a twice finer grid (shuffle_stem)
     stride: int = 2             # latent stem stride: 1 runs the body at the latents' own grid
+    per_channel: bool = True    # inputs standardized per channel (latents may instead take one mean and std for all)
 
 
 def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = True) -> dict:
@@ -456,7 +463,7 @@ def train(inputs: Inputs, classes: int, setup: Setup, seed: int, select: bool = 
     x0, y = inputs.splits["train"]["x"], inputs.splits["train"]["y"]
     torch.manual_seed(seed)
     net = make_net(setup.latent, x0.shape[1], setup.factor, classes, inputs.spatial, setup.width, setup.hidden, setup.depth,
-                   setup.shuffle, setup.stride)
+                   setup.shuffle, setup.stride, setup.per_channel)
     opt = torch.optim.AdamW(net.parameters(), lr=setup.lr, weight_decay=0.05)
     n = len(x0)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=setup.lr, total_steps=setup.epochs * math.ceil(n / setup.batch),
@@ -566,7 +573,8 @@ def cross_validate(variants: dict, classes: int, args) -> tuple[dict, dict]:
         for k in range(args.folds):
             tr, te = (fold != k).nonzero().flatten(), (fold == k).nonzero().flatten()
             splits = {"train": {"x": pool["x"][tr], "y": labels[tr]}, "test": {"x": pool["x"][te], "y": labels[te]}}
-            inputs = Inputs(splits, pixels=is_pixels, alternates=alternates, flips=not setup.latent, rows=tr)
+            inputs = Inputs(splits, pixels=is_pixels, alternates=alternates, flips=not setup.latent, rows=tr,
+                            per_channel=setup.per_channel)
             run = train(inputs, classes, setup, args.seed + k, select=False)
             right[te] = run["test_correct"]
             accs.append(run["test_correct"].float().mean().item())
@@ -692,6 +700,9 @@ def main() -> None:
     ap.add_argument("--latent-shuffle", action="store_true", help="image latent stems by way of a twice finer grid (shuffle_stem)")
     ap.add_argument("--latent-stride", type=int, default=2, choices=(1, 2),
                     help="latent stems' stride: 1 runs the body at the latents' own grid (4x its FLOPs for images)")
+    ap.add_argument("--latent-norm", default="channel", choices=("channel", "global"),
+                    help="latents standardized per channel (default), or by one mean and std over all channels, "
+                         "LatentStem without its per-channel BatchNorm (a control: do the faint channels matter?)")
     ap.add_argument("--down-numbers", type=int, default=0,
                     help="numbers per example of the down variants (default: as many as their latents; "
                          "a control, e.g. the numbers that hold the band the latents keep)")
@@ -731,7 +742,8 @@ def main() -> None:
           f"{time.perf_counter() - t0:.0f} s", flush=True)
     width = args.width or WIDTH[modality]
     setups = {k: Setup(v.latent, v.extra["factor"], width, args.epochs, args.batch, args.lr, args.latent_hidden or None,
-                       args.latent_depth, args.latent_shuffle, args.latent_stride) for k, v in loaded.items()}
+                       args.latent_depth, args.latent_shuffle, args.latent_stride,
+                       args.latent_norm == "channel" or not v.latent) for k, v in loaded.items()}
     correct: dict[str, torch.Tensor] = {}
     results: dict = dict(skipped)
     if args.load_only:
@@ -743,7 +755,8 @@ def main() -> None:
             results[k] = report(k, v, parts, {"test_acc": cv[k]["cv_acc"], "test_acc_std": None, **cv[k]})
     else:
         for k, v in loaded.items():
-            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, alternates=v.alternates, flips=not v.latent), len(classes), setups[k],
+            r, correct[k] = train_seeds(Inputs(v.splits, pixels=v.pixels, alternates=v.alternates, flips=not v.latent,
+                                               per_channel=setups[k].per_channel), len(classes), setups[k],
                                         [args.seed + i for i in range(args.seeds)])
             results[k] = report(k, v, parts, r)
     items = sum(len(full[p]["y"]) for p in parts)
@@ -756,7 +769,7 @@ def main() -> None:
         "data": str(Path(args.data)), "items": items, "unreadable": unreadable, "parts": {p or "all": len(full[p]["y"]) for p in parts}, "classes": classes,
         "size": args.size, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "width": width,
         "latent_hidden": args.latent_hidden or None, "latent_depth": args.latent_depth, "latent_shuffle": args.latent_shuffle,
-        "latent_stride": args.latent_stride,
+        "latent_stride": args.latent_stride, "latent_norm": args.latent_norm,
         "crop": f"{CROP}/{LATENT_GRID} of each axis, aligned to latent positions",
         "seeds": [args.seed + i for i in range(1 if args.folds else args.seeds)], "folds": args.folds,
         "threads": args.threads, "limit": args.limit, "shifts": args.shifts,

@@ -318,3 +318,15 @@ def test_a_tree_of_grayscale_and_colour_images_is_refused_in_one_line(tmp_path, 
     Image.new("L", (8, 8)).save(tmp_path / "a" / "1.png")
     with pytest.raises(SystemExit, match="do not all have the same shape"):
         bench_cdl.load_all(bench_cdl.data.MediaDataset(tmp_path), batch_size=batch_size)
+
+
+def test_latents_can_keep_their_channels_relative_sizes():
+    """--latent-norm global: one mean and std over all channels, and no per-channel BatchNorm in the stem."""
+    torch.manual_seed(0)
+    x = torch.randn(20, 4, 32, 32) * torch.tensor([1.0, 10.0, 0.1, 5.0]).view(1, 4, 1, 1)
+    split = {"train": {"x": x, "y": torch.zeros(20)}}
+    assert torch.allclose(bench_cdl.Inputs(split, pixels=False).std, x.std((0, 2, 3)), rtol=1e-3)
+    one = bench_cdl.Inputs(split, pixels=False, per_channel=False)
+    assert torch.allclose(one.std, x.var((0, 2, 3)).mean().sqrt().expand(4), rtol=1e-3) and torch.equal(one.mean, one.mean[:1].expand(4))
+    assert isinstance(bench_cdl.make_net(True, 4, 1, 3, 2, 16)[0][0], nn.BatchNorm2d)
+    assert isinstance(bench_cdl.make_net(True, 4, 1, 3, 2, 16, per_channel=False)[0][0], nn.Identity)
