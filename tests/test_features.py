@@ -123,6 +123,8 @@ def test_signals_are_brought_to_one_channel_count():
     luma = features.to_channels(rgb, 1)
     assert luma.shape == (1, 4, 6) and torch.allclose(luma[0], 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2])
     assert features.to_channels(rgb, None) is rgb and features.to_channels(rgb, 3) is rgb
+    pixels = (rgb * 255).round().to(torch.uint8)  # integer pixels: rounded luma, same dtype
+    assert torch.equal(features.to_channels(pixels, 1), (0.299 * pixels[0].double() + 0.587 * pixels[1] + 0.114 * pixels[2]).round().to(torch.uint8)[None])
     stereo = torch.tensor([[1.0, -1.0, 0.5], [0.0, 1.0, 0.5]])
     assert torch.equal(features.to_channels(stereo, 1), torch.tensor([[0.5, 0.0, 0.5]]))
     assert torch.equal(features.to_channels(stereo[:1], 2), stereo[:1].expand(2, -1))

@@ -157,7 +157,8 @@ def to_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
             return colour.contiguous()
         if channels == 3:
             return colour.expand(3, -1, -1).contiguous()
-        return torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=x.dtype), colour)[None]
+        gray = torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=torch.float64), colour.double())[None]
+        return gray.to(x.dtype) if x.is_floating_point() else gray.round().to(x.dtype)  # uint8 pixels stay uint8
     if channels == 1:
         return x.mean(0, keepdim=True)
     if c == 1:
