@@ -128,6 +128,8 @@ def test_signals_are_brought_to_one_channel_count():
     stereo = torch.tensor([[1.0, -1.0, 0.5], [0.0, 1.0, 0.5]])
     assert torch.equal(features.to_channels(stereo, 1), torch.tensor([[0.5, 0.0, 0.5]]))
     assert torch.equal(features.to_channels(stereo[:1], 2), stereo[:1].expand(2, -1))
+    assert torch.equal(features.to_channels(torch.tensor([[100, -7], [101, 8]], dtype=torch.int16), 1),
+                       torch.tensor([[100, 0]], dtype=torch.int16))  # PCM: rounded half to even, same dtype
     with pytest.raises(MediaError, match="1 .gray. or 3"):
         features.to_channels(rgb, 2)
     with pytest.raises(MediaError, match="mono mix"):

@@ -160,7 +160,8 @@ def to_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
         gray = torch.einsum("c,chw->hw", torch.tensor(LUMA, dtype=torch.float64), colour.double())[None]
         return gray.to(x.dtype) if x.is_floating_point() else gray.round().to(x.dtype)  # uint8 pixels stay uint8
     if channels == 1:
-        return x.mean(0, keepdim=True)
+        mix = x.double().mean(0, keepdim=True)
+        return mix.to(x.dtype) if x.is_floating_point() else mix.round().to(x.dtype)
     if c == 1:
         return x.expand(channels, -1).contiguous()
     raise MediaError(f"audio of {c} channels can be brought to 1 (a mono mix) or to its own {c}, not {channels}")
