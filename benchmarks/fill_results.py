@@ -346,6 +346,13 @@ def merged(runs: tuple[dict, ...] | list[dict]) -> dict:
     return c
 
 
+def shifts_note(run: dict) -> str:
+    """What --shifts added to a run's training, for its table's footnote ("" without it)."""
+    n = run.get("shifts", 1)
+    return (f"every input also trained on as moved by k/{n} of a latent position along each axis, k < {n} (--shifts {n}), "
+            if n > 1 else "")
+
+
 def cdl_repeats(*runs: dict) -> str:
     """bench_cdl.py --folds repeated with other fold seeds (--seed): each variant's accuracy per fold seed
     and their mean, and each paired difference per fold seed (the standard error over items in brackets)."""
@@ -373,7 +380,7 @@ def cdl_repeats(*runs: dict) -> str:
     c = runs[0]
     out.append(f"{c['protocol']}, once per fold seed (the folds and the classifiers' initial weights differ); "
                f"{c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
-               f"{c['threads']} training thread{'' if c['threads'] == 1 else 's'}, torch {c.get('torch', '?')}; "
+               f"{c['threads']} training thread{'' if c['threads'] == 1 else 's'}, {shifts_note(c)}torch {c.get('torch', '?')}; "
                f"the benchmark took {seconds(sum(r['total_s'] for r in runs))} in {len(runs)} runs.")
     return "\n\n".join(out)
 
@@ -400,8 +407,7 @@ def cdl_tree(*runs: dict) -> str:
     losses = "; ".join(f"`{k}` {v['loss_history'][len(v['loss_history']) // 2]:.3f} -> {v['loss_history'][-1]:.3f}"
                        for k, v in c["variants"].items() if "loss_history" in v)
     out.append(f"Training loss (mean over folds) at the middle and the last of the {c['epochs']} epochs: {losses}.")
-    shifts = (f"every input also trained on as moved by k/{c['shifts']} of a latent position along each axis, "
-              f"k < {c['shifts']} (--shifts {c['shifts']}), " if c.get("shifts", 1) > 1 else "")
+    shifts = shifts_note(c)
     out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
                f"fold seed {c['seeds'][0]}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, "
                f"{shifts}"
