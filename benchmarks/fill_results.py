@@ -32,6 +32,7 @@ missing is kept as it is, with a warning. Sources:
                                   (dtd10 and dtd10_b: the variants split over two processes, one table)
     BENCH_DIR/bench_cdl_{fsdd_shifts,fsdd_shifts16_all,fsdd_shifts16_q4,fsdd_shifts32,fsdd_band,dtd10_4x_shifts2,dtd10_4x_shifts4,dtd10_thumbs_shifts}.json  the same with
                                   --shifts N or --down-numbers N (docs/compressed-learning.md names each command)
+    BENCH_DIR/bench_cdl_fsdd_shifts16_seed1.json  samples_down and walloc_5x with --shifts 16 at fold seed 1
     BENCH_DIR/bench_cdl_dtd10_{v,full}_seed{0,1,2}.json  the dtd10 variants again with the shipped models, at fold
                                   seeds 0, 1 and 2 (--seed), in two processes per seed (one table)
 """
@@ -496,6 +497,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "fsdd_band", "fsdd_shifts",
                                                                                                  "fsdd_shifts16_q4", "fsdd_shifts32")},
         "cdl_fsdd_shifts16": (learning, [bench_dir / "bench_cdl_fsdd_shifts16_all.json"], cdl_tree),
+        "cdl_fsdd_repeats": (learning, [bench_dir / f"bench_cdl_fsdd_shifts16_{part}.json" for part in ("all", "seed1")], cdl_repeats),
         "cdl_dtd10_repeats": (learning, [bench_dir / f"bench_cdl_dtd10_{part}_seed{s}.json" for s in (0, 1, 2) for part in ("v", "full")],
                               cdl_repeats),
         "cdl_dtd10_shifts": (learning, [bench_dir / f"bench_cdl_dtd10_{part}.json" for part in ("4x_shifts2", "thumbs_shifts")], cdl_tree),
