@@ -348,6 +348,11 @@ def moves(signals: torch.Tensor, shifts: int) -> Iterator[torch.Tensor]:
             yield signals.roll([round(k * unit / shifts) for k in ks], axes)
 
 
+def move_count(signals: torch.Tensor, shifts: int) -> int:
+    """How many moved copies :func:`moves` makes."""
+    return shifts ** (signals.dim() - 2) - 1
+
+
 def stacked(versions: Iterable[torch.Tensor], count: int) -> torch.Tensor:
     """torch.stack of ``count`` tensors made one at a time, written into one tensor as they come
     (without the list beside the stack: half the peak memory)."""
@@ -369,11 +374,11 @@ def latent_alternates(codec, signals: torch.Tensor, quality: int, shifts: int) -
             return torch.cat([features.encode(codec, x[s: s + 64].float() / 255, kind="dequantized", quality=quality)
                               for s in range(0, len(x), 64)])
         versions = itertools.chain([signals.flip(-1)], (v for d in moves(signals, shifts) for v in (d, d.flip(-1))))
-        return stacked(map(encode, versions), 2 * shifts ** 2 - 1)
+        return stacked(map(encode, versions), 1 + 2 * move_count(signals, shifts))
     if shifts < 2:
         return None
     return stacked((features.decode_streams([codec.compress(c, quality) for c in d], codec=codec, kind="dequantized")
-                    for d in moves(signals, shifts)), shifts - 1)
+                    for d in moves(signals, shifts)), move_count(signals, shifts))
 
 
 # -- training ---------------------------------------------------------------------------------------------
@@ -627,7 +632,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
 
     def moved(x: torch.Tensor) -> torch.Tensor | None:
         """Pooled signals x moved as --shifts asks, (A, N, ...); None without it."""
-        return stacked(moves(x, args.shifts), args.shifts ** (x.dim() - 2) - 1) if args.shifts > 1 else None
+        return stacked(moves(x, args.shifts), move_count(x, args.shifts)) if args.shifts > 1 else None
 
     classes = full["classes"]
     shipped = {m.name for m in walloc.list_models()}
@@ -669,7 +674,7 @@ def load_variants(root: Path, parts: list[str], work: Path, modality: str, wante
             write_tree(full, parts, folder, ".jpg", lambda x, path: path.write_bytes(jpeg_bytes(x, quality)))
             splits = load_tree(folder, parts, classes, lambda f, cl: data.MediaDataset(f, classes=cl), keep=to_u8)
             coded = (torch.stack([io.read_image(jpeg_bytes(c, quality), native=True)[0] for c in d]) for d in moves(originals, args.shifts))
-            loaded["jpeg_equal_bytes"] = Variant(splits, True, stacked(coded, args.shifts ** 2 - 1) if args.shifts > 1 else None, False, {
+            loaded["jpeg_equal_bytes"] = Variant(splits, True, stacked(coded, move_count(originals, args.shifts)) if args.shifts > 1 else None, False, {
                 "stored_as": f"JPEG quality {quality} of the crops (Pillow), the quality whose mean size is closest "
                              f"to walloc_16x's .wlc ({target:.0f} B)", "jpeg_quality": quality, "factor": size // LATENT_GRID})
     return loaded, skipped, full

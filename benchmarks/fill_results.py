@@ -408,10 +408,9 @@ def cdl_tree(*runs: dict) -> str:
     losses = "; ".join(f"`{k}` {v['loss_history'][len(v['loss_history']) // 2]:.3f} -> {v['loss_history'][-1]:.3f}"
                        for k, v in c["variants"].items() if "loss_history" in v)
     out.append(f"Training loss (mean over folds) at the middle and the last of the {c['epochs']} epochs: {losses}.")
-    shifts = shifts_note(c)
     out.append(f"{c['protocol']}; {c['epochs']} epochs, batch {c['batch']}, body width {c['width']}, crops {c['crop']}, "
                f"fold seed {c['seeds'][0]}, {c['threads']} training thread{'' if c['threads'] == 1 else 's'}, "
-               f"{shifts}"
+               f"{shifts_note(c)}"
                f"torch {c.get('torch', '?')}; the benchmark took {seconds(c['total_s'])}"
                f"{f' in {len(runs)} runs' if len(runs) > 1 else ''}.")
     return "\n\n".join(out)
