@@ -201,6 +201,36 @@ class Codec:
         lo = 0.0 if self.modality == "image" else -1.0
         return x.clamp(lo, 1.0)
 
+    def decode_latents(self, latents: torch.Tensor, quality: int | None = None, *, channels: int | None = None,
+                       grad: bool = False, batch_size: int = 64) -> torch.Tensor:
+        """Latents (B, G*K, *s) a network predicted -> signals (B, channels, *s * 2**J) in one call per
+        ``batch_size`` items, on this codec's device (the result goes back to the latents' device).
+
+        The dense-task path: G channel groups (what :func:`walloc.features.encode` gives a signal of any
+        channel count) are decoded together and cut to ``channels`` (default: G times the model's).
+        ``grad=True`` keeps the graph, so a loss on the decoded signal trains the network that made the
+        latents; the codec's own weights are then frozen (requires_grad off), since they are not
+        being trained. ``quality`` as in :meth:`decode`."""
+        k, m = self.cfg.latent_dim, self.cfg.channels
+        if latents.dim() != self.cfg.dims + 2 or latents.shape[1] % k:
+            raise MediaError(f"'{self.name}' decodes latents (B, G*{k}, {'h, w' if self.cfg.dims == 2 else 'l'}), got {tuple(latents.shape)}")
+        groups = latents.shape[1] // k
+        channels = channels or groups * m
+        if not 0 < channels <= groups * m:
+            raise MediaError(f"latents of {groups} group(s) of '{self.name}' hold 1..{groups * m} channels, not {channels}")
+        if quality is not None:
+            quality = self.quality(quality).quality
+        if grad:
+            self.net.requires_grad_(False)
+        lo = 0.0 if self.modality == "image" else -1.0
+        out = []
+        with torch.enable_grad() if grad else torch.inference_mode():
+            for part in latents.split(batch_size):
+                y = part.float().to(self.device).reshape(-1, k, *part.shape[2:])
+                x = self.net.decode(y, quality).clamp(lo, 1.0)
+                out.append(x.reshape(part.shape[0], groups * m, *x.shape[2:])[:, :channels].to(latents.device))
+        return torch.cat(out)
+
     # -- bytes ------------------------------------------------------------------------------------------
     def compress(self, x: torch.Tensor | np.ndarray, quality: int | None = None, meta: ImageMeta | AudioMeta | None = None,
                  progress: Callable[[float], None] | None = None) -> bytes:

@@ -12,6 +12,10 @@ stereo; see :mod:`walloc.codec` for other channel counts). Batches are (B, G*K, 
 - :func:`from_files` does either, per file: media files are read (and optionally fitted to a fixed
   size with :func:`load_signal`), ``.wlc`` files are entropy-decoded.
 
+Dense tasks learn (input latents, target latents) pairs: :func:`pairs` from signals and a transform
+that makes each input from its target (:func:`gray` for colorization, :func:`mixture` for separation),
+:func:`file_pairs` from paired files, or from one list of files and such a transform.
+
 ``kind`` picks what comes out: ``"float"`` (encoder output before rounding), ``"int"`` (int32 symbols,
 what a stream holds) or ``"dequantized"`` (symbols times the quantizer step: what a classifier should
 see). ``encode(..., kind="int")`` equals the latents that ``Codec.compress`` writes, bit for bit.
@@ -20,7 +24,7 @@ see). ``encode(..., kind="int")`` equals the latents that ``Codec.compress`` wri
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -214,3 +218,51 @@ def from_files(paths: Iterable[str | Path], codec: Codec | None = None, *, size:
         out.append(None)
     flush()
     return out  # type: ignore[return-value]
+
+
+# -- pairs for dense tasks -------------------------------------------------------------------------------
+def gray(x: torch.Tensor) -> torch.Tensor:
+    """Colour images (..., 3, H, W) in [0, 1] -> gray (..., 1, H, W), BT.601 luma (as :func:`to_channels`)."""
+    if x.dim() < 3 or x.shape[-3] != 3:
+        raise MediaError(f"gray() takes RGB images (..., 3, H, W), got {tuple(x.shape)}")
+    return torch.einsum("c,...chw->...hw", torch.tensor(LUMA, dtype=x.dtype, device=x.device), x).unsqueeze(-3)
+
+
+def mixture(target: torch.Tensor, other: torch.Tensor, ratio_db: float | torch.Tensor) -> torch.Tensor:
+    """``target + g * other`` with g such that the target is ``ratio_db`` dB above the other source in
+    power, per item (clips (B, C, L), ``ratio_db`` a number or one per item); a silent ``other`` adds nothing."""
+    if target.shape != other.shape:
+        raise MediaError(f"the sources of a mixture need one shape, got {tuple(target.shape)} and {tuple(other.shape)}")
+    axes = tuple(range(1, target.dim()))
+    power_t, power_o = target.square().mean(axes, keepdim=True), other.square().mean(axes, keepdim=True)
+    ratio = torch.as_tensor(ratio_db, dtype=target.dtype).reshape(-1, *[1] * (target.dim() - 1))
+    gain = torch.sqrt(power_t / (power_o.clamp_min(1e-12) * 10.0 ** (ratio / 10.0)))
+    return target + gain * other
+
+
+def pairs(codec: Codec, targets: torch.Tensor, transform: Callable[[torch.Tensor], torch.Tensor], *,
+          kind: str = "dequantized", quality: int | None = None, batch_size: int = 64,
+          device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input latents, target latents) of signals (B, C, *S) and a transform that makes the inputs from
+    them (``features.gray``; ``lambda s: features.mixture(s, music, 0.0)``); see :func:`encode`."""
+    inputs = transform(targets)
+    return tuple(encode(codec, s, kind=kind, quality=quality, batch_size=batch_size, device=device)  # type: ignore[return-value]
+                 for s in (inputs, targets))
+
+
+def file_pairs(codec: Codec, inputs: Sequence[str | Path], targets: Sequence[str | Path] | None = None, *,
+               transform: Callable[[torch.Tensor], torch.Tensor] | None = None, size: int | None = None,
+               channels: int | None = None, kind: str = "dequantized", quality: int | None = None,
+               batch_size: int = 32, device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input latents, target latents), stacked (B, G*K, *s): from paired files (``inputs[i]`` goes with
+    ``targets[i]``), or from one list of files and a ``transform`` that makes each input from its file
+    (the files' signals, brought to ``channels`` and ``size`` as by :func:`load_signal`, are the targets)."""
+    if (targets is None) == (transform is None):
+        raise MediaError("pairs come from paired files (targets) or from one list of files and a transform, not both or neither")
+    options = dict(size=size, kind=kind, quality=quality, batch_size=batch_size, device=device, channels=channels)
+    if targets is not None:
+        if len(targets) != len(inputs):
+            raise MediaError(f"paired files need as many targets as inputs, got {len(targets)} and {len(inputs)}")
+        return torch.stack(from_files(inputs, codec, **options)), torch.stack(from_files(targets, codec, **options))
+    signals = torch.stack([load_signal(p, size, channels)[0] for p in inputs])
+    return pairs(codec, signals, transform, kind=kind, quality=quality, batch_size=batch_size, device=device)

@@ -1,4 +1,5 @@
-"""Network parts for learning on latents: a stem that lets a standard backbone read latents instead of pixels.
+"""Network parts for learning on latents: a stem that lets a standard backbone read latents instead of
+pixels, and a latent-to-latent network for dense tasks (the output is latents to decode).
 
 A backbone made for pixels starts with a stem that turns many pixels into a few feature channels
 on a coarse grid (ResNet: a 7x7 stride-2 convolution and a max pool, 4x fewer positions per axis).
@@ -21,6 +22,10 @@ For a torchvision ResNet: ``net.conv1 = LatentStem(codec, 64); net.bn1 = net.rel
 nn.Identity()`` (the stem already ends with BatchNorm and ReLU, at a 32 x 32 grid for 256 x 256
 images, where the pixel stem would give 64 x 64).
 
+For tasks whose output is a signal (colorization, separation), :class:`LatentUNet` maps latents to
+latents in the layout of a model's own (channels per position, the same grid), so its output goes
+straight to :meth:`walloc.Codec.decode_latents`, which can keep the graph for a loss on the signal.
+
 This module needs torch; ``import walloc`` does not load it (``walloc.nn`` imports it on first use).
 """
 
@@ -29,11 +34,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import WallocError
 
-__all__ = ["LatentStem", "conv_bn_relu", "latent_layout"]
+__all__ = ["LatentStem", "LatentUNet", "conv_bn_relu", "latent_layout"]
 
 
 def latent_layout(source: Any) -> tuple[int, int]:
@@ -91,3 +97,61 @@ class LatentStem(nn.Sequential):
             raise WallocError(f"LatentStem expects latents (batch, {self.in_channels}, {'length' if self.dims == 1 else 'height, width'}),"
                               f" got {tuple(x.shape)}")
         return super().forward(x.float())
+
+
+class LatentUNet(nn.Module):
+    """Latents (B, C_in, *s) -> latents (B, C_out, *s) on the same grid: a U-Net, 1-D or 2-D.
+
+    ``source`` and ``target`` (default: ``source``) are channel counts, Codecs or LatentDatasets (see
+    :func:`latent_layout`): gray-image latents of rgb-16x in, colour-image latents of rgb-16x out.
+    ``widths``: one per level, the first at the input's grid, each next one at half its grid (a
+    stride-2 layer down, nearest upsampling and a skip connection up); ``blocks`` conv-BN-ReLU layers
+    per level and way. Inputs are standardized per channel first (BatchNorm without learned scale,
+    as in :class:`LatentStem`), and a 1x1 linear path from them is added to the U-Net's output.
+    Where ``C_out`` is a multiple of ``C_in`` the output is residual: the input itself (repeated,
+    e.g. gray -> three equal channels) plus that sum times each input channel's running std, so the
+    network starts at the input (the gray image, the mixture) and learns in standardized units, not
+    in raw latent units (whose channels differ in scale by more than 10x, too far for an optimizer's
+    steps). Any grid works (pixels too), which lets a benchmark use the same family on pixels.
+    """
+
+    def __init__(self, source: Any, target: Any = None, *, widths: tuple[int, ...] = (64, 128, 128), blocks: int = 1,
+                 dims: int | None = None):
+        super().__init__()
+        cin, spatial = latent_layout(source)
+        cout = latent_layout(target)[0] if target is not None else cin
+        dims = dims or spatial
+        if dims not in (1, 2):
+            raise WallocError(f"latents are 1-D (audio) or 2-D (images), not {dims}-D")
+        if not widths or blocks < 1:
+            raise WallocError("a LatentUNet needs at least one width and one block per level")
+        conv = (nn.Conv1d, nn.Conv2d)[dims - 1]
+        self.norm = (nn.BatchNorm1d, nn.BatchNorm2d)[dims - 1](cin, affine=False)
+
+        def stage(a: int, b: int, stride: int = 1) -> nn.Sequential:
+            return nn.Sequential(conv_bn_relu(dims, a, b, 3, stride), *(conv_bn_relu(dims, b, b) for _ in range(blocks - 1)))
+
+        self.down = nn.ModuleList([stage(cin, widths[0])] + [stage(a, b, 2) for a, b in zip(widths, widths[1:])])
+        self.up = nn.ModuleList([stage(b + a, a) for a, b in zip(widths, widths[1:])])
+        self.head = conv(widths[0], cout, 1)
+        self.linear = conv(cin, cout, 1)
+        self.in_channels, self.out_channels, self.dims = cin, cout, dims
+        self.repeats = cout // cin if cout % cin == 0 else 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != self.dims + 2 or x.shape[1] != self.in_channels:
+            raise WallocError(f"LatentUNet expects (batch, {self.in_channels}, {'length' if self.dims == 1 else 'height, width'}),"
+                              f" got {tuple(x.shape)}")
+        x = x.float()
+        z = self.norm(x)
+        skips, h = [], z
+        for layer in self.down:
+            h = layer(h)
+            skips.append(h)
+        for layer, skip in zip(reversed(self.up), reversed(skips[:-1])):
+            h = layer(torch.cat([skip, F.interpolate(h, size=skip.shape[2:], mode="nearest")], 1))
+        out = self.head(h) + self.linear(z)
+        if not self.repeats:
+            return out
+        std = (self.norm.running_var + self.norm.eps).sqrt().repeat(self.repeats)
+        return x.repeat(1, self.repeats, *[1] * self.dims) + out * std.view(1, -1, *[1] * self.dims)
