@@ -112,7 +112,8 @@ class LatentUNet(nn.Module):
     e.g. gray -> three equal channels) plus that sum times each input channel's running std, so the
     network starts at the input (the gray image, the mixture) and learns in standardized units, not
     in raw latent units (whose channels differ in scale by more than 10x, too far for an optimizer's
-    steps). Any grid works (pixels too), which lets a benchmark use the same family on pixels.
+    steps); the output layers start at zero, so the network starts at the input. Any grid works
+    (pixels too), which lets a benchmark use the same family on pixels.
     """
 
     def __init__(self, source: Any, target: Any = None, *, widths: tuple[int, ...] = (64, 128, 128), blocks: int = 1,
@@ -126,7 +127,8 @@ class LatentUNet(nn.Module):
         if not widths or blocks < 1:
             raise WallocError("a LatentUNet needs at least one width and one block per level")
         conv = (nn.Conv1d, nn.Conv2d)[dims - 1]
-        self.norm = (nn.BatchNorm1d, nn.BatchNorm2d)[dims - 1](cin, affine=False)
+        # statistics averaged over every batch seen (momentum None), so the residual's scale is right from the first one
+        self.norm = (nn.BatchNorm1d, nn.BatchNorm2d)[dims - 1](cin, affine=False, momentum=None)
 
         def stage(a: int, b: int, stride: int = 1) -> nn.Sequential:
             return nn.Sequential(conv_bn_relu(dims, a, b, 3, stride), *(conv_bn_relu(dims, b, b) for _ in range(blocks - 1)))
@@ -137,6 +139,10 @@ class LatentUNet(nn.Module):
         self.linear = conv(cin, cout, 1)
         self.in_channels, self.out_channels, self.dims = cin, cout, dims
         self.repeats = cout // cin if cout % cin == 0 else 0
+        if self.repeats:  # start at the input itself
+            for layer in (self.head, self.linear):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != self.dims + 2 or x.shape[1] != self.in_channels:
