@@ -60,11 +60,13 @@ Batches = Callable[[torch.Generator], Iterable[tuple[object, torch.Tensor]]]
 
 
 # -- shared by the dense benchmarks ----------------------------------------------------------------------
-def widths(factor: int) -> tuple[int, ...]:
+def widths(factor: int, first: int = TAIL[0]) -> tuple[int, ...]:
     """U-Net widths for an input grid ``factor`` times finer per axis than the latents' grid: the
-    shared tail, with one level more per halving above it, each half as wide as the next (at least 16)."""
+    shared tail (``first``, then twice that twice), with one level more per halving above it, each
+    half as wide as the next (at least 16)."""
     extra = round(math.log2(factor)) if factor > 1 else 0
-    return tuple(max(16, TAIL[0] >> (extra - i)) for i in range(extra)) + TAIL
+    tail = (first, 2 * first, 2 * first)
+    return tuple(max(16, first >> (extra - i)) for i in range(extra)) + tail
 
 
 def params(net: nn.Module) -> int:

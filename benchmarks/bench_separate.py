@@ -154,6 +154,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--width", type=int, default=64, help="the U-Nets' width at the latents' grid (twice that below it)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--limit", type=int, default=0, help="use only the first N training and test utterances (quick check)")
@@ -209,12 +210,12 @@ def main() -> None:
         return resample(net(x), size)
 
     variants = {
-        "latents": (lambda: LatentUNet(codec, codec, widths=widths(1), dims=1), latent_predict,
+        "latents": (lambda: LatentUNet(codec, codec, widths=widths(1, args.width), dims=1), latent_predict,
                     batches(lambda mix: features.encode(codec, mix, kind="dequantized", quality=q)), test_latents.split(8),
                     f"{codec.cfg.latent_dim}x{grid} {name}"),
-        "samples_down": (lambda: LatentUNet(1, 1, widths=widths(max(1, down // grid)), dims=1), down_predict,
+        "samples_down": (lambda: LatentUNet(1, 1, widths=widths(max(1, down // grid), args.width), dims=1), down_predict,
                          batches(lambda mix: resample(mix, down)), [resample(x, down) for x in test_mix.split(8)], f"1x{down}"),
-        "samples_full": (lambda: LatentUNet(1, 1, widths=widths(size // grid), dims=1), lambda net, x: net(x),
+        "samples_full": (lambda: LatentUNet(1, 1, widths=widths(size // grid, args.width), dims=1), lambda net, x: net(x),
                          batches(lambda mix: mix), test_mix.split(8), f"1x{size}"),
     }
     base = si_sdr(test_mix, test_speech)
@@ -239,7 +240,7 @@ def main() -> None:
         "benchmark": "speech separation on latents and samples, benchmarks/bench_separate.py",
         "speech": args.speech, "music": args.music, "test_speech": args.test_speech, "test_music": args.test_music,
         "train_utterances": len(speech), "test_mixtures": len(test_files), "rate": args.rate, "size": size,
-        "items_per_epoch": args.items, "epochs": args.epochs, "batch": args.batch, "lr": args.lr, "seed": args.seed,
+        "items_per_epoch": args.items, "epochs": args.epochs, "width": args.width, "batch": args.batch, "lr": args.lr, "seed": args.seed,
         "threads": args.threads, "limit": args.limit, "model": name, "model_version": codec.config.get("version"), "quality": q,
         "loss": "negative SI-SDR of the speech estimate at the full rate", "ratio_db": [-5, 5],
         "torch": torch.__version__, "python": platform.python_version(),
