@@ -18,14 +18,19 @@ $(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
 
 setup: $(STAMP)
 
+# the shipped samples (samples/, CC0) always; a Kodak image and a music clip from $(DATA) only when present
 demo: setup
 	@mkdir -p $(OUT)
 	$(VENV)/bin/walloc models
-	$(VENV)/bin/walloc encode $(DATA)/images/kodak/kodim23.png -o $(OUT)/kodim23.wlc -f --verify
-	$(VENV)/bin/walloc decode $(OUT)/kodim23.wlc -o $(OUT)/kodim23.png -f
-	$(VENV)/bin/walloc encode $(DATA)/audio/Kevin_MacLeod_-_Vibe_Ace.hq.ogg -o $(OUT)/vibe_ace.wlc -f --verify
-	$(VENV)/bin/walloc decode $(OUT)/vibe_ace.wlc -o $(OUT)/vibe_ace.wav -f
-	$(VENV)/bin/walloc info $(OUT)/kodim23.wlc
+	$(VENV)/bin/walloc encode samples/sample.png -o $(OUT)/sample.wlc -f --verify
+	$(VENV)/bin/walloc decode $(OUT)/sample.wlc -o $(OUT)/sample.decoded.png -f
+	$(VENV)/bin/walloc encode samples/sample.flac -o $(OUT)/sample-audio.wlc -f --verify
+	$(VENV)/bin/walloc decode $(OUT)/sample-audio.wlc -o $(OUT)/sample-audio.decoded.wav -f
+	$(VENV)/bin/walloc info $(OUT)/sample.wlc
+	@if [ -f $(DATA)/images/kodak/kodim23.png ]; then \
+	  $(VENV)/bin/walloc encode $(DATA)/images/kodak/kodim23.png -o $(OUT)/kodim23.wlc -f --verify && \
+	  $(VENV)/bin/walloc decode $(OUT)/kodim23.wlc -o $(OUT)/kodim23.png -f; \
+	else echo "($(DATA) not found: the Kodak part of the demo is skipped)"; fi
 
 test: setup
 	$(PY) -m pytest

@@ -8,6 +8,8 @@ import click
 
 from walloc.errors import MediaError
 
+from . import options
+
 EPILOG = """\b
 Examples:
   walloc latents photos/ photos-wlc/                    # every image, default image model
@@ -21,16 +23,17 @@ Examples:
 @click.command(epilog=EPILOG)
 @click.argument("src_dir", type=click.Path(file_okay=False))
 @click.argument("dst_dir", type=click.Path(file_okay=False))
-@click.option("-m", "--model", help="Model name (see `walloc models`). Default: the default model of the files' modality.")
-@click.option("-q", "--quality", type=int, help="Quality level of the model. Default: the model's default.")
+@options.model("Model name (see `walloc models`). Default: the default model of the files' modality.")
+@options.quality()
 @click.option("--size", type=int, help="Resize images' short side to SIZE and center-crop SIZExSIZE (audio: crop or pad to SIZE samples), so all latents share one shape.")
 @click.option("--channels", type=int, metavar="N", help="Bring every file to N channels first (images: 1 gray or 3 RGB, alpha dropped; "
               "audio: 1 for a mono mix, or mono repeated to N), so a tree of mixed files gives examples of one shape.")
-@click.option("--workers", type=int, default=os.cpu_count() or 1, show_default="all CPU cores", help="Worker processes.")
+@options.jobs(default=os.cpu_count() or 1, shown="all CPU cores", old=("--workers",))
+@options.threads()
 @click.option("--shard-size", type=int, default=0, show_default=True,
               help="Pack N examples per tar shard (shard-00000.tar, ... in each split folder) instead of one .wlc file each; 0: one file each.")
 def latents(src_dir: str, dst_dir: str, model: str | None, quality: int | None, size: int | None, channels: int | None,
-            workers: int, shard_size: int) -> None:
+            jobs: int, threads: int, shard_size: int) -> None:
     """Turn a folder tree of images or audio (labels as sub-folders) into the same tree of .wlc latents.
 
     \b
@@ -42,12 +45,11 @@ def latents(src_dir: str, dst_dir: str, model: str | None, quality: int | None, 
     from walloc.convert import latent_tree
     from walloc.tree import rank_and_world
 
-    if workers < 1:
-        raise MediaError(f"--workers must be at least 1, got {workers}")
+    jobs = options.check_jobs(jobs)
     if shard_size < 0:
         raise MediaError(f"--shard-size must be 0 or more, got {shard_size}")
     rank, world = rank_and_world()
-    s = latent_tree(src_dir, dst_dir, model=model, quality=quality, size=size, workers=workers, rank=rank,
+    s = latent_tree(src_dir, dst_dir, model=model, quality=quality, size=size, workers=jobs, threads=options.per_process(threads, jobs), rank=rank,
                     world=world, shard_size=shard_size, channels=channels)
     part = f"rank {rank}/{world}: " if world > 1 else ""
     mean = f", {s.bytes / s.written:,.0f} bytes/file" if s.written else ""

@@ -25,10 +25,12 @@ from walloc.bitstream import peek_header
 from walloc.errors import MediaError, ModelError, WallocError
 from walloc.output import atomic_output, check_target, is_stream, read_input
 
+from . import options
+
 EPILOG_ENCODE = """\b
 Examples:
   walloc encode kodim01.png                 # -> kodim01.wlc with the default image model
-  walloc encode song.wav -q 4 -o song.wlc   # audio, highest quality of the default audio model
+  walloc encode song.wav -q 5 -o song.wlc   # audio at stereo-5x's highest quality (1-5, default 3)
   cat photo.png | walloc encode - > photo.wlc
   walloc encode photos/ -o photos-wlc/ -j 8 # a whole tree, mirrored, on 8 processes
 """
@@ -68,12 +70,6 @@ def cli() -> None:
     """
 
 
-def _jobs(value: int) -> int:
-    if value < 1:
-        raise MediaError(f"--jobs must be at least 1, got {value}")
-    return value
-
-
 def _batch(inputs: tuple[str, ...], output: str | None) -> bool:
     """Many files at once: several inputs, a folder among them, or an output folder."""
     if "-" in inputs and len(inputs) > 1:
@@ -98,29 +94,29 @@ def _report(s: convert.Summary, verb: str) -> None:
         sys.exit(1)
 
 
-_jobs_option = click.option("-j", "--jobs", type=int, default=1, show_default=True,
-                            help="Files coded in parallel (worker processes), with many inputs.")
-
-
 @cli.command(epilog=EPILOG_ENCODE + BATCH_HELP)
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR...")
-@click.option("-o", "--output", help="Output .wlc file ('-' for stdout), or with many inputs an output folder. Default: INPUT with .wlc suffix.")
-@click.option("-m", "--model", help="Model name (see `walloc models`). Default: the default model of the input's modality.")
-@click.option("-q", "--quality", type=int, help="Quality level of the model, higher is better. Default: the model's default.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
+@options.output("Output .wlc file ('-' for stdout), or with many inputs an output folder. Default: INPUT with .wlc suffix.")
+@options.model()
+@options.quality()
+@options.force()
 @click.option("--verify", is_flag=True, help="Decode the result again and print its PSNR (one file).")
-@_jobs_option
+@options.jobs()
+@options.threads()
 def encode(inputs: tuple[str, ...], output: str | None, model: str | None, quality: int | None, force: bool,
-           verify: bool, jobs: int) -> None:
-    """Compress images (PNG, JPEG, WebP, TIFF, BMP, .npy) or audio (WAV, FLAC, Ogg, MP3) to .wlc.
+           verify: bool, jobs: int, threads: int) -> None:
+    """Compress images (PNG, JPEG, WebP, TIFF, BMP, GIF, .npy) or audio (WAV, FLAC, Ogg, MP3) to .wlc.
 
     .npy images are (H, W) or (H, W, C) arrays of uint8, uint16 or floats in [0, 1].
     """
+    options.use_threads(threads)
     if _batch(inputs, output):
         if verify:
             raise MediaError("--verify works on one file")
         job = convert.EncodeJob(model, quality, force)
-        _report(convert.encode_many(inputs, _outdir(output), job, workers=_jobs(jobs)), "encoded")
+        jobs = options.check_jobs(jobs)
+        _report(convert.encode_many(inputs, _outdir(output), job, workers=jobs,
+                                    threads=options.per_process(threads, jobs)), "encoded")
         return
     (input,) = inputs
     output = output or ("-" if input == "-" else str(Path(input).with_suffix(".wlc")))
@@ -161,13 +157,14 @@ def _verify(data: bytes, signal, eight_bit: bool) -> float:
 
 @cli.command(epilog=EPILOG_DECODE + BATCH_HELP)
 @click.argument("inputs", nargs=-1, required=True, metavar="FILE|DIR...")
-@click.option("-o", "--output", help="Output file; its suffix picks the format (.png .jpg .webp .tif .bmp .npy; .wav .flac). "
+@options.output("Output file; its suffix picks the format (.png .jpg .webp .tif .bmp .npy; .wav .flac). "
                                      "'-' for stdout. With many inputs: an output folder.")
 @click.option("--format", "fmt", help="Output format (png, tif, npy, ..., wav, flac), for '-', devices, names "
                                       "without a suffix and folders. Default: the suffix, else png / wav.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist.")
-@_jobs_option
-def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: bool, jobs: int) -> None:
+@options.force()
+@options.jobs()
+@options.threads()
+def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: bool, jobs: int, threads: int) -> None:
     """Decompress .wlc files back to images or audio.
 
     \b
@@ -175,8 +172,11 @@ def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: 
     never replaces the original the stream was made from.
     """
     fmt = fmt.lower().lstrip(".") if fmt else None
+    options.use_threads(threads)
     if _batch(inputs, output):
-        _report(convert.decode_many(inputs, _outdir(output), convert.DecodeJob(fmt, force), workers=_jobs(jobs)), "decoded")
+        jobs = options.check_jobs(jobs)
+        _report(convert.decode_many(inputs, _outdir(output), convert.DecodeJob(fmt, force), workers=jobs,
+                                    threads=options.per_process(threads, jobs)), "decoded")
         return
     (input,) = inputs
     data = read_input(input)
@@ -299,7 +299,7 @@ def _measured_on(got: dict) -> str:
 @click.argument("config", type=click.Path(exists=True, dir_okay=False))
 @click.option("--workdir", type=click.Path(file_okay=False), help="Checkpoint folder. Default: runs/NAME.")
 @click.option("--resume", is_flag=True, help="Continue from the checkpoint in the work folder.")
-@click.option("--threads", type=int, default=0, help="CPU threads for torch (0: torch's default).")
+@options.threads()
 @click.option("--export/--no-export", default=True, help="Write the trained model to models/ and measure it.")
 @click.option("--export-only", is_flag=True, help="Export the last checkpoint without training further.")
 @click.option("--refit-context", is_flag=True,
@@ -313,15 +313,12 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
     Checkpoints go to runs/NAME every few minutes; --resume continues exactly where a run stopped.
     Example: nohup walloc train configs/rgb-16x.toml --resume > train.log 2>&1 &
     """
-    import torch
-
+    options.use_threads(threads)  # before torch is imported, which reads OMP_NUM_THREADS once
     from walloc.train import TrainConfig
     from walloc.train import train as run
     from walloc.train.export import export_model, measure_model, refit_model_context
     from walloc.train.loop import load_trained
 
-    if threads:
-        torch.set_num_threads(threads)
     cfg = TrainConfig.load(config)
     if refit_context:
         _say(f"refitted {refit_model_context(cfg)}")

@@ -372,3 +372,13 @@ def test_models_table_and_no_models(tiny_models, tmp_path):
     r = run_cli("models", models=tmp_path / "empty")
     _one_line_error(r, "WALLOC_MODEL_DIR")
     assert str(tmp_path / "empty") in r.stderr.decode()
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_inputs_that_name_no_media_file_are_refused(tiny_models, tmp_path, command):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not media")
+    r = run_cli(command, str(tmp_path / "empty"), str(tmp_path / "notes"), "-o", str(tmp_path / "out") + "/", models=tiny_models)
+    _one_line_error(r, "no file to convert")
+    assert not (tmp_path / "out").exists()

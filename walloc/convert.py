@@ -80,8 +80,9 @@ def attempt(src: Path, work: Callable[[], int | None]) -> Outcome:
 
 
 def execute(tasks: Sequence[tuple], work: Callable[..., list[Outcome]], *, total: int, skipped: int = 0,
-            workers: int = 1, desc: str = "", progress: bool = True) -> Summary:
-    """Run ``work(*task)`` for every task (a batch of files), inline or over ``workers`` processes."""
+            workers: int = 1, threads: int = 1, desc: str = "", progress: bool = True) -> Summary:
+    """Run ``work(*task)`` for every task (a batch of files), inline or over ``workers`` processes that
+    compute with ``threads`` threads each."""
     from tqdm import tqdm
 
     start = time.perf_counter()
@@ -107,7 +108,8 @@ def execute(tasks: Sequence[tuple], work: Callable[..., list[Outcome]], *, total
             else:
                 from concurrent.futures import ProcessPoolExecutor, as_completed  # only for many files
 
-                with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_one_thread) as pool:
+                with ProcessPoolExecutor(max_workers=min(workers, len(tasks)), initializer=_worker_threads,
+                                         initargs=(max(1, threads),)) as pool:
                     for future in as_completed([pool.submit(work, *task) for task in tasks]):
                         account(future.result())
         finally:
@@ -131,11 +133,12 @@ def cached(key: tuple, make: Callable[[], Any]) -> Any:
     return _CACHE[key]
 
 
-def _one_thread() -> None:
-    """Worker processes are the parallelism: each computes with one thread."""
-    os.environ["OMP_NUM_THREADS"] = "1"
+def _worker_threads(n: int) -> None:
+    """Worker processes are the parallelism: each computes with ``n`` threads (numpy encoder and C++
+    coder through OMP_NUM_THREADS, torch through its own count)."""
+    os.environ["OMP_NUM_THREADS"] = str(n)
     if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+        sys.modules["torch"].set_num_threads(n)
 
 
 def plan(inputs: Sequence[str | Path], outdir: Path | None, suffixes: Sequence[str],
@@ -152,6 +155,8 @@ def plan(inputs: Sequence[str | Path], outdir: Path | None, suffixes: Sequence[s
         if outdir is None:
             raise MediaError(f"{given} is a directory; give -o OUTDIR/ for the outputs of a folder")
         pairs += [(it.path, outdir / name(it.rel)) for it in tree.scan(given, suffixes)]
+    if not pairs:
+        raise MediaError(f"no file to convert in {', '.join(map(str, inputs))} (looked for {' '.join(suffixes)})")
     refuse_clashes(pairs)
     return pairs
 
@@ -230,13 +235,13 @@ def _encode_batch(job: EncodeJob, pairs: list[tuple[Path, Path]]) -> list[Outcom
 
 
 def encode_many(inputs: Sequence[str | Path], outdir: Path | None, job: EncodeJob, *, workers: int = 1,
-                progress: bool = True) -> Summary:
+                threads: int = 1, progress: bool = True) -> Summary:
     """Encode the files named and the media under the folders named into ``outdir`` (mirrored), each
     to NAME.wlc; without ``outdir`` beside each file."""
     pairs = plan(inputs, outdir, MEDIA_SUFFIXES, lambda p: p.with_suffix(STREAM_SUFFIX))
     _preload(job, [src for src, _ in pairs])
     return execute(batches(pairs), partial(_encode_batch, job), total=len(pairs), workers=workers,
-                   desc="encoding", progress=progress)
+                   threads=threads, desc="encoding", progress=progress)
 
 
 # -- .wlc -> media ----------------------------------------------------------------------------------------
@@ -303,7 +308,7 @@ def _decode_batch(job: DecodeJob, pairs: list[tuple[Path, Path]]) -> list[Outcom
 
 
 def decode_many(inputs: Sequence[str | Path], outdir: Path | None, job: DecodeJob, *, workers: int = 1,
-                progress: bool = True) -> Summary:
+                threads: int = 1, progress: bool = True) -> Summary:
     """Decode the files named and the ``.wlc`` files under the folders named into ``outdir`` (mirrored),
     each to NAME.png / NAME.wav (or ``job.fmt``); without ``outdir`` to NAME.decoded.png beside it."""
     def name(p: Path) -> Path:
@@ -312,7 +317,7 @@ def decode_many(inputs: Sequence[str | Path], outdir: Path | None, job: DecodeJo
 
     pairs = plan(inputs, outdir, [STREAM_SUFFIX], name)
     return execute(batches(pairs), partial(_decode_batch, job), total=len(pairs), workers=workers,
-                   desc="decoding", progress=progress)
+                   threads=threads, desc="decoding", progress=progress)
 
 
 
@@ -424,7 +429,7 @@ def plan_shards(items: list[tree.Item], dst: Path, size: int) -> list[tuple[Path
 
 
 def latent_tree(src: str | Path, dst: str | Path, *, model: str | None = None, quality: int | None = None,
-                size: int | None = None, workers: int = 1, rank: int = 0, world: int = 1,
+                size: int | None = None, workers: int = 1, threads: int = 1, rank: int = 0, world: int = 1,
                 model_dir: str | None = None, progress: bool = True, shard_size: int = 0,
                 channels: int | None = None) -> Summary:
     """Convert this rank's share of SRC's media files into DST; see the module docstring."""
@@ -461,5 +466,5 @@ def latent_tree(src: str | Path, dst: str | Path, *, model: str | None = None, q
         total = len(mine)
     desc = f"latents {model} q{job.quality}" + (f" rank {rank}/{world}" if world > 1 else "")
     return execute(tasks, partial(_latent_batch, job), total=total, skipped=total - sum(len(p) for p, _ in tasks),
-                   workers=workers, desc=desc, progress=progress)
+                   workers=workers, threads=threads, desc=desc, progress=progress)
 
