@@ -129,7 +129,8 @@ def test_audio_gain_and_silent_runs_round_trip_and_old_streams_still_parse():
     (dict(silence=((0, 10), (5, 10))), "overlap"),
     (dict(silence=((995, 10),)), "leave the signal"),
     (dict(silence=((5, 0),)), "overlap"),
-    (dict(format_version=3), "version 3"),
+    (dict(format_version=4), "version 4"),
+    (dict(gain=-17, format_version=3), r"gain -17 is out of range \(-16\.\.16\)"),
 ])
 def test_bad_level_fields_are_refused_by_writer_and_reader(change, message):
     h = _audio(**change)
@@ -137,6 +138,21 @@ def test_bad_level_fields_are_refused_by_writer_and_reader(change, message):
         bitstream.pack(h, [b"abcd"])
     with pytest.raises(BitstreamError):
         bitstream.parse(_forge(h, [b"abcd"]))
+
+
+def test_version_3_carries_a_signed_gain_and_is_written_only_for_amplified_audio():
+    h = _audio(gain=-7, silence=((0, 300),), format_version=bitstream.version_for(-7))
+    data = bitstream.pack(h, [b"abcd"])
+    back = bitstream.parse(data)[0]
+    assert data[4] == 3 and back == h and back.gain_factor == 2.0 ** 3.5 and back.to_json()["gain_db"] == 21.07
+    assert [bitstream.version_for(g) for g in (-16, -1, 0, 16)] == [3, 3, 2, 2]
+    with pytest.raises(BitstreamError, match=r"gain -1 is out of range \(0\.\.16\)"):  # version 2 only attenuates
+        bitstream.pack(_audio(gain=-1), [b"abcd"])
+    # the same gain byte means -7 in version 3 and 249 (refused) in version 2: the version decides
+    v2 = bytearray(data[:-4])
+    v2[4] = 2
+    with pytest.raises(BitstreamError, match="gain 249 is out of range"):
+        bitstream.parse(bytes(v2) + struct.pack("<I", zlib.crc32(bytes(v2))))
 
 
 def test_a_version_1_stream_cannot_carry_a_gain():

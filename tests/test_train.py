@@ -120,6 +120,9 @@ NET = '[net]\nmodality = "image"\nchannels = 3\nlevels = 2\nlatent_dim = 6\n'
     ('name = "x"\nfolders = ["a"]\nsource = "y.toml"\n' + NET, "'source' is set from the file's own name"),
     ('name = "x"\nfolders = ["a"]\npolarity = true\n' + NET, "an audio augmentation; this is an image model"),
     ('name = "x"\nfolders = ["a"]\nbalance_qualities = true\n' + NET, "balance_qualities applies to decoder_only"),
+    ('name = "x"\nfolders = ["a"]\nsample_rate = 16000\n' + NET, "sample_rate apply to audio models"),
+    ('name = "x"\nfolders = ["a"]\nlevel_db = [-10.0, -30.0]\n' + NET.replace('"image"', '"audio"'), "level_db must be [low, high]"),
+    ('name = "x"\nfolders = ["a"]\ntarget_rms_db = 3.0\n' + NET.replace('"image"', '"audio"'), "target_rms_db must be below 0 dBFS"),
 ])
 def test_bad_configs_are_named_in_one_line(tmp_path, text, fragment):
     path = tmp_path / "bad.toml"
@@ -316,3 +319,34 @@ def test_bad_rate_settings_are_refused(config, tmp_path, extra, fragment):
     bad.write_text(config.read_text().replace('name = "tiny-trained"', f'name = "tiny-trained"\n{extra}'))
     with pytest.raises(ConfigError, match=fragment):
         TrainConfig.load(bad)
+
+
+def test_clips_at_another_rate_are_resampled_and_short_ones_joined(tmp_path):
+    """8 kHz digits beside 16 kHz speech: one rate for training, and clips shorter than a segment kept."""
+    import soundfile as sf
+
+    from walloc.train.data import AudioSegments, resample
+
+    t = np.arange(8000) / 8000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    assert resample(torch.from_numpy(tone)[None], 8000, 16000).shape == (1, 16000)
+    up = resample(torch.from_numpy(tone)[None], 8000, 16000)[0].numpy()
+    want = 0.5 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)  # the same tone at twice the samples
+    assert np.abs(up - want).max() < 1e-4
+    folder = tmp_path / "digits"
+    folder.mkdir()
+    for i in range(3):
+        sf.write(folder / f"{i}.flac", tone[: 3000], 8000)          # 6000 samples each at 16 kHz
+    with pytest.raises(FileNotFoundError):                          # each shorter than a segment: none kept
+        AudioSegments([str(folder)], 8192, channels=1, sample_rate=16000)
+    data = AudioSegments([str(folder)], 8192, channels=1, sample_rate=16000, join_short=True)
+    assert [c.shape for c in data.clips] == [(1, 18000)]
+
+
+def test_level_augmentation_draws_segment_levels_in_its_range(tmp_path):
+    from walloc.train.data import AudioSegments
+
+    folder = _clips(tmp_path / "clips", np.random.default_rng(2))
+    batch = AudioSegments([str(folder)], 4096, level_db=(-40.0, -20.0)).batch(64, np.random.default_rng(0))
+    levels = 10 * torch.log10(batch.pow(2).mean(dim=(1, 2)))
+    assert levels.min() >= -40.01 and levels.max() <= -19.99 and levels.max() - levels.min() > 15

@@ -16,8 +16,9 @@ from typing import Callable
 from .errors import BitstreamError
 
 MAGIC = b"WLOC"
-VERSION = 2                     # what this walloc writes
-READABLE = (1, 2)               # what it reads: version 1 streams have no gain and no silent runs
+VERSION = 2                     # what this walloc writes, unless a stream's level needs version 3
+LEVEL_VERSION = 3               # audio amplified by its encoder (a negative gain code): the gain byte is signed
+READABLE = (1, 2, 3)            # what it reads: version 1 streams have no gain and no silent runs
 MODALITIES = {1: "image", 2: "audio"}
 MODALITY_CODES = {v: k for k, v in MODALITIES.items()}
 HASH_BYTES = 16
@@ -29,7 +30,7 @@ MAX_EXTENT = 1 << 30            # samples along one axis
 MAX_SAMPLES = 1 << 32           # samples per channel in total (a 65k x 65k image, 27 h of 44.1 kHz audio)
 MAX_LATENTS = 1 << 31           # integer latents in one stream
 MAX_CHUNKS = 1 << 20
-MAX_GAIN = 16                   # audio coded at 2**(-gain / 2) of its level: down to 1/256
+MAX_GAIN = 16                   # audio coded at 2**(-gain / 2) of its level: down to 1/256 (and, version 3, up to 256)
 MAX_SILENT_RUNS = 1 << 16
 
 _FIXED = struct.Struct("<4sBBBBB")         # magic, version, modality, coder, quality, name length
@@ -64,7 +65,7 @@ class Header:
     latent_channels: int
     latent_extent: tuple[int, ...]
     chunks: tuple[Chunk, ...] = field(default=())
-    gain: int = 0                     # audio was coded at 2**(-gain / 2) of its level (decoding undoes it)
+    gain: int = 0                     # audio was coded at 2**(-gain / 2) of its level (decoding undoes it); < 0 only in version 3
     silence: tuple[tuple[int, int], ...] = ()  # (start, length) runs of samples that were digital silence
     format_version: int = VERSION
 
@@ -109,6 +110,17 @@ def _has_level(version: int, modality: str) -> bool:
     return version >= 2 and modality == "audio"
 
 
+def version_for(gain: int) -> int:
+    """The stream format an audio stream of this gain code is written in: version 2 holds 0..MAX_GAIN,
+    so every stream an attenuating (or unity) gain makes stays byte for byte what it was."""
+    return LEVEL_VERSION if gain < 0 else VERSION
+
+
+def _gain_format(version: int) -> str:
+    """The gain byte: unsigned in version 2, signed from version 3."""
+    return "b" if version >= LEVEL_VERSION else "B"
+
+
 def _serialise(header: Header, payloads: list[bytes]) -> bytes:
     """The bytes of a stream, unchecked (tests forge hostile streams with it)."""
     name = header.model.encode("utf-8")
@@ -118,7 +130,7 @@ def _serialise(header: Header, payloads: list[bytes]) -> bytes:
         name, header.model_hash,
         _SIGNAL.pack(header.channels, header.bit_depth, int(header.float_samples), header.sample_rate, nd),
         struct.pack(f"<{nd}I{nd}I", *header.extent, *header.padding),
-        *([struct.pack(f"<BI{2 * len(header.silence)}I", header.gain, len(header.silence), *[v for run in header.silence for v in run])]
+        *([struct.pack(f"<{_gain_format(header.format_version)}I{2 * len(header.silence)}I", header.gain, len(header.silence), *[v for run in header.silence for v in run])]
           if _has_level(header.format_version, header.modality) else []),
         struct.pack(f"<HH{nd}I", header.groups, header.latent_channels, *header.latent_extent),
         struct.pack("<I", len(header.chunks)),
@@ -178,7 +190,7 @@ def parse(data: bytes) -> tuple[Header, list[memoryview]]:
     values = r.take(f"<{nd}I{nd}I")  # at most 255 axes: bounded before any check
     gain, silence = 0, ()
     if _has_level(version, MODALITIES[modality]):
-        gain, runs = r.take("<BI")
+        gain, runs = r.take(f"<{_gain_format(version)}I")
         _check(runs <= MAX_SILENT_RUNS, lambda: f"{runs} silent runs exceed the limit {MAX_SILENT_RUNS}")
         flat = r.take(f"<{2 * runs}I")
         silence = tuple(zip(flat[::2], flat[1::2]))
@@ -231,12 +243,14 @@ def validate(header: Header) -> None:
 
 
 def _check_level(header: Header) -> None:
-    """Gain and silent runs: version 2 audio only; runs in order, apart, inside the signal."""
+    """Gain and silent runs: audio from version 2 on (a negative gain from version 3); runs in order,
+    apart, inside the signal."""
     _check(header.format_version in READABLE, lambda: f"unsupported stream format version {header.format_version}")
     if header.format_version < 2 or header.modality != "audio":
         _check(header.gain == 0 and not header.silence, lambda: f"a version {header.format_version} {header.modality} stream has no gain or silent runs")
         return
-    _check(_fits(header.gain, 8) and header.gain <= MAX_GAIN, lambda: f"gain {header.gain} is out of range (0..{MAX_GAIN})")
+    low = -MAX_GAIN if header.format_version >= LEVEL_VERSION else 0
+    _check(isinstance(header.gain, int) and low <= header.gain <= MAX_GAIN, lambda: f"gain {header.gain} is out of range ({low}..{MAX_GAIN})")
     _check(len(header.silence) <= MAX_SILENT_RUNS, lambda: f"{len(header.silence)} silent runs exceed the limit {MAX_SILENT_RUNS}")
     end = 0
     for run in header.silence:

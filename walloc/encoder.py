@@ -28,7 +28,7 @@ from typing import Any, Callable
 import numpy as np
 
 from . import zoo
-from .bitstream import MAX_GAIN, MAX_SILENT_RUNS
+from .bitstream import MAX_GAIN, MAX_SILENT_RUNS, version_for
 from .config import NetConfig
 from .errors import MediaError
 from .stream import Stream, quantize
@@ -40,6 +40,11 @@ BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate
 # latents beyond SATURATION of the bound (measured on the shipped stereo-5x: a 1 kHz sine at -3 dBFS
 # goes from 15.4 to 34.4 dB, while music, whose peaks are brief, keeps gain 1 and its quality).
 SATURATION, SATURATED = 0.98, 1e-4
+# A model trained at one level (its JSON's ``target_rms_db``, dBFS RMS) codes a quiet take as well as a loud
+# one only if the encoder brings it up to that level: such a model's encoder picks the code that moves the
+# stream's RMS nearest the target, amplifying (negative codes, stream format 3) as well as attenuating, and
+# never louder than the saturation limit allows. Models without it only attenuate, as they always did.
+_DB_PER_CODE = 10 * math.log10(2.0)   # each gain code moves the level by 3.01 dB
 _Z_SATURATION = 2.3263478740408408   # sqrt(2) erfinv(0.98): the same limit before the bound
 SILENT_RUN = 256         # samples: shorter runs of digital silence are not recorded
 _SILENCE_SLICE = 1 << 20
@@ -279,6 +284,24 @@ def silent_runs(x: np.ndarray, shortest: int = SILENT_RUN) -> tuple[tuple[int, i
         shortest *= 2
 
 
+def rms_db(x: np.ndarray) -> float:
+    """RMS level of audio x (C, L) in dBFS (full scale 1.0 for floats, the dtype's scale for integers),
+    over every sample and channel, read a slice at a time; -inf for digital silence."""
+    scale = SCALE.get((x.dtype.kind, x.dtype.itemsize), 1.0)
+    energy = sum(float(np.square(x[:, s0: s0 + _SILENCE_SLICE], dtype=np.float64).sum())
+                 for s0 in range(0, x.shape[1], _SILENCE_SLICE))
+    return 10 * math.log10(energy / x.size) - 20 * math.log10(scale) if energy > 0 else -math.inf
+
+
+def level_code(x: np.ndarray, target_db: float) -> int:
+    """The gain code (-MAX_GAIN..MAX_GAIN) whose factor 2**(-code / 2) brings audio x's RMS nearest
+    ``target_db``; 0 for digital silence (nothing to bring up)."""
+    level = rms_db(x)
+    if not math.isfinite(level):
+        return 0
+    return int(np.clip(round((level - target_db) / _DB_PER_CODE), -MAX_GAIN, MAX_GAIN))
+
+
 def _threads(n: int) -> int:
     try:
         cores = int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count() or 1
@@ -327,11 +350,23 @@ class Encoder:
         other.weight = self.weight * np.float32(2.0 ** (-gain / 2))
         return other
 
+    @property
+    def target_rms_db(self) -> float | None:
+        """The RMS level (dBFS) this model's encoder brings streams to, or None (attenuate only)."""
+        return self.stream.config.get("target_rms_db")
+
     def choose_gain(self, x: np.ndarray) -> int:
-        """The smallest gain code (the loudest level) at which at most SATURATED of the latents of
-        audio x lie beyond SATURATION of the bound; latents at other levels follow from the unbounded
-        latents at this one: z(g) = g (z - bias) + bias."""
-        codes = np.arange(MAX_GAIN + 1)
+        """The gain code of audio x: for a model with a target level, the code nearest that level
+        (:func:`level_code`), else 0; but never a louder level than the loudest at which at most
+        SATURATED of the latents lie beyond SATURATION of the bound."""
+        target = self.target_rms_db
+        return self.saturation_code(x, 0 if target is None else level_code(x, target))
+
+    def saturation_code(self, x: np.ndarray, lowest: int = 0) -> int:
+        """The smallest gain code from ``lowest`` (the loudest level) at which at most SATURATED of the
+        latents of audio x lie beyond SATURATION of the bound (``lowest`` if none is); latents at other
+        levels follow from the unbounded latents at this one: z(g) = g (z - bias) + bias."""
+        codes = np.arange(lowest, MAX_GAIN + 1)
         factors = (2.0 ** (-codes / 2)).astype(np.float32)
         over = np.zeros(len(codes), dtype=np.int64)
         total = 0
@@ -345,7 +380,8 @@ class Encoder:
                 over[i] += np.count_nonzero(np.abs(centred * f + bias) > _Z_SATURATION)
 
         self.bands(x, count, bounded=False)
-        return int(codes[np.argmax(over <= SATURATED * total)])
+        ok = over <= SATURATED * total
+        return int(codes[np.argmax(ok)]) if ok.any() else lowest
 
     def latents(self, x: np.ndarray, bounded: bool = True) -> np.ndarray:
         """Signal (B, model channels, *S), S whole blocks, samples as :func:`readable` takes them ->
@@ -409,6 +445,7 @@ class Encoder:
         if self.modality == "audio":
             fields["silence"] = silent_runs(x)
             fields["gain"] = self.choose_gain(x)
+            fields["format_version"] = version_for(fields["gain"])
             encoder = self.with_gain(fields["gain"])
         self.stream.check_writable(q, x.shape[0], tuple(x.shape[1:]), **fields)
         return self.stream.write(encoder.symbols(x, q.quality, progress), q, x.shape[0], tuple(x.shape[1:]), **fields)

@@ -126,6 +126,20 @@ def si_sdr(estimate: torch.Tensor, ref: torch.Tensor) -> float:
     return float(sum(values) / len(values)) if values else math.nan
 
 
+def snr(estimate: torch.Tensor, ref: torch.Tensor) -> float:
+    """Signal-to-noise ratio in dB against the signal itself, over all channels and samples:
+    10 log10(|ref|^2 / |estimate - ref|^2). Unlike full-scale PSNR it does not rise with the headroom
+    of a quiet recording (an error 8 dB under a -41 dBFS take is 8 dB, not 49). +inf for an exact
+    copy, NaN for a silent reference."""
+    if estimate.shape != ref.shape:
+        raise ValueError(f"snr compares signals of one shape, got {tuple(estimate.shape)} and {tuple(ref.shape)}")
+    r = ref.double()
+    signal, noise = torch.sum(r * r).item(), torch.sum((estimate.double() - r) ** 2).item()
+    if signal == 0:
+        return math.nan
+    return math.inf if noise == 0 else 10 * math.log10(signal / noise)
+
+
 # -- Bjontegaard delta rate -----------------------------------------------------------------------------
 def bd_rate(anchor_rate, anchor_quality, test_rate, test_quality) -> float:
     """Bjontegaard delta rate (VCEG-M33) of a test curve against an anchor, in percent.
@@ -156,3 +170,31 @@ def bd_rate(anchor_rate, anchor_quality, test_rate, test_quality) -> float:
         raise ValueError(f"the curves share no quality range (anchor {a_lo:.3g}..{a_hi:.3g}, test {t_lo:.3g}..{t_hi:.3g})")
     mean = lambda p: (np.polyval(p, hi) - np.polyval(p, lo)) / (hi - lo)  # noqa: E731
     return float((math.exp(mean(t) - mean(a)) - 1) * 100)
+
+
+# -- speech quality ----------------------------------------------------------------------------------
+def pesq_wb(estimate, ref, rate: int) -> float:
+    """Wide-band PESQ (ITU-T P.862.2, the ``pesq`` package) of mono float signals at 16 kHz; NaN when
+    PESQ finds no utterance in the reference."""
+    from pesq import NoUtterancesError, pesq
+
+    if rate != 16000:
+        raise ValueError(f"wide-band PESQ is defined at 16 kHz, got {rate} Hz")
+    try:
+        return float(pesq(rate, _mono64(ref), _mono64(estimate), "wb"))
+    except NoUtterancesError:
+        return math.nan
+
+
+def stoi(estimate, ref, rate: int) -> float:
+    """Short-time objective intelligibility (Taal et al., 2011; ``pystoi``) of mono float signals, 0..1."""
+    from pystoi import stoi as _stoi
+
+    return float(_stoi(_mono64(ref), _mono64(estimate), rate, extended=False))
+
+
+def _mono64(x):
+    import numpy as np
+
+    x = np.asarray(x, dtype=np.float64)
+    return x.reshape(-1) if x.ndim == 1 or x.shape[0] == 1 else x.mean(axis=0)

@@ -52,7 +52,9 @@ def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, s
     """Write weights, tables and JSON, fit the context tables on the training data; then measure
     every quality and record it in the JSON and card."""
     extra = {"trained_on": [_relative(f) for f in cfg.folders], "excluded": cfg.exclude, "training": stats,
-             **({"started_from": cfg.start_from} if cfg.start_from else {})}  # notes and config file: measure_model
+             **({"started_from": cfg.start_from} if cfg.start_from else {}),
+             **({"sample_rate": cfg.sample_rate} if cfg.sample_rate else {}),
+             **({"target_rms_db": cfg.target_rms_db} if cfg.target_rms_db else {})}  # notes and config file: measure_model
     zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
     return refit_model_context(cfg, model_dir)
 
@@ -101,17 +103,36 @@ def _how_trained(config: dict) -> str:
                   else f" Config: `configs/{name}.toml`.")
 
 
+def _units_line(config: dict, snr: bool) -> str:
+    """What the card's numbers are measured against."""
+    if config["net"]["modality"] == "image":
+        return "PSNR on 8-bit RGB; bpp from .wlc file sizes."
+    evaluated = next((q["measured"]["set"] for q in config["qualities"] if "measured" in q), [])
+    parts = ["PSNR with full scale 1.0 on [-1, 1] samples"]
+    if snr:
+        parts.append("SNR against each clip itself (its error under its own level: full-scale PSNR rises with a quiet "
+                     "clip's headroom, SNR does not) and SI-SDR, means over the files (and SNR's median)")
+    parts.append("ratio against 16-bit PCM")
+    if any(s.endswith("data/audio") for s in evaluated):
+        parts.append("the clips are themselves Vorbis-coded")
+    return "; ".join(parts) + "."
+
+
 def write_card(config: dict, path: Path) -> None:
     net = config["net"]
     unit = "bpp" if net["modality"] == "image" else "kbps"
-    rows = ["| quality | step | " + unit + " | PSNR (dB) | ratio | files |", "|---|---|---|---|---|---|"]
+    # audio measured since SNR was recorded: SNR against the clip itself beside full-scale PSNR
+    snr = any("snr_db" in q.get("measured", {}) for q in config["qualities"])
+    head = (" SNR (dB) | SNR median (dB) | SI-SDR (dB) |", "---|---|---|") if snr else ("", "")
+    rows = [f"| quality | step | {unit} | PSNR (dB) |{head[0]} ratio | files |", f"|---|---|---|---|{head[1]}---|---|"]
     for q in config["qualities"]:
         m = q.get("measured", {})
-        rows.append(f"| {q['quality']} | {q['step']} | {m.get(unit, '-')} | {m.get('psnr', '-')} | {m.get('ratio', '-')} | {m.get('files', '-')} |")
-    per_file = ["| quality | file | " + unit + " | PSNR (dB) | ratio |", "|---|---|---|---|---|"]
+        extra = f" {m.get('snr_db', '-')} | {m.get('snr_db_median', '-')} | {m.get('si_sdr', '-')} |" if snr else ""
+        rows.append(f"| {q['quality']} | {q['step']} | {m.get(unit, '-')} | {m.get('psnr', '-')} |{extra} {m.get('ratio', '-')} | {m.get('files', '-')} |")
+    per_file = [f"| quality | file | {unit} | PSNR (dB) |{' SNR (dB) |' if snr else ''} ratio |", f"|---|---|---|---|{'---|' if snr else ''}---|"]
     for q in config["qualities"]:
         for f in q.get("measured", {}).get("per_file", []):
-            per_file.append(f"| {q['quality']} | {f['file']} | {f[unit]} | {f['psnr']} | {f['ratio']} |")
+            per_file.append(f"| {q['quality']} | {f['file']} | {f[unit]} | {f['psnr']} |{' ' + str(f.get('snr_db', '-')) + ' |' if snr else ''} {f['ratio']} |")
     t = config.get("training", {})
     evaluated = next((q["measured"]["set"] for q in config["qualities"] if "measured" in q), ["(not measured)"])
     packet = net["channels"] * (4 if net["modality"] == "image" else 2) ** net["levels"]
@@ -131,7 +152,7 @@ Data: {', '.join(config.get('trained_on', []))} (excluded: {', '.join(config.get
 
 ## Measured (through the codec's own compress/decompress, real stream sizes)
 Evaluated on: {', '.join(evaluated)}.
-{"PSNR on 8-bit RGB; bpp from .wlc file sizes." if net['modality'] == 'image' else "PSNR with full scale 1.0 on [-1, 1] samples; ratio against 16-bit PCM; the clips are themselves Vorbis-coded."}
+{_units_line(config, snr)}
 
 {chr(10).join(rows)}
 

@@ -91,6 +91,10 @@ class TrainConfig:
     polarity: bool = False       # audio: flip the sign of half the segments (and start from a zero mean)
     rate: str = "factorized"     # what lambda prices: "factorized" (the density) or "context" (the coder's stand-in)
     mixed: bool = False          # decoder fed latents rounded at a shipped step (straight through); rate on noise
+    sample_rate: int = 0         # audio: resample every training clip to this rate in Hz (0: as they are)
+    join_short: bool = False     # audio: join clips shorter than a segment end to end instead of leaving them out
+    level_db: list[float] = field(default_factory=list)  # audio: [low, high] dBFS RMS each segment is scaled to (empty: a gain of 0.5-1.5)
+    target_rms_db: float = 0.0   # audio: the encoder brings every stream near this RMS level in dBFS, up or down (0: down only, as before)
 
     @classmethod
     def load(cls, path: str | Path) -> "TrainConfig":
@@ -133,6 +137,13 @@ class TrainConfig:
             raise ConfigError(f"{path}: decoder_only keeps the encoder's rates: rate and mixed do not apply")
         if cfg.polarity and cfg.net.modality != "audio":
             raise ConfigError(f"{path}: polarity is an audio augmentation; this is an image model")
+        audio_only = [k for k in ("sample_rate", "join_short", "level_db", "target_rms_db") if k in raw]
+        if audio_only and cfg.net.modality != "audio":
+            raise ConfigError(f"{path}: {', '.join(audio_only)} apply to audio models; this is an image model")
+        if cfg.level_db and not (len(cfg.level_db) == 2 and cfg.level_db[0] <= cfg.level_db[1] < 0):
+            raise ConfigError(f"{path}: level_db must be [low, high] dBFS with low <= high < 0, not {cfg.level_db}")
+        if cfg.target_rms_db > 0 or cfg.sample_rate < 0:
+            raise ConfigError(f"{path}: target_rms_db must be below 0 dBFS and sample_rate positive (or 0 for neither)")
         if cfg.net.qualities not in (0, len(cfg.qualities)):
             raise ConfigError(f"{path} [net]: qualities must be 0 or the number of qualities ({len(cfg.qualities)})")
         return cfg
@@ -141,7 +152,8 @@ class TrainConfig:
 def make_data(cfg: TrainConfig):
     if cfg.net.modality == "image":
         return ImageCrops(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
-    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels, cfg.polarity)
+    return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels, cfg.polarity, cfg.sample_rate,
+                         cfg.join_short, tuple(cfg.level_db) if cfg.level_db else None)
 
 
 @torch.no_grad()
