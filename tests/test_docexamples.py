@@ -6,7 +6,7 @@ Every fenced code block of the Markdown files below is one test case:
 - a ```sh, ```bash, ```shell or unlabelled ``` block is run by ``bash -euo pipefail``, with this
   interpreter's ``walloc`` and ``python`` first on PATH;
 - blocks labelled otherwise (```text, ```json, ...) are not code and are not collected;
-- a block right after a ``<!-- no-test: REASON -->`` comment is skipped with that reason
+- a block right after a line that is only a ``<!-- no-test: REASON -->`` comment is skipped with that reason
   (``pytest -rs tests/test_docexamples.py`` lists every such block and why).
 
 The blocks of one document run in document order, in one temporary folder per document (as a
@@ -98,7 +98,7 @@ def blocks(path: Path) -> list[Block]:
                 raise ValueError(f"{_rel(path)}:{start + 1}: a no-test marker before a ```{lang} block, which is never run")
             reason = None
         else:
-            marker = NO_TEST.search(line)
+            marker = NO_TEST.fullmatch(line.strip())
             if marker:
                 if reason is not None:
                     raise ValueError(f"{_rel(path)}:{i + 1}: two no-test markers with no code block between them")
