@@ -54,9 +54,10 @@ SEARCH = {"jpeg": (1, 100, True, True), "webp": (0, 100, True, True), "avif": (0
 
 
 # -- items --------------------------------------------------------------------------------------------
-def round_robin(groups: dict[str, list], limit: int | None) -> list:
-    """Items taken one from each group in turn (groups and their items sorted), up to ``limit``."""
-    queues = [sorted(v) for _, v in sorted(groups.items())]
+def round_robin(groups: dict[str, list], limit: int | None, include: tuple[str, ...] = ()) -> list:
+    """Items taken one from each group in turn (groups and their items sorted), up to ``limit``; with
+    ``include``, only items whose name contains one of those strings (held-out books or speakers)."""
+    queues = [sorted(i for i in v if not include or any(s in i[0] for s in include)) for _, v in sorted(groups.items())]
     out = []
     while any(queues) and (limit is None or len(out) < limit):
         for q in queues:
@@ -65,16 +66,16 @@ def round_robin(groups: dict[str, list], limit: int | None) -> list:
     return out
 
 
-def doc_items(folder: Path, limit: int | None) -> list[tuple[str, str, str]]:
+def doc_items(folder: Path, limit: int | None, include: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
     """(name, page PNG, ground truth text) of pages that have both files, round-robin over books."""
     groups = defaultdict(list)
     for png in folder.glob("*.png"):
         if png.with_suffix(".txt").exists():
             groups[png.stem.rstrip("0123456789")].append((png.stem, str(png), png.with_suffix(".txt").read_text()))
-    return round_robin(groups, limit)
+    return round_robin(groups, limit, include)
 
 
-def speech_items(folder: Path, limit: int | None) -> list[tuple[str, str, str]]:
+def speech_items(folder: Path, limit: int | None, include: tuple[str, ...] = ()) -> list[tuple[str, str, str]]:
     """(utterance id, FLAC, transcript) of every speaker folder, round-robin over speakers."""
     groups = defaultdict(list)
     for listing in folder.glob("*/transcripts.txt"):
@@ -83,7 +84,7 @@ def speech_items(folder: Path, limit: int | None) -> list[tuple[str, str, str]]:
             flac = listing.parent / f"{uid}.flac"
             if flac.exists():
                 groups[listing.parent.name].append((uid, str(flac), text))
-    return round_robin(groups, limit)
+    return round_robin(groups, limit, include)
 
 
 # -- one worker process --------------------------------------------------------------------------------
@@ -162,7 +163,7 @@ def page_job(job: tuple) -> list[dict]:
     from walloc.eval.peers import GrayImagecodecs, GrayPillowImage, ccitt_g4
     from walloc.eval.recognize import Tesseract, normalize
 
-    (name, path, text), dpis, models, chosen = job
+    (name, path, text), dpis, models, chosen, match = job
     ocr = _cached("tesseract", Tesseract)
     peers = _cached("image_peers", lambda: {p: (GrayPillowImage(p) if p in ("jpeg", "webp") else GrayImagecodecs(p))
                                             for p in IMAGE_PEERS})
@@ -206,7 +207,8 @@ def page_job(job: tuple) -> list[dict]:
                 latents = walloc.read_latents(data).numel()
                 rows.append(_record(name, variant, len(data), read(y), codec=f"walloc_{m}", quality=q,
                                     dims_ratio=round(page.size / latents, 4), **score(y)))
-                points.append((variant, len(data)))
+                if m in match:
+                    points.append((variant, len(data)))
         for p in _peer_points(lambda c, s: c.encode(page, s), lambda c, d: c.decode(d), read, score, points, peers, chosen):
             rows.append({"item": name, **p})
         records += [dict(r, **common) for r in rows]
@@ -224,7 +226,7 @@ def speech_job(job: tuple) -> list[dict]:
     from walloc.eval.recognize import SPEECH_RATE, PocketSphinx, normalize
     from walloc.io import AudioMeta
 
-    (name, path, text), models, chosen = job
+    (name, path, text), models, chosen, match = job
     asr = _cached("pocketsphinx", PocketSphinx)
     peers = _cached("audio_peers", lambda: {p: SoundfileAudio(p) for p in AUDIO_PEERS})
     codecs = _cached("audio_codecs:" + ",".join(models), lambda: {m: walloc.load(m) for m in models})
@@ -262,7 +264,8 @@ def speech_job(job: tuple) -> list[dict]:
             latents = walloc.read_latents(data).numel()
             rows.append(_record(name, variant, len(data), read(y), codec=f"walloc_{m}", quality=q,
                                 dims_ratio=round(x.size / latents, 4), **score(y)))
-            points.append((variant, len(data)))
+            if m in match:
+                points.append((variant, len(data)))
             down_rates.setdefault(max(1, round(latents / seconds)), m)
     for low in down_rates:
         y = _resample(_resample(x, rate, low), low, rate)
@@ -335,8 +338,11 @@ def recognizer_info(kind: str) -> dict:
 
 
 def bench(docs: Path | None, speech: Path | None, dpis: list[int], limit: int | None, workers: int,
-          peers: tuple[str, ...] = IMAGE_PEERS + AUDIO_PEERS) -> dict:
-    """The whole benchmark as a JSON-able dict (see the module docstring)."""
+          peers: tuple[str, ...] = IMAGE_PEERS + AUDIO_PEERS, include: tuple[str, ...] = (),
+          models: tuple[str, ...] = (), match: tuple[str, ...] = ()) -> dict:
+    """The whole benchmark as a JSON-able dict (see the module docstring). ``models``: the walloc models
+    to run (default every one of the modality); ``match``: those whose points the peers are matched at
+    (default all that run); ``include``: only items whose name contains one of these."""
     import walloc
     from walloc.eval.machine import machine
 
@@ -347,18 +353,18 @@ def bench(docs: Path | None, speech: Path | None, dpis: list[int], limit: int | 
                            "png": "Pillow optimize=True", "ccitt_g4": "Pillow/libtiff group4, 1-bit 300 dpi page"}}
     started = time.time()
     if docs is not None:
-        items = doc_items(docs, limit)
-        models = models_of("image")
-        records = run([(it, dpis, models, peers) for it in items], page_job, workers, "pages")
-        result["docs"] = {"folder": str(docs), "items": [it[0] for it in items], "models": models,
+        items = doc_items(docs, limit, include)
+        chosen = [m for m in models_of("image") if not models or m in models]
+        records = run([(it, dpis, chosen, peers, match or chosen) for it in items], page_job, workers, "pages")
+        result["docs"] = {"folder": str(docs), "items": [it[0] for it in items], "models": chosen, "peers_matched_at": list(match or chosen),
                           "recognizer": recognizer_info("docs"), "scan_dpi": SCAN_DPI,
                           "per_dpi": {str(d): {"variants": summarize([r for r in records if r["dpi"] == d], False),
                                                "per_item": _items(r for r in records if r["dpi"] == d)} for d in dpis}}
     if speech is not None:
-        items = speech_items(speech, limit)
-        models = models_of("audio")
-        records = run([(it, models, peers) for it in items], speech_job, workers, "utterances")
-        result["speech"] = {"folder": str(speech), "items": [it[0] for it in items], "models": models,
+        items = speech_items(speech, limit, include)
+        chosen = [m for m in models_of("audio") if not models or m in models]
+        records = run([(it, chosen, peers, match or chosen) for it in items], speech_job, workers, "utterances")
+        result["speech"] = {"folder": str(speech), "items": [it[0] for it in items], "models": chosen, "peers_matched_at": list(match or chosen),
                             "recognizer": recognizer_info("speech"), "variants": summarize(records, True),
                             "per_item": _items(records)}
     result["seconds"] = round(time.time() - started, 1)
@@ -456,6 +462,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dpi", type=int, nargs="+", default=[150, 100], help="resolutions to evaluate pages at (default 150 100)")
     ap.add_argument("--limit", type=int, help="at most N items per corpus")
     ap.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (one thread each)")
+    ap.add_argument("--include", default="", help="comma-separated: only items whose name contains one of these "
+                    "(held-out books or speakers, e.g. oldbooks_f,oldbooks_g or 1088-,3947-)")
+    ap.add_argument("-m", "--models", default="", help="comma-separated walloc models to run (default every model of the modality)")
+    ap.add_argument("--match", default="", help="comma-separated walloc models whose points the peers are matched at (default all that run)")
     ap.add_argument("--peers", default=",".join(IMAGE_PEERS + AUDIO_PEERS), help="comma-separated peers to match (default all)")
     ap.add_argument("--out", type=Path, help="JSON results file")
     ap.add_argument("--plot", type=Path, help="PNG of error rate against rate")
@@ -469,10 +479,11 @@ def main(argv: list[str] | None = None) -> None:
         ap.error(f"--dpi must divide {SCAN_DPI} (e.g. 150 100)")
     if args.limit is not None and args.limit < 1 or args.jobs < 1:
         ap.error("--limit and -j must be at least 1")
-    if args.docs is not None and not doc_items(args.docs, 1):
-        ap.error(f"--docs {args.docs}: no NAME.png with NAME.txt")
-    if args.speech is not None and not speech_items(args.speech, 1):
-        ap.error(f"--speech {args.speech}: no SPEAKER/transcripts.txt with FLAC files")
+    include = tuple(t for t in args.include.split(",") if t)
+    if args.docs is not None and not doc_items(args.docs, 1, include):
+        ap.error(f"--docs {args.docs}: no NAME.png with NAME.txt" + (f" whose name has {args.include}" if include else ""))
+    if args.speech is not None and not speech_items(args.speech, 1, include):
+        ap.error(f"--speech {args.speech}: no SPEAKER/transcripts.txt with FLAC files" + (f" whose name has {args.include}" if include else ""))
     peers = tuple(p for p in args.peers.split(",") if p)
     if not set(peers) <= set(IMAGE_PEERS + AUDIO_PEERS):
         ap.error(f"--peers: known are {', '.join(IMAGE_PEERS + AUDIO_PEERS)}")
@@ -484,7 +495,15 @@ def main(argv: list[str] | None = None) -> None:
                 recognizer_info(kind)
     except CodecUnavailable as e:
         raise SystemExit(f"bench_recognize: {e}") from None
-    result = bench(args.docs, args.speech, args.dpi, args.limit, args.jobs, peers)
+    names = lambda text: tuple(t for t in text.split(",") if t)  # noqa: E731
+    import walloc
+
+    known = {m.name for m in walloc.list_models()}
+    unknown = set(names(args.models) + names(args.match)) - known
+    if unknown:
+        ap.error(f"unknown model(s) {', '.join(sorted(unknown))} (shipped: {', '.join(sorted(known))})")
+    result = bench(args.docs, args.speech, args.dpi, args.limit, args.jobs, peers, include,
+                   names(args.models), names(args.match))
     text = json.dumps(result, indent=1) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

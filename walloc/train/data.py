@@ -27,17 +27,29 @@ def _files(folders: list[str], suffixes: set[str], exclude: list[str]) -> list[P
 
 
 class ImageCrops:
-    """Random square crops with random flips, as float tensors in [0, 1]."""
+    """Random square crops with random flips, as float tensors in [0, 1].
 
-    def __init__(self, folders: list[str], crop: int, exclude: list[str] = (), channels: int = 3):
+    Images of another channel count are brought to ``channels`` (:func:`walloc.features.to_channels`:
+    RGB photos -> gray by luma for a one-channel model). ``downscale`` (box factors, 1: as it is) adds
+    each image box-averaged by those factors as well: a 300 dpi bilevel scan averaged by 2 and 3 is the
+    8-bit antialiased page a 150 and 100 dpi gray scan would be, which is what a page model codes.
+    """
+
+    def __init__(self, folders: list[str], crop: int, exclude: list[str] = (), channels: int = 3,
+                 downscale: list[int] = (1,)):
+        from ..features import to_channels
+
         self.crop = crop
         self.images = []
         for path in _files(folders, IMAGE_SUFFIXES, list(exclude)):
             x, _ = io.read_image(path)
-            if x.shape[0] == channels and min(x.shape[1:]) >= crop:
-                self.images.append((x * 255).round().to(torch.uint8))
+            x = to_channels(x, channels)
+            for r in downscale:
+                y = _box(x, r)
+                if min(y.shape[1:]) >= crop:
+                    self.images.append((y * 255).round().to(torch.uint8))
         if not self.images:
-            raise FileNotFoundError(f"no {channels}-channel image of at least {crop}px in {folders}")
+            raise FileNotFoundError(f"no image of at least {crop}px in {folders}")
         self.pixels = sum(im.shape[1] * im.shape[2] for im in self.images)
 
     def batch(self, size: int, rng: np.random.Generator) -> torch.Tensor:
@@ -55,6 +67,13 @@ class ImageCrops:
     def signals(self):
         """Every whole image, as floats in [0, 1]."""
         return (im.float() / 255.0 for im in self.images)
+
+
+def _box(x: torch.Tensor, r: int) -> torch.Tensor:
+    """Image (C, H, W) averaged over r x r blocks (a ragged last row or column dropped)."""
+    if r == 1:
+        return x
+    return torch.nn.functional.avg_pool2d(x[None], r)[0]
 
 
 def resample(x: torch.Tensor, rate: int, target: int) -> torch.Tensor:

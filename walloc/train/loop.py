@@ -91,6 +91,7 @@ class TrainConfig:
     polarity: bool = False       # audio: flip the sign of half the segments (and start from a zero mean)
     rate: str = "factorized"     # what lambda prices: "factorized" (the density) or "context" (the coder's stand-in)
     mixed: bool = False          # decoder fed latents rounded at a shipped step (straight through); rate on noise
+    downscale: list[int] = field(default_factory=lambda: [1])  # image: each image also box-averaged by these factors
     sample_rate: int = 0         # audio: resample every training clip to this rate in Hz (0: as they are)
     join_short: bool = False     # audio: join clips shorter than a segment end to end instead of leaving them out
     level_db: list[float] = field(default_factory=list)  # audio: [low, high] dBFS RMS each segment is scaled to (empty: a gain of 0.5-1.5)
@@ -140,6 +141,8 @@ class TrainConfig:
         audio_only = [k for k in ("sample_rate", "join_short", "level_db", "target_rms_db") if k in raw]
         if audio_only and cfg.net.modality != "audio":
             raise ConfigError(f"{path}: {', '.join(audio_only)} apply to audio models; this is an image model")
+        if "downscale" in raw and (cfg.net.modality != "image" or not cfg.downscale or min(cfg.downscale) < 1):
+            raise ConfigError(f"{path}: downscale is a list of box factors >= 1 for image models, not {cfg.downscale}")
         if cfg.level_db and not (len(cfg.level_db) == 2 and cfg.level_db[0] <= cfg.level_db[1] < 0):
             raise ConfigError(f"{path}: level_db must be [low, high] dBFS with low <= high < 0, not {cfg.level_db}")
         if cfg.target_rms_db > 0 or cfg.sample_rate < 0:
@@ -151,7 +154,7 @@ class TrainConfig:
 
 def make_data(cfg: TrainConfig):
     if cfg.net.modality == "image":
-        return ImageCrops(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels)
+        return ImageCrops(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels, cfg.downscale)
     return AudioSegments(cfg.folders, cfg.crop, cfg.exclude, cfg.net.channels, cfg.polarity, cfg.sample_rate,
                          cfg.join_short, tuple(cfg.level_db) if cfg.level_db else None)
 
