@@ -164,7 +164,11 @@ def _verify(data: bytes, signal, eight_bit: bool) -> float:
 @options.force()
 @options.jobs()
 @options.threads()
-def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: bool, jobs: int, threads: int) -> None:
+@click.option("--backend", type=click.Choice(["onnx", "torch"]), default=None,
+              help="Run the decoder network on ONNX Runtime (no torch needed) or torch. Default: onnx where "
+                   "onnxruntime is installed and the model has its graph.")
+def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: bool, jobs: int, threads: int,
+           backend: str | None) -> None:
     """Decompress .wlc files back to images or audio.
 
     \b
@@ -175,7 +179,7 @@ def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: 
     options.use_threads(threads)
     if _batch(inputs, output):
         jobs = options.check_jobs(jobs)
-        _report(convert.decode_many(inputs, _outdir(output), convert.DecodeJob(fmt, force), workers=jobs,
+        _report(convert.decode_many(inputs, _outdir(output), convert.DecodeJob(fmt, force, backend), workers=jobs,
                                     threads=options.per_process(threads, jobs)), "decoded")
         return
     (input,) = inputs
@@ -187,7 +191,7 @@ def decode(inputs: tuple[str, ...], output: str | None, fmt: str | None, force: 
     check_target(output, force)
     start = time.perf_counter()
     with _bar("decoding") as progress:
-        decoded = convert.decode_stream(data, header, progress)
+        decoded = convert.decode_stream(data, header, progress, backend)
     seconds = time.perf_counter() - start
     convert.write_decoded(output, decoded, fmt)
     shape = "x".join(str(e) for e in reversed(header.extent)) if header.modality == "image" else f"{header.extent[0]} samples"
@@ -336,6 +340,30 @@ def train(config: str, workdir: str | None, resume: bool, threads: int, export: 
         _say(f"exported {path}")
 
 
+@cli.group()
+def export() -> None:
+    """Write models in other formats."""
+
+
+@export.command("onnx")
+@click.argument("names", nargs=-1, required=True, metavar="MODEL...")
+@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--no-weights", is_flag=True, help="Write only the graph and its JSON, not the safetensors file it reads.")
+def export_onnx(names: tuple[str, ...], output: str, no_weights: bool) -> None:
+    """Write each MODEL's decoder network as an ONNX graph (OUTPUT/MODEL.onnx, dynamic size) with
+    OUTPUT/MODEL.json (model version, stream hash, opset, the graph's SHA-256) and the weights it reads.
+
+    \b
+    Inputs: symbols (1, K, rows[, cols]) int32, quality_index () int64; output: coefficients (1, P, ...),
+    the wavelet packet the inverse transform turns into the signal. Needs: pip install 'walloc[export]'.
+    """
+    from walloc.onnx_export import OPSET, export as write
+
+    for name in names:
+        path = write(name, Path(output), weights=not no_weights)
+        _say(f"{name} -> {path}: {_human(path.stat().st_size)} bytes, opset {OPSET}")
+
+
 from .rd import rd  # noqa: E402
 cli.add_command(rd)
 
@@ -360,6 +388,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     except OSError as e:
         _say(f"walloc: error: {e.strerror or e}{': ' + e.filename if getattr(e, 'filename', None) else ''}")
+        sys.exit(1)
+    except ModuleNotFoundError as e:  # an install without torch (pip install walloc): training and the like need it
+        if e.name != "torch":
+            raise
+        _say("walloc: error: this command needs torch: pip install 'walloc[torch]'")
         sys.exit(1)
 
 

@@ -5,13 +5,17 @@
     y = codec.encode(batch)             # float latents to learn on, 16x fewer dimensions
     k = walloc.read_latents(data)       # integer latents of a stream, no decoder network
 
-``import walloc`` imports no torch: the codec (network, tensors) loads on first use of ``Codec``,
-``load``, ``decompress`` and the like, while the stream layer (:mod:`walloc.stream`), the torch-free
-encoder (:mod:`walloc.encoder`) and the model listing need numpy only.
+``import walloc`` imports neither torch nor onnxruntime: the codec (network, tensors) loads on first use
+of ``Codec``, ``load`` and the like, ONNX Runtime on the first decode, while the stream layer
+(:mod:`walloc.stream`), the torch-free encoder (:mod:`walloc.encoder`) and decoder
+(:mod:`walloc.decoder`, ONNX Runtime) and the model listing need no torch. Installed without torch
+(``pip install walloc``), :func:`decompress` and :func:`read_latents` give numpy arrays; with it
+(``pip install 'walloc[torch]'``), torch tensors.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING, Any
 
 from .bitstream import Header, peek_header
@@ -21,12 +25,15 @@ from .zoo import default_model, list_models
 if TYPE_CHECKING:
     import torch
 
-    from .codec import Codec, Decoded
+    import numpy as np
+
+    from .codec import Codec
+    from .decoder import Decoded, Decoder
     from .encoder import Encoder
 
 __version__ = "0.1.0"
 
-_LAZY = {"Codec": "codec", "Decoded": "codec", "Encoder": "encoder", "Stream": "stream"}
+_LAZY = {"Codec": "codec", "Decoded": "decoder", "Decoder": "decoder", "Encoder": "encoder", "Stream": "stream"}
 
 
 def __getattr__(name: str) -> Any:
@@ -64,21 +71,35 @@ def codec_for(data: bytes) -> Codec:
     return Codec.load(header.model, folder_for(header.model, header.model_hash, header.coder))
 
 
-def decompress(data: bytes) -> torch.Tensor:
-    """Decode any stream with the model it names."""
-    return codec_for(data).decompress(data)
+def _has_torch() -> bool:
+    return importlib.util.find_spec("torch") is not None
 
 
-def read_latents(data: bytes) -> torch.Tensor:
-    """Integer latents (groups, K, *shape) of a stream, by entropy decoding alone (no network); a
-    torch tensor (:func:`walloc.stream.read_latents` gives the numpy array without torch)."""
-    import torch
+def decompress(data: bytes, backend: str | None = None) -> torch.Tensor | np.ndarray:
+    """Decode any stream with the model version it names, on ONNX Runtime where it is installed and
+    the model has its graph, else with torch (``backend`` "onnx" or "torch" picks one). A torch tensor
+    where torch is installed, else a numpy array."""
+    if _has_torch():
+        return codec_for(data).decompress(data, backend=backend)
+    from .decoder import Decoder, backend as check
 
+    check(backend)
+    return Decoder.for_stream(data).decompress(data)
+
+
+def read_latents(data: bytes) -> torch.Tensor | np.ndarray:
+    """Integer latents (groups, K, *latent shape) of a stream, by entropy decoding alone (no network);
+    a torch tensor where torch is installed, else the numpy array of :func:`walloc.stream.read_latents`."""
     from .stream import read_latents as read
 
-    return torch.from_numpy(read(data))
+    symbols = read(data)
+    if not _has_torch():
+        return symbols
+    import torch
+
+    return torch.from_numpy(symbols)
 
 
-__all__ = ["Codec", "Decoded", "Encoder", "Stream", "Header", "WallocError", "MediaError", "BitstreamError",
+__all__ = ["Codec", "Decoded", "Decoder", "Encoder", "Stream", "Header", "WallocError", "MediaError", "BitstreamError",
            "ModelError", "DeviceError", "load", "codec_for", "decompress", "read_latents", "list_models",
            "default_model", "peek_header"]

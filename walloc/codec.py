@@ -10,20 +10,21 @@ Compression and decompression run band by band (``tiling``), so memory stays bou
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
-from . import bitstream, stream, tiling
+from . import bitstream, decoder, stream, tiling
+from .decoder import Decoded
 from .encoder import Encoder, as_array, check_signal, readable, ticker
 from .entropy import FactorizedDensity, Tables
-from .errors import DeviceError, MediaError
+from .errors import DeviceError, MediaError, ModelError
 from .io import AudioMeta, ImageMeta
 from .model import NetConfig, WallocNet
 from .stream import Stream
-from .zoo import Quality, load_parts
+from .zoo import MODEL_DIR, Quality, load_parts
 
 
 def checked_device(device: str | torch.device) -> torch.device:
@@ -57,15 +58,6 @@ def read_latents_batch(layer: Stream, streams: Sequence[bytes], threads: int = 0
     return headers, out.to(target) if target is not None else out
 
 
-@dataclass(frozen=True)
-class Decoded:
-    """A decompressed signal with what is needed to write it back as it came in."""
-
-    signal: torch.Tensor           # (C, H, W) in [0, 1] or (C, L) in [-1, 1]
-    meta: ImageMeta | AudioMeta
-    header: bitstream.Header
-
-
 class _DeviceEncoder(Encoder):
     """The encoder on a torch device other than the CPU: bands by :mod:`walloc.tiling`, same stream."""
 
@@ -84,8 +76,10 @@ class Codec:
     """One shipped model, ready to compress, decompress, and give latents for learning: the network
     plus its stream layer (:class:`walloc.stream.Stream`). Each object is its caller's own."""
 
-    def __init__(self, name: str, config: dict, net: WallocNet, density: FactorizedDensity, qualities: list[Quality]):
+    def __init__(self, name: str, config: dict, net: WallocNet, density: FactorizedDensity, qualities: list[Quality],
+                 folder: Path | None = None):
         self.name = name
+        self.folder = folder  # the model's files (with its ONNX graph, if any) when it was loaded from them
         self.config = config
         self.net = net
         self.density = density
@@ -98,7 +92,7 @@ class Codec:
         """A shipped model with a network of its own; ``context=False`` ignores its context tables
         (factorized coding only)."""
         config, net, density, qualities = load_parts(name, model_dir, context)
-        return cls(name, config, net, density, qualities)
+        return cls(name, config, net, density, qualities, Path(model_dir or MODEL_DIR))
 
     # -- properties ---------------------------------------------------------------------------------
     @property
@@ -262,8 +256,15 @@ class Codec:
         """
         return read_latents_batch(self.stream, streams, threads, device)
 
+    def onnx_decoder(self) -> decoder.Decoder | None:
+        """The ONNX Runtime decoder of this model's files, or None where the folder it was loaded from
+        has no ONNX graph of it (a model of your own before `walloc export onnx`)."""
+        if self.folder is None or not decoder.has_graph(self.name, self.folder):
+            return None
+        return decoder.Decoder(self.stream, self.folder)
+
     def decompress_full(self, data: bytes, dtype: torch.dtype = torch.float32,
-                        progress: Callable[[float], None] | None = None) -> Decoded:
+                        progress: Callable[[float], None] | None = None, backend: str | None = None) -> Decoded:
         """Stream -> signal plus its metadata and header, decoded band by band.
 
         ``dtype`` float32 gives [0, 1] images / [-1, 1] audio; integer dtypes give integer samples
@@ -271,7 +272,17 @@ class Codec:
         int16 / int32 PCM audio, and int32 (or uint16) images the stream's own pixel values (0..255,
         or 0..65535 for a 16-bit stream).
         ``progress``, if given, is called with the fraction of the signal decoded after each band.
+        ``backend`` "onnx" runs the decoder network of the model's files on ONNX Runtime (the default
+        on the CPU where onnxruntime is installed and the model has its graph; weights changed in
+        memory are not seen there), "torch" this codec's network on its device.
         """
+        onnx = self.onnx_decoder() if backend != "torch" and self.device.type == "cpu" else None
+        if decoder.backend(backend, onnx is not None) == "onnx":
+            if onnx is None:
+                raise ModelError(f"the onnx backend decodes on the CPU with the model's ONNX graph: '{self.name}' is on "
+                                 f"{self.device} or its folder has no graph (write one with `walloc export onnx`)")
+            done = onnx.decompress_full(data, str(dtype).replace("torch.", ""), progress, torch.get_num_threads())
+            return Decoded(torch.from_numpy(done.signal), done.meta, done.header)
         header, symbols = self.read_latents(data)
         q, m = self.quality(header.quality), self.cfg.channels
         # channels last in memory, as image and audio writers want them, without a transposed copy
@@ -304,15 +315,11 @@ class Codec:
         tiling.decode(self.net, latents, header.groups, header.latent_extent, self.device, keep, q.quality)
         for start, length in header.silence:  # digital silence in, digital silence out
             out[:, start: start + length] = 0
-        if header.modality == "image":
-            meta = ImageMeta(bit_depth=header.bit_depth, float_array=header.float_samples)
-        else:
-            meta = AudioMeta(sample_rate=header.sample_rate, bit_depth=header.bit_depth, float_samples=header.float_samples)
-        return Decoded(out, meta, header)
+        return Decoded(out, decoder.meta_of(header), header)
 
-    def decompress(self, data: bytes, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Stream -> signal (C, H, W) or (C, L)."""
-        return self.decompress_full(data, dtype).signal
+    def decompress(self, data: bytes, dtype: torch.dtype = torch.float32, backend: str | None = None) -> torch.Tensor:
+        """Stream -> signal (C, H, W) or (C, L) (``backend`` as in :meth:`decompress_full`)."""
+        return self.decompress_full(data, dtype, backend=backend).signal
 
     def check_stream(self, header: bitstream.Header) -> None:
         """Refuse a (parsed) stream this codec cannot decode (see :meth:`walloc.stream.Stream.check_stream`)."""

@@ -253,21 +253,29 @@ def check_format(header: "Header", fmt: str) -> None:
         io.check_audio_format(fmt, header.channels)
 
 
-def decode_stream(data: bytes, header: "Header", progress: Callable[[float], None] | None = None):
+def decode_stream(data: bytes, header: "Header", progress: Callable[[float], None] | None = None,
+                  backend: str | None = None):
     """Decode a stream with the model it names (cached per process): a :class:`walloc.Decoded` whose
-    samples are integers where that loses nothing against the original (less memory)."""
+    samples are integers where that loses nothing against the original (less memory). On ONNX Runtime
+    without torch (the default where onnxruntime is installed), else with torch (``backend`` picks)."""
+    from .decoder import Decoder, backend as pick, has_graph
+    from .zoo import folder_for
+
+    if header.float_samples:
+        dtype = "float32"
+    elif header.modality == "image":
+        dtype = "uint8" if header.bit_depth == 8 else "float32"
+    else:
+        dtype = "int16" if header.bit_depth <= 16 else "float32"
+    if pick(backend, has_graph(header.model, folder_for(header.model, header.model_hash, header.coder))) == "onnx":
+        decoder = cached(("decoder", header.model, header.model_hash), lambda: Decoder.for_stream(data))
+        return decoder.decompress_full(data, dtype, progress)
     import torch
 
     import walloc
 
-    if header.float_samples:
-        dtype = torch.float32
-    elif header.modality == "image":
-        dtype = torch.uint8 if header.bit_depth == 8 else torch.float32
-    else:
-        dtype = torch.int16 if header.bit_depth <= 16 else torch.float32
     codec: Codec = cached(("codec", header.model, header.model_hash), lambda: walloc.codec_for(data))
-    return codec.decompress_full(data, dtype, progress)
+    return codec.decompress_full(data, getattr(torch, dtype), progress, backend="torch")
 
 
 def write_decoded(target: str, decoded: Any, fmt: str) -> None:
@@ -283,6 +291,7 @@ class DecodeJob:
 
     fmt: str | None = None  # None: png for images, wav for audio
     force: bool = False
+    backend: str | None = None  # None: onnx where onnxruntime is installed (walloc.decoder.backend)
 
 
 def decode_file(job: DecodeJob, src: Path, base: Path) -> int | None:
@@ -297,7 +306,7 @@ def decode_file(job: DecodeJob, src: Path, base: Path) -> int | None:
     dst = base.with_name(f"{base.name}.{fmt}")
     if dst.exists() and not job.force:
         return None
-    decoded = decode_stream(data, header)
+    decoded = decode_stream(data, header, backend=job.backend)
     dst.parent.mkdir(parents=True, exist_ok=True)
     write_decoded(str(dst), decoded, fmt)
     return dst.stat().st_size

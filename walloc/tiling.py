@@ -19,21 +19,17 @@ same samples whatever the thread count.
 
 from __future__ import annotations
 
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from . import wavelet
-from .encoder import SCALE, analysis_margin, band_plan, band_rows, margin_rows  # one band plan for encoding and decoding
+from .decoder import DECODE_WORKERS, Band, band_runs, decode_bands, run_bands  # one band plan and schedule for both backends
+from .encoder import SCALE, band_plan, band_rows  # one band plan for encoding and decoding
 from .errors import MediaError
 from .model import WallocNet
 
-# a band to decode: channel group, first and end latent row, and the latent rows its synthesis reads (margin included)
-Band = tuple[int, int, int, tuple[int, int]]
-DECODE_WORKERS = 8       # bands decoded at once at most: each holds its network's activations (~150 MB for rgb-16x)
 # integer samples as the encoder reads them (x / scale), by torch dtype
 _SCALE = {getattr(torch, f"{'uint' if kind == 'u' else 'int'}{8 * size}"): scale for (kind, size), scale in SCALE.items()}
 
@@ -62,10 +58,6 @@ def from_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         return x.to(dtype)
     info = torch.iinfo(dtype)
     return x.mul(_SCALE[dtype]).round_().clamp_(info.min, info.max).to(dtype)  # one float temporary, not three
-
-
-def _bands(rows: int, size: int) -> list[tuple[int, int]]:
-    return [(r, min(rows, r + size)) for r in range(0, rows, size)]
 
 
 def pad_to_block(x: torch.Tensor, block: int, skip_first: bool = False) -> torch.Tensor:
@@ -98,16 +90,6 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
     return extent
 
 
-def _runs(idx: list[int]) -> list[tuple[int, int, int]]:
-    """Split row indices into runs of consecutive rows: (position in idx, first row, length)."""
-    runs, start = [], 0
-    for i in range(1, len(idx) + 1):
-        if i == len(idx) or idx[i] != idx[i - 1] + 1:
-            runs.append((start, idx[start], i - start))
-            start = i
-    return runs
-
-
 def _single_threaded() -> None:
     """Pin a worker thread's torch ops to one thread. Torch keeps the count per thread, set from the
     process default when it first sees the thread: initialised first, a later reset cannot reach it."""
@@ -133,25 +115,18 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     in band order, from the calling thread (as ``latents`` is called).
 
     Same stream, same output, for any thread count: on the CPU each band's decoder network runs on
-    one torch thread, with the bands spread over a pool of ``torch.get_num_threads()`` threads. The
+    one torch thread, with the bands spread over a pool of ``torch.get_num_threads()`` threads
+    (:func:`walloc.decoder.run_bands`, the plan and schedule the ONNX backend shares). The
     arithmetic of torch's CPU kernels depends on its thread count (a 1x1 convolution is a GEMM on
     one thread and a oneDNN kernel on more; vectorised element-wise kernels change between vector
     and scalar code where the threads' ranges meet); one thread per band fixes it. The packet synthesis (C++, bit-identical on any number of threads)
-    runs on the calling thread while the pool works on the next bands, at most ``threads + 1`` bands
-    in flight. A signal of one band (a Kodak image) thus runs its network on one core.
+    runs on the calling thread while the pool works on the next bands. A signal of one band (a Kodak
+    image) thus runs its network on one core.
     """
     rows, block = latent_extent[0], net.cfg.block_size
-    size = band_rows(net.cfg, latent_extent[1:])
-    syn = 0 if size >= rows else analysis_margin(net.cfg.levels)
-    reach = net.receptive_rows
 
     def pieces(band: Band) -> list[tuple[torch.Tensor, int, int]]:
-        g, _, _, span = band
-        out = []
-        for _, first, n in _runs([r % rows for r in range(*span)]):
-            lo, hi = max(0, first - reach), min(rows, first + n + reach)
-            out.append((latents(g, lo, hi).unsqueeze(0).to(device), first - lo, n))
-        return out
+        return [(latents(band[0], lo, hi).unsqueeze(0).to(device), skip, n) for lo, hi, skip, n in band_runs(net.cfg, rows, band[3])]
 
     def finish(band: Band, coeff: torch.Tensor) -> None:
         g, r0, r1, span = band
@@ -160,24 +135,11 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
         skip = r0 - span[0]
         emit(g, r0 * block, r1 * block, signal[0, :, skip * block: (skip + r1 - r0) * block])
 
-    bands = [(g, r0, r1, margin_rows(net.cfg, rows, r0, r1, syn)) for g in range(groups) for r0, r1 in _bands(rows, size)]
+    bands = decode_bands(net.cfg, groups, latent_extent, band_rows(net.cfg, latent_extent[1:]))
     threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:  # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
-        for band in bands:
-            finish(band, _coefficients(net, pieces(band), quality))
-        return
-    workers = min(threads, len(bands), DECODE_WORKERS)
-    pool = ThreadPoolExecutor(max_workers=workers, initializer=_single_threaded)
-    pending: deque[tuple[Band, Future]] = deque()
+    # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
+    workers = 1 if device.type != "cpu" else min(threads, len(bands), DECODE_WORKERS)
     try:
-        for band in bands:
-            pending.append((band, pool.submit(_coefficients, net, pieces(band), quality)))
-            if len(pending) > workers:  # a bounded look-ahead: the memory of a few bands
-                band, job = pending.popleft()
-                finish(band, job.result())
-        while pending:
-            band, job = pending.popleft()
-            finish(band, job.result())
+        run_bands(bands, pieces, lambda p: _coefficients(net, p, quality), finish, workers, _single_threaded)
     finally:
-        pool.shutdown(cancel_futures=True)
         torch.set_num_threads(threads)  # the workers' count is also torch's default for new threads
