@@ -2,6 +2,9 @@
 
     python benchmarks/bench_audio.py --out docs/results/bench_audio.json [--clips ../shared/data/audio]
 
+Beside full-scale PSNR, every signal gets its SNR against itself (``snr_db``: the error under the signal's
+own level, which full-scale PSNR hides for a quiet take) and SI-SDR.
+
 - ``sines``: PSNR (full scale 1.0) of 2-second stereo sines: 1 kHz at -1 and -3 dBFS, 12 kHz at -6 dBFS,
   and the gain code the encoder chose (see docs/bitstream.md).
 - ``silence``: RMS in dBFS of one second of digital silence after decoding (-inf: exact zeros).
@@ -12,7 +15,7 @@
   the largest such excess and where; ``excess_db`` is 0 when there is none.
 - ``above_8k``: the share of the original's energy above 8 kHz, and how much of it decoding loses
   (energy of the error above 8 kHz over the original's there).
-- ``clips``: PSNR and compression ratio (against 16-bit PCM) of each evaluation clip.
+- ``clips``: PSNR, SNR, SI-SDR and compression ratio (against 16-bit PCM) of each evaluation clip.
 """
 
 from __future__ import annotations
@@ -40,6 +43,16 @@ def as_float(x: np.ndarray) -> np.ndarray:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / max(np.mean((a - b) ** 2), 1e-20)))
+
+
+def scores(y: np.ndarray, x: np.ndarray) -> dict:
+    """Full-scale PSNR, SNR against the signal itself and SI-SDR of decoded y against x."""
+    import torch
+
+    from walloc.metrics import si_sdr, snr
+
+    a, b = torch.from_numpy(y), torch.from_numpy(x)
+    return {"psnr": round(psnr(y, x), 2), "snr_db": round(snr(a, b), 2), "si_sdr": round(si_sdr(a, b), 2)}
 
 
 def welch(x: np.ndarray) -> np.ndarray:
@@ -92,7 +105,7 @@ def main() -> None:
     for hz, dbfs in ((1000, -1), (1000, -3), (12000, -6)):
         x = np.stack([10 ** (dbfs / 20) * np.sin(2 * np.pi * hz * t)] * 2).astype(np.float32)
         y, data = roundtrip(x)
-        sines[f"{hz}Hz_{dbfs}dBFS"] = {"psnr": round(psnr(y, x), 2), "gain": bitstream.peek_header(data).gain}
+        sines[f"{hz}Hz_{dbfs}dBFS"] = {**scores(y, x), "gain": bitstream.peek_header(data).gain}
     y, _ = roundtrip(np.zeros((2, RATE), np.int16))
     rms = float(np.sqrt(np.mean(y.astype(np.float64) ** 2)))
     result = {"model": codec.name, "model_sha256": codec.sha256, "quality": quality, "sines": sines,
@@ -102,7 +115,7 @@ def main() -> None:
     for path in clips:
         x = as_float(read_audio_array(path)[0])
         y, data = roundtrip(x)
-        result["clips"][path.name] = {"psnr": round(psnr(y, x), 2), "ratio": round(x.size * 2 / len(data), 2)}
+        result["clips"][path.name] = {**scores(y, x), "ratio": round(x.size * 2 / len(data), 2)}
         if path.name == MUSIC:
             result["lines"], result["above_8k"] = lines(x, y), above(x, y)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -153,3 +153,18 @@ def test_bd_rate_refuses_what_it_cannot_compute():
         metrics.bd_rate([1], [30], [1, 2], [30, 32])
     with pytest.raises(ValueError, match="positive"):
         metrics.bd_rate([0, 2], [30, 32], [1, 2], [30, 32])
+
+
+def test_snr_sees_the_error_of_a_quiet_take_that_full_scale_psnr_hides():
+    """A tone at -40 dBFS RMS with an error at -60 dBFS: full-scale PSNR 60 dB, SNR against itself 20 dB
+    (bench_audio reports both, and SI-SDR)."""
+    from conftest import benchmark
+
+    t = np.arange(16000) / 16000
+    x = (0.01 * np.sqrt(2) * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+    error = (0.001 * np.sqrt(2) * np.sin(2 * np.pi * 3000 * t)).astype(np.float32)[None]
+    scores = benchmark("bench_audio").scores(x + error, x)
+    assert scores["psnr"] == pytest.approx(60.0, abs=0.05) and scores["snr_db"] == pytest.approx(20.0, abs=0.05)
+    assert scores["si_sdr"] == pytest.approx(20.0, abs=0.1)
+    assert metrics.snr(torch.from_numpy(x), torch.from_numpy(x)) == math.inf
+    assert math.isnan(metrics.snr(torch.zeros(1, 8), torch.zeros(1, 8)))
