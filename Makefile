@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 DATA   ?= ../shared/data
 OUT    ?= out
 
-.PHONY: setup demo test fuzz sanitize wheel-check bench-setup bench-entropy bench-cli clean
+.PHONY: setup demo test test-notorch onnx-graphs fuzz sanitize wheel-check bench-setup bench-entropy bench-cli clean
 
 # torch is pinned to the CPU wheel that lies on this machine's disk; any other spec pulls CUDA builds.
 $(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
@@ -17,6 +17,15 @@ $(STAMP): pyproject.toml setup.py $(wildcard csrc/*)
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# the install for reading and writing files: the package without torch (ONNX Runtime decodes)
+NOTORCH ?= .venv-notorch
+NT_STAMP := $(NOTORCH)/.installed
+$(NT_STAMP): pyproject.toml setup.py $(wildcard csrc/*)
+	test -x $(NOTORCH)/bin/python || python3 -m venv $(NOTORCH)
+	$(NOTORCH)/bin/pip -q --disable-pip-version-check install 'setuptools>=77' wheel pybind11 numpy pytest
+	$(NOTORCH)/bin/pip -q --disable-pip-version-check install --no-build-isolation -e .
+	touch $(NT_STAMP)
 
 # the shipped samples (samples/, CC0) always; a Kodak image and a music clip from $(DATA) only when present
 demo: setup
@@ -32,8 +41,18 @@ demo: setup
 	  $(VENV)/bin/walloc decode $(OUT)/kodim23.wlc -o $(OUT)/kodim23.png -f; \
 	else echo "($(DATA) not found: the Kodak part of the demo is skipped)"; fi
 
-test: setup
+test: setup test-notorch
 	$(PY) -m pytest
+
+# the decode tests in the venv without torch (tests/conftest.py imports torch, so it is not loaded)
+test-notorch: $(NT_STAMP)
+	@! $(NOTORCH)/bin/python -c "import torch" 2>/dev/null || { echo "$(NOTORCH) holds torch"; exit 1; }
+	$(NOTORCH)/bin/python -m pytest --noconftest -p no:cacheprovider tests/test_onnx.py
+
+# the shipped ONNX graphs (models/onnx, models/releases/*/onnx), after a model changes
+onnx-graphs: setup
+	$(PIP) install 'onnx>=1.15'
+	$(PY) -m walloc.onnx_export
 
 fuzz: setup
 	WALLOC_FUZZ_EXAMPLES=25000 $(PY) -m pytest tests/test_fuzz.py
@@ -60,4 +79,4 @@ bench-cli: setup
 	$(PY) benchmarks/bench_cli.py --out $(OUT)/bench_cli.json
 
 clean:
-	rm -rf $(VENV) build *.egg-info walloc/_rans*.so $(OUT)
+	rm -rf $(VENV) $(NOTORCH) build *.egg-info walloc/_rans*.so $(OUT)

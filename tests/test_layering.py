@@ -132,3 +132,37 @@ def test_the_sdist_manifest_carries_the_license_configs_docs_models_and_tests():
     manifest = (ROOT / "MANIFEST.in").read_text().split()
     for needed in ("LICENSE", "configs", "docs", "models", "csrc", "tests", "benchmarks"):
         assert needed in manifest, needed
+
+
+# -- the install without torch (pip install walloc): reading and writing files -----------------------------
+TORCH_FREE = ["walloc", "walloc.encoder", "walloc.decoder", "walloc.stream", "walloc.convert", "walloc.io", "walloc.zoo",
+              "walloc.cli.main"]
+
+
+def test_import_walloc_loads_neither_torch_nor_onnxruntime():
+    assert _loaded_after("import walloc", ["torch", "onnxruntime"]) == []
+
+
+def test_the_modules_for_reading_and_writing_files_import_no_torch():
+    """Encode, decode, info, models and read_latents (and the command line) start without torch or ONNX Runtime."""
+    assert _loaded_after("import " + ", ".join(TORCH_FREE), ["torch", "onnxruntime"]) == []
+
+
+def test_a_decode_loads_onnxruntime_and_no_torch():
+    statement = ("from pathlib import Path; from walloc.decoder import Decoder\n"
+                 "data = Path('tests/fixtures/rgb-16x@4-format2.wlc').read_bytes()\n"
+                 "assert Decoder.for_stream(data).decompress(data).shape == (3, 48, 64)")
+    assert _loaded_after(statement, ["torch", "onnxruntime"]) == ["onnxruntime"]
+
+
+def test_torch_is_an_extra_and_onnxruntime_a_dependency():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    names = [d.split(">")[0].split("=")[0].strip() for d in project["dependencies"]]
+    assert "torch" not in names and "onnxruntime" in names
+    assert any(d.startswith("torch") for d in project["optional-dependencies"]["torch"])
+
+
+def test_the_wheel_ships_the_onnx_graphs():
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["walloc.models"]
+    assert "onnx/*" in data and "releases/*/onnx/*" in data
+    assert "*.onnx" in (ROOT / "MANIFEST.in").read_text()

@@ -258,8 +258,8 @@ class Codec:
 
     def onnx_decoder(self) -> decoder.Decoder | None:
         """The ONNX Runtime decoder of this model's files, or None where the folder it was loaded from
-        has no ONNX graph of it (a model of your own before `walloc export onnx`)."""
-        if self.folder is None or not decoder.has_graph(self.name, self.folder):
+        has no ONNX graph of its weights (a model of your own before `walloc export onnx`)."""
+        if self.folder is None or not decoder.has_graph(self.name, self.folder, self.sha256):
             return None
         return decoder.Decoder(self.stream, self.folder)
 
@@ -276,6 +276,7 @@ class Codec:
         on the CPU where onnxruntime is installed and the model has its graph; weights changed in
         memory are not seen there), "torch" this codec's network on its device.
         """
+        self.check_stream(bitstream.peek_header(data))  # another model or version: refused before any graph is read
         onnx = self.onnx_decoder() if backend != "torch" and self.device.type == "cpu" else None
         if decoder.backend(backend, onnx is not None) == "onnx":
             if onnx is None:

@@ -259,6 +259,7 @@ def decode_stream(data: bytes, header: "Header", progress: Callable[[float], Non
     samples are integers where that loses nothing against the original (less memory). On ONNX Runtime
     without torch (the default where onnxruntime is installed), else with torch (``backend`` picks)."""
     from .decoder import Decoder, backend as pick, has_graph
+    from .stream import for_stream
     from .zoo import folder_for
 
     if header.float_samples:
@@ -267,7 +268,8 @@ def decode_stream(data: bytes, header: "Header", progress: Callable[[float], Non
         dtype = "uint8" if header.bit_depth == 8 else "float32"
     else:
         dtype = "int16" if header.bit_depth <= 16 else "float32"
-    if pick(backend, has_graph(header.model, folder_for(header.model, header.model_hash, header.coder))) == "onnx":
+    folder = folder_for(header.model, header.model_hash, header.coder)
+    if pick(backend, has_graph(header.model, folder, for_stream(data).sha256)) == "onnx":
         decoder = cached(("decoder", header.model, header.model_hash), lambda: Decoder.for_stream(data))
         return decoder.decompress_full(data, dtype, progress)
     import torch

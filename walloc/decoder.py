@@ -66,9 +66,13 @@ def backend(name: str | None = None, graph: bool = True) -> str:
     return name
 
 
-def has_graph(name: str, folder: Path) -> bool:
-    """Whether a model folder holds the model's ONNX graph (a model of your own may not, until exported)."""
-    return (Path(folder) / GRAPH_DIR / f"{name}.onnx").exists()
+def has_graph(name: str, folder: Path, sha256: str) -> bool:
+    """Whether a model folder holds an ONNX graph of the model with these weights (a model of your own,
+    or one trained again, may not until `walloc export onnx` writes it)."""
+    try:
+        return json.loads((Path(folder) / GRAPH_DIR / f"{name}.json").read_text()).get("weights_sha256") == sha256
+    except (OSError, ValueError):
+        return False
 
 
 def cores(threads: int = 0) -> int:
