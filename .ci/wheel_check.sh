@@ -39,16 +39,17 @@ for need in ("walloc/cli/main.py", "walloc/models/__init__.py", "walloc/eval/swe
     assert need in names, f"wheel lacks {need}"
 weights = [n for n in names if n.startswith("walloc/models/") and n.endswith(".safetensors")]
 assert weights, "wheel holds no models"
+assert "walloc/models/onnx/rgb-16x.onnx" in names and "walloc/models/onnx/rgb-16x.json" in names, "wheel lacks the ONNX graphs"
 assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), "wheel lacks the LICENSE"
 assert any(n.startswith("walloc/_rans") for n in names) and any(n.startswith("walloc/_packet") for n in names), "no extensions"
 print(f"[wheel-check] wheel: {len(names)} files, {len(weights)} weight files; sdist complete")
 EOF
 
-step "fresh venv"
+step "fresh venv, without torch (the install for reading and writing files)"
 python3 -m venv "$WORK/venv"
 PIP="$WORK/venv/bin/pip -q --disable-pip-version-check"
-$PIP install torch==2.13.0   # the CPU wheel on disk; any other spec pulls CUDA builds
 $PIP install "$WHEEL"
+if "$WORK/venv/bin/python" -c "import torch" 2>/dev/null; then echo "pip install walloc pulled torch" >&2; exit 1; fi
 
 step "use it from outside the checkout"
 mkdir "$WORK/user"
@@ -74,4 +75,14 @@ for f in k.wlc k.png a.wlc a.wav; do [ -s "$f" ] || { echo "$f missing or empty"
 "$BIN/walloc" info k.wlc
 "$BIN/walloc" info a.wlc
 "$BIN/python" -m walloc --help >/dev/null
+"$BIN/python" -c "import sys, walloc; k = walloc.read_latents(open('k.wlc', 'rb').read()); assert k.ndim == 4 and 'torch' not in sys.modules"
+if "$BIN/walloc" train /dev/null 2> train.err; then echo "walloc train ran without torch" >&2; exit 1; fi
+grep -q "needs torch: pip install 'walloc\[torch\]'" train.err || { echo "walloc train without torch: $(cat train.err)" >&2; exit 1; }
+
+step "with torch (the install for learning): the torch decoder agrees"
+$PIP install torch==2.13.0   # the CPU wheel on disk; any other spec pulls CUDA builds
+"$BIN/walloc" decode k.wlc -o kt.png --backend torch
+"$BIN/python" -c "import numpy as np; from PIL import Image
+a, b = (np.asarray(Image.open(f), dtype=int) for f in ('k.png', 'kt.png'))
+assert np.abs(a - b).max() <= 2 and (np.abs(a - b) <= 1).mean() >= 0.999"
 step "ok"
