@@ -124,6 +124,7 @@ def encode(inputs: tuple[str, ...], output: str | None, model: str | None, quali
     source = read_input(input) if input == "-" else Path(input)  # files are read by their readers, once
     modality, signal, meta = convert.read_media(source, input)
     encoder = convert.load_encoder(model, modality)
+    encoder.check_codable(signal, quality, input)
     start = time.perf_counter()
     with _bar("encoding") as progress:
         data = encoder.compress(signal, quality, meta, progress)

@@ -19,13 +19,17 @@ keep their floats as ``.npy`` and are written as 8-bit pixels to picture formats
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
+import os
 import struct
+import sys
+import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterator, Union
 
 import numpy as np
 
@@ -42,6 +46,8 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".mp3"}
 # sample formats we can write back, by bit depth code kept in the header
 AUDIO_SUBTYPES = {"PCM_U8": 8, "PCM_S8": 8, "PCM_16": 16, "PCM_24": 24, "PCM_32": 32, "FLOAT": 32, "DOUBLE": 64}
 MAX_NPY_CHANNELS = 64
+UNKNOWN_FRAMES = (1 << 63) - 1  # libsndfile's frame count for a file that does not give its length
+AUDIO_BLOCK = 1 << 16           # frames per read of such a file
 
 # What each output format holds: channel counts, and whether 16 bits per sample survive (1: grayscale only).
 IMAGE_FORMATS = {"png": ((1, 2, 3, 4), 4), "tif": ((1, 2, 3, 4), 1), "tiff": ((1, 2, 3, 4), 1),
@@ -81,6 +87,39 @@ def _name(source: Source) -> str:
     return str(source) if isinstance(source, (str, Path)) else "input"
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[list[str]]:
+    """Keep what the readers print off the user's terminal: libtiff and mpg123 write warnings and
+    errors to file descriptor 2 from C, Pillow warns through Python. A refusal must be one line, so
+    the C lines are collected (after the block) for the refusal to quote, and warnings are dropped."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to guard
+        saved = None
+    with tempfile.TemporaryFile() as sink, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if saved is not None:
+            os.dup2(sink.fileno(), 2)
+        try:
+            yield lines
+        finally:
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
+            sink.seek(0)
+            lines.extend(line.strip() for line in sink.read().decode("utf-8", "replace").splitlines() if line.strip())
+
+
+def _reason(error: BaseException, printed: list[str]) -> str:
+    """One line saying why a reader failed: the first line its C library printed (more telling than
+    libsndfile's "not a regular file" or Pillow's "decoder error -2"), else its exception."""
+    if printed:
+        return printed[0].split("] ", 1)[-1][:200]  # mpg123 starts with [source:function():line]
+    return " ".join(str(getattr(error, "error_string", None) or error or type(error).__name__).split())
+
+
 # -- images -------------------------------------------------------------------------------------------------
 def read_image_array(source: Source) -> tuple[np.ndarray, ImageMeta]:
     """Read an image as a (C, H, W) array: uint8 or uint16 pixels at the file's bit depth, or float32 in
@@ -117,28 +156,30 @@ def read_image(source: Source, native: bool = False) -> tuple["torch.Tensor", Im
 
 def _read_picture(stream: BinaryIO, name: str) -> tuple[np.ndarray, ImageMeta]:
     """(H, W, C) pixels of any picture file: 16-bit colour PNGs here, everything else through Pillow."""
-    head = stream.read(33)
-    stream.seek(-len(head), 1)
-    if _is_png16_colour(head):
-        return _read_png16(stream.read(), name), ImageMeta(bit_depth=16)
     from PIL import Image, ImageOps, UnidentifiedImageError
 
-    try:
-        with warnings.catch_warnings():  # huge images are what tiling is for; Pillow's hard limit still holds
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(stream)
-        with im:
-            _refuse_reduced_tiff(im, name)
-            im.load()
-            meta = ImageMeta(bit_depth=16 if im.mode in ("I;16", "I;16B", "I;16L", "I") else 8)
-            ImageOps.exif_transpose(im, in_place=True)  # as a viewer shows it (no copy without EXIF)
-            return _pixels(im), meta
-    except UnidentifiedImageError:
-        raise MediaError(f"{name}: not an image Pillow can read") from None
-    except Image.DecompressionBombError as e:
-        raise MediaError(f"{name}: too large to decode safely ({e})") from None
-    except (OSError, SyntaxError, ValueError, struct.error) as e:
-        raise MediaError(f"{name}: damaged or truncated image ({e})") from None
+    with _quiet() as printed:  # huge images are what tiling is for; Pillow's hard limit still holds
+        try:
+            head = stream.read(33)
+            stream.seek(-len(head), 1)
+            if _is_png16_colour(head):
+                return _read_png16(stream.read(), name), ImageMeta(bit_depth=16)
+            with Image.open(stream) as im:
+                _refuse_reduced_tiff(im, name)
+                _refuse_frames(im, name)
+                im.load()
+                meta = ImageMeta(bit_depth=16 if im.mode in ("I;16", "I;16B", "I;16L", "I") else 8)
+                ImageOps.exif_transpose(im, in_place=True)  # as a viewer shows it (no copy without EXIF)
+                return _pixels(im, name), meta
+        except MediaError:
+            raise
+        except Exception as e:  # noqa: BLE001 - whatever a damaged or unusual file makes Pillow raise
+            failure = e
+    if isinstance(failure, UnidentifiedImageError):
+        raise MediaError(f"{name}: not an image Pillow can read")
+    if isinstance(failure, Image.DecompressionBombError):
+        raise MediaError(f"{name}: too large to decode safely ({failure})")
+    raise MediaError(f"{name}: damaged, truncated or unsupported image ({_reason(failure, printed)})")
 
 
 def _refuse_reduced_tiff(im, name: str) -> None:
@@ -149,8 +190,20 @@ def _refuse_reduced_tiff(im, name: str) -> None:
                          "save it as a 16-bit PNG or an (H, W, C) uint16 .npy")
 
 
-def _pixels(im) -> np.ndarray:
-    """Pillow image -> (H, W, C) array, applying the documented mode conversions."""
+def _refuse_frames(im, name: str) -> None:
+    """Animations (GIF, APNG, WebP) and multi-page files (TIFF) hold several pictures, and walloc codes
+    one: refuse rather than code the first silently. MPO files are exempt: their first picture is the
+    photo, the others are renditions of it (a stereo view, a gain map) that viewers do not show."""
+    frames = getattr(im, "n_frames", 1)
+    if frames > 1 and im.format != "MPO":
+        raise MediaError(f"{name}: {frames} frames (an animation or a multi-page file); walloc codes one still "
+                         "image: extract a frame first")
+
+
+def _pixels(im, name: str = "input") -> np.ndarray:
+    """Pillow image -> (H, W, C) array, applying the documented mode conversions; a tRNS key colour
+    (a colour or gray value marked transparent) becomes an alpha channel."""
+    key = im.info.get("transparency") if im.mode in ("1", "L", "RGB", "I", "I;16", "I;16B", "I;16L") else None
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif im.mode == "PA":
@@ -160,13 +213,26 @@ def _pixels(im) -> np.ndarray:
     elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         im = im.convert("RGB")
     elif im.mode == "F":
-        raise MediaError("32-bit float images are not supported; save as 8- or 16-bit, or as .npy")
+        raise MediaError(f"{name}: 32-bit float images are not supported; save as 8- or 16-bit, or as .npy")
     arr = np.array(im)  # a writable copy: torch tensors must not alias read-only memory
     if im.mode == "I":
         arr = np.clip(arr, 0, 65535).astype(np.uint16)
     elif arr.dtype != np.uint8:
         arr = arr.astype(np.uint16)  # I;16B and friends: native byte order
-    return arr.reshape(arr.shape[0], arr.shape[1], -1)
+    return _keyed(arr.reshape(arr.shape[0], arr.shape[1], -1), key)
+
+
+def _keyed(arr: np.ndarray, key: Any) -> np.ndarray:
+    """(H, W, C) pixels with an alpha channel added that is zero where every channel equals ``key`` (PNG's
+    tRNS for gray and RGB images); unchanged when the key is malformed or marks no pixel."""
+    values = (key,) if isinstance(key, int) else key
+    if not isinstance(values, tuple) or len(values) != arr.shape[2] or not all(isinstance(v, int) for v in values):
+        return arr
+    clear = np.all(arr == np.asarray(values, dtype=np.int64).astype(arr.dtype), axis=2)
+    if not clear.any():
+        return arr
+    alpha = np.where(clear, 0, np.iinfo(arr.dtype).max).astype(arr.dtype)
+    return np.concatenate([arr, alpha[:, :, None]], axis=2)
 
 
 def _is_png16_colour(head: bytes) -> bool:
@@ -209,7 +275,8 @@ def _read_png16(data: bytes, name: str) -> np.ndarray:
         raise MediaError(f"{name}: damaged or truncated image (pixel data of {len(raw)} bytes, not {size})")
     rows = np.frombuffer(raw, np.uint8).reshape(height, stride + 1)
     pixels = _unfilter(rows[:, 0], rows[:, 1:].reshape(height, width, channels * 2), name)
-    return pixels.view(">u2").astype(np.uint16)
+    key = struct.unpack(">3H", chunks[b"tRNS"]) if colour == 2 and len(chunks.get(b"tRNS", b"")) == 6 else None
+    return _keyed(pixels.view(">u2").astype(np.uint16), key)
 
 
 def _unfilter(kinds: np.ndarray, x: np.ndarray, name: str) -> np.ndarray:
@@ -341,16 +408,20 @@ def read_audio_array(source: Source, native: bool = True) -> tuple[np.ndarray, A
 
     name = _name(source)
     stream = _open(source)
-    try:
-        with sf.SoundFile(stream) as f:
-            subtype, rate = f.subtype, f.samplerate
-            as_int16 = native and AUDIO_SUBTYPES.get(subtype, 16) <= 16
-            data = f.read(dtype="int16" if as_int16 else "float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as e:
-        raise MediaError(f"{name}: not audio soundfile can read ({e})") from None
-    finally:
-        if isinstance(source, (str, Path)):
-            stream.close()
+    with _quiet() as printed:  # mpg123 prints its warnings from C
+        try:
+            with sf.SoundFile(stream) as f:
+                subtype, rate = f.subtype, f.samplerate
+                as_int16 = native and AUDIO_SUBTYPES.get(subtype, 16) <= 16
+                data = _samples(f, "int16" if as_int16 else "float32")
+            failure = None
+        except Exception as e:  # noqa: BLE001 - whatever a damaged or unusual file makes soundfile raise
+            failure = e
+        finally:
+            if isinstance(source, (str, Path)):
+                stream.close()
+    if failure is not None:
+        raise MediaError(f"{name}: not audio soundfile can read ({_reason(failure, printed)})")
     if data.shape[0] == 0:
         raise MediaError(f"{name}: the audio has no samples")
     is_float = subtype in ("FLOAT", "DOUBLE")
@@ -360,6 +431,21 @@ def read_audio_array(source: Source, native: bool = True) -> tuple[np.ndarray, A
             raise MediaError(f"{name}: the audio holds NaN or infinite samples")
         data = np.clip(data, -1, 1)
     return np.ascontiguousarray(data.T), meta
+
+
+def _samples(f, dtype: str) -> np.ndarray:
+    """All samples of an open SoundFile as (L, C). A file that cannot seek (GSM 6.10 WAV) or does not
+    give its length (a FLAC from a streaming encoder declares none) is read a block at a time to its end."""
+    if f.frames >= UNKNOWN_FRAMES:
+        # soundfile asks libsndfile for the position before each read of a seekable file, which such a
+        # FLAC cannot give ("psf_fseek() failed"): read it forward only
+        f._info.seekable = 0
+    if f.seekable():
+        return f.read(dtype=dtype, always_2d=True)
+    blocks = []
+    while len(block := f.read(AUDIO_BLOCK, dtype=dtype, always_2d=True)):
+        blocks.append(block)
+    return np.concatenate(blocks) if blocks else np.zeros((0, f.channels), dtype)
 
 
 def read_audio(source: Source, native: bool = False) -> tuple["torch.Tensor", AudioMeta]:
