@@ -34,11 +34,11 @@ import numpy as np
 
 from . import zoo
 from .config import NetConfig
+from .decoder import GRAPH_DIR  # a model folder's graphs: models/onnx/NAME.onnx + NAME.json
 from .encoder import erf
 from .errors import ModelError
 
 OPSET = 17          # Conv, Gather and Erf as every ONNX runtime has them (GELU written out: ORT fuses it back)
-GRAPH_DIR = "onnx"  # a model folder's graphs: models/onnx/NAME.onnx + NAME.json
 FORMAT = 1          # of the JSON beside a graph
 
 
