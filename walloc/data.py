@@ -12,17 +12,24 @@ there). :class:`MediaDataset` is the pixel (or sample) baseline over the same ki
     train = LatentDataset("latents/train", normalize=True)
     test = LatentDataset("latents/test", classes=train.classes, normalize=train.normalize)
     loader = DataLoader(train, batch_size=64, shuffle=True, num_workers=2)
+
+A root may be a URL (``s3://bucket/latents/train``, see :mod:`walloc.urls`). Indexing reads one
+example at a time (one ranged GET each on an object store); for training from an object store
+iterate ``train.stream(shuffle=True)`` instead, which reads whole shards, fetching ahead.
 """
 
 from __future__ import annotations
 
+import random
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import Dataset, IterableDataset, default_collate, get_worker_info
 
-from . import features
+from . import features, io, urls
 from .codec import Codec, checked_device
 from .errors import MediaError
 from .tree import MEDIA_SUFFIXES, Item, classes_of, scan, scan_streams
@@ -56,7 +63,7 @@ class _TreeDataset(Dataset):
     contents = ""  # what the tree holds, for the error when it holds none
 
     def __init__(self, root: str | Path, classes: Sequence[str] | None = None):
-        self.root = Path(root)
+        self.root = urls.location(root)
         self.items = self.scan(self.root)
         if not self.items:
             raise MediaError(f"no {self.contents} under {self.root}")
@@ -66,7 +73,7 @@ class _TreeDataset(Dataset):
         return len(self.items)
 
     @classmethod
-    def scan(cls, root: Path) -> list[Item]:
+    def scan(cls, root: Path | str) -> list[Item]:
         return scan(root, cls.suffixes)
 
     def load(self, index: int) -> torch.Tensor:
@@ -110,7 +117,7 @@ class LatentDataset(_TreeDataset):
             self.normalize = (torch.as_tensor(mean, dtype=torch.float32), torch.as_tensor(std, dtype=torch.float32))
 
     @classmethod
-    def scan(cls, root: Path) -> list[Item]:
+    def scan(cls, root: Path | str) -> list[Item]:
         return scan_streams(root)
 
     @property
@@ -129,9 +136,14 @@ class LatentDataset(_TreeDataset):
         return self._decode([self.read(index)])[0]
 
     def __getitem__(self, index: int):
-        if self.on_gpu:
-            return self.read(index), self.targets[index]
-        return self.load(index), self.targets[index]
+        return self._example(self.read(index), index)
+
+    def _example(self, raw: bytes, index: int) -> tuple:
+        return (raw if self.on_gpu else self._decode([raw])[0]), self.targets[index]
+
+    def stream(self, shuffle: bool = False, seed: int = 0, prefetch: int = 4) -> "LatentStream":
+        """These examples as an iterable dataset read file by file (shard by shard), for object stores."""
+        return LatentStream(self, shuffle, seed, prefetch)
 
     def collate(self, batch: list) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch of items -> (latents (B, G*K, *s), labels (B,)); decodes raw streams in one call."""
@@ -158,6 +170,48 @@ class LatentDataset(_TreeDataset):
         return mean.float().cpu(), std.float().cpu()
 
 
+class LatentStream(IterableDataset):
+    """The examples of a :class:`LatentDataset` read one whole file at a time: a shard is one read (one
+    GET on an object store, not one per example), and ``prefetch`` files are fetched ahead on threads
+    while the current one decodes. With ``shuffle`` the order of files and of the examples within each
+    file changes every epoch (:meth:`set_epoch`). DataLoader workers each take every n-th file; items
+    and ``collate`` are those of the dataset."""
+
+    def __init__(self, dataset: LatentDataset, shuffle: bool = False, seed: int = 0, prefetch: int = 4):
+        self.dataset, self.shuffle, self.seed, self.prefetch, self.epoch = dataset, shuffle, seed, max(1, prefetch), 0
+        self.files: dict[Path | str, list[int]] = {}
+        for i, it in enumerate(dataset.items):
+            self.files.setdefault(it.path, []).append(i)
+        self.collate = dataset.collate
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[tuple]:
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        files = list(self.files)
+        if self.shuffle:
+            rng.shuffle(files)
+        worker = get_worker_info()
+        if worker is not None:
+            files = files[worker.id::worker.num_workers]
+        with ThreadPoolExecutor(self.prefetch) as pool:
+            ahead = deque(pool.submit(urls.read_bytes, f) for f in files[:self.prefetch])
+            for k, f in enumerate(files):
+                raw = ahead.popleft().result()
+                if k + self.prefetch < len(files):
+                    ahead.append(pool.submit(urls.read_bytes, files[k + self.prefetch]))
+                order = list(self.files[f])
+                if self.shuffle:
+                    rng.shuffle(order)
+                for i in order:
+                    span = self.dataset.items[i].span
+                    yield self.dataset._example(raw if span is None else raw[span[0]: span[0] + span[1]], i)
+
+
 class MediaDataset(_TreeDataset):
     """(signal, label) pairs from a tree of images or audio: the pixel (sample) baseline.
 
@@ -175,4 +229,14 @@ class MediaDataset(_TreeDataset):
         self.size, self.channels = size, channels
 
     def load(self, index: int) -> torch.Tensor:
-        return features.load_signal(self.items[index].path, self.size, self.channels)[0]
+        item = self.items[index]
+        if isinstance(item.path, Path):
+            return features.load_signal(item.path, self.size, self.channels)[0]
+        return signal_of(item.read(), item.rel.name, self.size, self.channels)[0]
+
+
+def signal_of(data: bytes, name: str, size: int | None = None,
+              channels: int | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
+    """:func:`walloc.features.load_signal` of a file's bytes (``name`` tells image from audio)."""
+    signal, meta = io.read_image(data) if io.modality_of(name, data[:16]) == "image" else io.read_audio(data)
+    return features.fit(features.to_channels(signal, channels), size), meta
