@@ -142,16 +142,19 @@ def main(argv: list[str] | None = None) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         for path in todo:
             rows.append(judge(path, Path(scratch)))
+            if rows[-1]["outcome"] not in ("ok", "refused"):
+                _show(rows[-1])
     counts = {k: sum(r["outcome"] == k for r in rows) for k in OUTCOMES}
     report = {"folders": args.folders, "files": len(rows), "counts": counts,
               "seconds": round(time.perf_counter() - start, 1), "rows": rows}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(json.dumps(counts))
-    for r in rows:
-        if r["outcome"] not in ("ok", "refused"):
-            print(f"{r['outcome']:>14}  {r.get('db', '')!s:>7}  {r['file']}  {(r['stderr'] or [''])[-1][:120]}")
     return report
+
+
+def _show(row: dict) -> None:
+    print(f"{row['outcome']:>14}  {row.get('db', '')!s:>7}  {row['file']}  {(row['stderr'] or [''])[-1][:120]}", flush=True)
 
 
 if __name__ == "__main__":

@@ -228,3 +228,24 @@ def test_readers_need_no_torch(tmp_path):
             f"io.read_audio_array({str(tmp_path / 'a.wav')!r}); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_c_library_messages_are_quoted_not_printed(capfd):
+    """libtiff prints its errors to file descriptor 2 from C; the reader keeps them off the terminal
+    and quotes the first in its one-line error (fd 2 is restored after), in the main thread and not in others."""
+    import sys
+    import threading
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "fixtures" / "realworld"))
+    import make_fixtures
+
+    data = make_fixtures.damaged_strip_tiff()
+    with pytest.raises(MediaError, match="TIFFFillStrip"):
+        io.read_image_array(data)
+    assert capfd.readouterr().err == ""
+    errors = []
+    worker = threading.Thread(target=lambda: errors.append(pytest.raises(MediaError, io.read_image_array, data)))
+    worker.start()
+    worker.join()
+    assert errors and "TIFFFillStrip" in capfd.readouterr().err  # a worker thread leaves fd 2 alone

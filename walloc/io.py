@@ -25,6 +25,7 @@ import os
 import struct
 import sys
 import tempfile
+import threading
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -91,8 +92,13 @@ def _name(source: Source) -> str:
 def _quiet() -> Iterator[list[str]]:
     """Keep what the readers print off the user's terminal: libtiff and mpg123 write warnings and
     errors to file descriptor 2 from C, Pillow warns through Python. A refusal must be one line, so
-    the C lines are collected (after the block) for the refusal to quote, and warnings are dropped."""
+    the C lines are collected (after the block) for the refusal to quote, and warnings are dropped.
+    Only in the main thread: the descriptor and the warning filters belong to the whole process, and
+    swapping them from several threads at once could leave them pointing at the wrong place."""
     lines: list[str] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lines
+        return
     sys.stderr.flush()
     try:
         saved = os.dup(2)
