@@ -470,6 +470,22 @@ def audio_checks(b: dict) -> str:
     return f"Model `{b['model']}` (sha256 `{b['model_sha256'][:12]}`), quality {b['quality']}.\n\n" + table(["check", "measured", ""], "lrl", rows)
 
 
+def colorize(doc: dict) -> str:
+    """bench_colorize.py's own table (imported when rendered: it needs torch)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_colorize import table as render
+
+    return render(doc)
+
+
+def separate(doc: dict) -> str:
+    """bench_separate.py's own table (imported when rendered: it needs torch)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_separate import table as render
+
+    return render(doc)
+
+
 def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., str]]]:
     results, learning = DOCS / "results.md", DOCS / "compressed-learning.md"
     kodak, audio = DOCS / "rd_kodak.json", DOCS / "rd_audio.json"
@@ -501,6 +517,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
                               cdl_repeats),
         "cdl_dtd10_shifts": (learning, [bench_dir / f"bench_cdl_dtd10_{part}.json" for part in ("4x_shifts2", "thumbs_shifts")], cdl_tree),
         "cdl_dtd10_shifts4": (learning, [bench_dir / "bench_cdl_dtd10_4x_shifts4.json"], cdl_tree),
+        "colorize": (learning, [bench_dir / "bench_colorize.json"], colorize),
+        "separate": (learning, [bench_dir / "bench_separate.json"], separate),
     }
 
 
