@@ -5,6 +5,7 @@ in one line with a non-zero exit and no output; never a traceback, never a silen
 from __future__ import annotations
 
 import math
+import shutil
 import sys
 from pathlib import Path
 
@@ -93,3 +94,15 @@ def test_photographs_are_still_coded(tmp_path):
     x, _ = io.read_image_array(sample)
     y, _ = io.read_image_array(_round_trip(sample, tmp_path, ".png"))
     assert _psnr(x, y) >= 25
+
+
+def test_graphics_are_refused_in_a_batch_too(cases, tmp_path):
+    """Many files: the graphic gets its line and no output, the photograph is coded, the exit is 1."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(cases["saturated-gradient.png"], folder / "gradient.png")
+    shutil.copy(ROOT / "samples" / "sample.png", folder / "photo.png")
+    r = run_cli("encode", str(folder), "-o", str(tmp_path / "out"))
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "gradient.png: graphics" in err, err
+    assert (tmp_path / "out" / "photo.wlc").exists() and not (tmp_path / "out" / "gradient.wlc").exists()

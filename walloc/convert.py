@@ -207,7 +207,9 @@ def encode_file(job: EncodeJob, src: Path, dst: Path) -> int | None:
     if dst.exists() and not job.force:
         return None
     modality, signal, meta = read_media(src)
-    data = _encoder(job, modality).compress(signal, job.quality, meta)
+    encoder = _encoder(job, modality)
+    encoder.check_codable(signal, job.quality, str(src))
+    data = encoder.compress(signal, job.quality, meta)
     dst.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(str(dst)) as f:
         f.write(data)
