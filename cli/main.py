@@ -100,7 +100,8 @@ def _report(s: convert.Summary, verb: str) -> None:
 @options.model()
 @options.quality()
 @options.force()
-@click.option("--verify", is_flag=True, help="Decode the result again and print its PSNR (one file).")
+@click.option("--verify", is_flag=True, help="Decode the result again and print its PSNR (audio also its SNR: the error "
+              "under the clip's own level); one file.")
 @options.jobs()
 @options.threads()
 def encode(inputs: tuple[str, ...], output: str | None, model: str | None, quality: int | None, force: bool,
@@ -139,12 +140,14 @@ def encode(inputs: tuple[str, ...], output: str | None, model: str | None, quali
     stats += [f"{signal.size * meta.bit_depth / (8 * len(data)):.1f}:1", f"{encoder.cfg.dim_reduction:.3g}x fewer dimensions",
               f"model {encoder.name} q{encoder.stream.quality(quality).quality}", f"{seconds:.2f} s"]
     if verify:
-        stats.append(f"PSNR {_verify(data, signal, modality == 'image' and meta.bit_depth == 8):.2f} dB")
+        stats += [f"{name} {value:.2f} dB" for name, value in _verify(data, signal, modality == "image" and meta.bit_depth == 8,
+                                                                     modality == "audio").items()]
     _say(", ".join(stats))
 
 
-def _verify(data: bytes, signal, eight_bit: bool) -> float:
-    """PSNR of a stream's decoding against the signal it was made from."""
+def _verify(data: bytes, signal, eight_bit: bool, audio: bool) -> dict[str, float]:
+    """PSNR of a stream's decoding against the signal it was made from; for audio also the SNR against
+    the signal itself, which full-scale PSNR hides for a quiet take."""
     import torch
 
     from walloc import metrics
@@ -153,7 +156,11 @@ def _verify(data: bytes, signal, eight_bit: bool) -> float:
     decoded = walloc.codec_for(data).decompress(data)
     wide = signal.dtype == np.uint16  # integer pixels torch's converter does not scale
     reference = torch.from_numpy(signal.astype(np.float32) / 65535) if wide else to_float(torch.from_numpy(signal))
-    return metrics.psnr_8bit(decoded, reference) if eight_bit else metrics.psnr(decoded, reference)
+    decoded = torch.as_tensor(decoded)
+    scores = {"PSNR": metrics.psnr_8bit(decoded, reference) if eight_bit else metrics.psnr(decoded, reference)}
+    if audio:
+        scores["SNR"] = metrics.snr(decoded, reference)
+    return scores
 
 
 @cli.command(epilog=EPILOG_DECODE + BATCH_HELP)
@@ -267,7 +274,10 @@ def _installed(header: walloc.Header) -> str:
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of models.")
 def models(as_json: bool) -> None:
-    """List the installed models: qualities and what each measured (rate, PSNR, compression ratio).
+    """List the installed models: qualities and what each measured (rate, PSNR, audio SNR, compression ratio).
+
+    Audio SNR is against each clip itself (its error under its own level), where full-scale PSNR rises
+    with a quiet clip's headroom.
 
     Models are read from the folder WALLOC_MODEL_DIR names, else the shipped ones.
     """
@@ -280,14 +290,15 @@ def models(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([m.to_json() for m in found], indent=2))
         return
-    rows = [("model", "modality", "reduction", "quality", "rate", "PSNR", "ratio", "measured on")]
+    rows = [("model", "modality", "reduction", "quality", "rate", "PSNR", "SNR", "ratio", "measured on")]
     for m in found:
         for i, q in enumerate(m.qualities):
             got = m.measured.get(str(q)) or {}
             rate = f"{got['bpp']:.3f} bpp" if "bpp" in got else f"{got['kbps']:.1f} kbps" if "kbps" in got else "-"
             first = (m.name + (" *" if m.default else ""), m.modality, f"{m.dim_reduction:.3g}x") if i == 0 else ("", "", "")
             rows.append((*first, f"{q}" + (" *" if q == m.default_quality else ""), rate,
-                         f"{got['psnr']:.2f} dB" if "psnr" in got else "-", f"{got['ratio']:.1f}:1" if "ratio" in got else "-",
+                         f"{got['psnr']:.2f} dB" if "psnr" in got else "-", f"{got['snr_db']:.2f} dB" if "snr_db" in got else "-",
+                         f"{got['ratio']:.1f}:1" if "ratio" in got else "-",
                          _measured_on(got) if i == 0 else ""))
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for r in rows:

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 
-from conftest import KODAK, needs_kodak, run_cli
+from conftest import KODAK, ROOT, needs_kodak, run_cli
 
 
 @pytest.fixture
@@ -382,3 +382,20 @@ def test_inputs_that_name_no_media_file_are_refused(tiny_models, tmp_path, comma
     r = run_cli(command, str(tmp_path / "empty"), str(tmp_path / "notes"), "-o", str(tmp_path / "out") + "/", models=tiny_models)
     _one_line_error(r, "no file to convert")
     assert not (tmp_path / "out").exists()
+
+
+def test_audio_verify_prints_the_snr_a_quiet_take_hides_under_psnr(tmp_path):
+    """The sample 30 dB quieter through stereo-5x (which codes every level with about the same error):
+    full-scale PSNR goes up, while the SNR against the clip itself, which --verify prints beside it,
+    shows the quiet take is coded far worse."""
+    import re
+
+    x, rate = sf.read(ROOT / "samples" / "sample.flac", dtype="float32")
+    scores = {}
+    for db in (0, -30):
+        path = tmp_path / f"clip{db}.wav"
+        sf.write(path, x * 10 ** (db / 20), rate, subtype="FLOAT")
+        r = run_cli("encode", str(path), "-m", "stereo-5x", "--verify")
+        assert r.returncode == 0, r.stderr.decode()
+        scores[db] = {k: float(v) for k, v in re.findall(r"(PSNR|SNR) ([-\d.]+) dB", r.stderr.decode())}
+    assert scores[-30]["PSNR"] > scores[0]["PSNR"] and scores[-30]["SNR"] < scores[0]["SNR"] - 15, scores
