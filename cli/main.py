@@ -151,7 +151,7 @@ def _verify(data: bytes, signal, eight_bit: bool, audio: bool) -> dict[str, floa
     import torch
 
     from walloc import metrics
-    from walloc.tiling import to_float
+    from walloc.signal import to_float
 
     decoded = walloc.codec_for(data).decompress(data)
     wide = signal.dtype == np.uint16  # integer pixels torch's converter does not scale

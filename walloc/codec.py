@@ -18,11 +18,12 @@ import torch
 
 from . import bitstream, decoder, stream, tiling
 from .decoder import Decoded
-from .encoder import Encoder, as_array, check_signal, readable, ticker
+from .encoder import Encoder, ticker
 from .entropy import FactorizedDensity, Tables
 from .errors import DeviceError, MediaError, ModelError
 from .io import AudioMeta, ImageMeta
 from .model import NetConfig, WallocNet
+from .signal import as_array, check_signal, from_float, output_scale, readable, to_float
 from .stream import Stream
 from .zoo import MODEL_DIR, Quality, load_parts
 
@@ -173,7 +174,7 @@ class Codec:
             return torch.from_numpy(self.encoder().latents(np.pad(a, extra, mode="edge") if any(p for _, p in extra) else a))
         t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
         with torch.inference_mode():
-            return self.net.encode(tiling.pad_to_block(tiling.to_float(t.to(self.device)), block))
+            return self.net.encode(tiling.pad_to_block(to_float(t.to(self.device)), block))
 
     def quantize(self, latents: torch.Tensor, quality: int | None = None) -> torch.Tensor:
         """Float latents -> integer latents (int32) at this quality's quantizer step."""
@@ -290,6 +291,7 @@ class Codec:
         out = torch.empty((*header.extent, header.channels), dtype=dtype).movedim(-1, 0)
         floor = 0.0 if self.modality == "image" else -1.0
         tick = ticker(progress, header.groups * header.latent_extent[0] * self.cfg.block_size)
+        scale = output_scale(header.modality, header.bit_depth, dtype)
 
         def latents(g: int, lo: int, hi: int) -> torch.Tensor:
             return self.dequantize(symbols[g, :, lo:hi], q.quality)
@@ -302,16 +304,7 @@ class Codec:
             n = min(m, header.channels - g * m)
             crop = (slice(0, n), slice(0, b - a), *[slice(0, e) for e in header.extent[1:]])
             kept = signal[crop] if header.gain == 0 else signal[crop] * (1.0 / header.gain_factor)
-            out[g * m: g * m + n, a:b] = convert(kept.clamp(floor, 1.0).cpu())
-
-        if header.modality == "image" and dtype in (torch.int32, torch.int64, torch.uint16):
-            top = 65535.0 if header.bit_depth > 8 else 255.0
-
-            def convert(s: torch.Tensor) -> torch.Tensor:
-                return s.mul(top).round_().to(dtype)  # s is clamped to [0, 1] already
-        else:
-            def convert(s: torch.Tensor) -> torch.Tensor:
-                return tiling.from_float(s, dtype)
+            out[g * m: g * m + n, a:b] = from_float(kept.clamp(floor, 1.0).cpu(), dtype, scale)
 
         tiling.decode(self.net, latents, header.groups, header.latent_extent, self.device, keep, q.quality)
         for start, length in header.silence:  # digital silence in, digital silence out

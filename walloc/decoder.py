@@ -29,9 +29,10 @@ import numpy as np
 
 from . import bitstream, zoo
 from .config import NetConfig
-from .encoder import SCALE, analysis_margin, band_rows, margin_rows, ticker
+from .encoder import analysis_margin, band_rows, margin_rows, ticker
 from .errors import ModelError, WallocError
 from .io import AudioMeta, ImageMeta
+from .signal import from_float, output_scale
 from .stream import Stream, for_stream
 
 BACKENDS = ("onnx", "torch")
@@ -142,19 +143,6 @@ def meta_of(header: bitstream.Header) -> ImageMeta | AudioMeta:
     return AudioMeta(sample_rate=header.sample_rate, bit_depth=header.bit_depth, float_samples=header.float_samples)
 
 
-def converter(header: bitstream.Header, dtype: np.dtype) -> Callable[[np.ndarray], np.ndarray]:
-    """Clamped float32 samples -> ``dtype``, as :meth:`walloc.Codec.decompress_full` converts them:
-    int32 / uint16 images at the stream's own pixel values, other integers by the dtype's scale, rounded."""
-    if header.modality == "image" and dtype in (np.int32, np.int64, np.uint16):
-        top = np.float32(65535.0 if header.bit_depth > 8 else 255.0)
-        return lambda s: np.rint(s * top).astype(dtype)
-    scale = SCALE.get((dtype.kind, dtype.itemsize))
-    if scale is None:
-        return lambda s: s.astype(dtype)
-    info = np.iinfo(dtype)
-    return lambda s: np.clip(np.rint(s * np.float32(scale)), info.min, info.max).astype(dtype)
-
-
 # -- the graph ----------------------------------------------------------------------------------------
 @lru_cache(maxsize=16)
 def _graph(name: str, folder: str, sha256: str, _stamps: tuple) -> tuple[bytes, dict]:
@@ -258,7 +246,7 @@ class Decoder:
         index = self.stream.qualities.index(header.quality)
         out = np.empty((*header.extent, header.channels), dtype=dtype).transpose(-1, *range(len(header.extent)))
         floor = np.float32(0.0 if self.cfg.modality == "image" else -1.0)
-        convert = converter(header, dtype)
+        scale = output_scale(header.modality, header.bit_depth, dtype)
         tick = ticker(progress, header.groups * header.latent_extent[0] * block)
         rows = header.latent_extent[0]
 
@@ -278,7 +266,7 @@ class Decoder:
             kept = signal[(0, slice(0, n), slice(skip, skip + b - a), *[slice(0, e) for e in header.extent[1:]])]
             if header.gain:
                 kept = kept * np.float32(1.0 / header.gain_factor)
-            out[g * m: g * m + n, a:b] = convert(np.clip(kept, floor, np.float32(1.0)))
+            out[g * m: g * m + n, a:b] = from_float(np.clip(kept, floor, np.float32(1.0)), dtype, scale)
 
         bands = decode_bands(self.cfg, header.groups, header.latent_extent, band_rows(self.cfg, header.latent_extent[1:]))
         run_bands(bands, prepare, lambda p: self.coefficients(*p, index), finish,

@@ -31,6 +31,7 @@ from . import zoo
 from .bitstream import MAX_GAIN, MAX_SILENT_RUNS, version_for
 from .config import NetConfig
 from .errors import MediaError
+from .signal import as_array, bit_depth, check_signal, readable, scale_of
 from .stream import Stream, quantize
 
 BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate
@@ -58,84 +59,6 @@ CODABLE_MARGIN_DB, CODABLE_FLOOR_DB = 10.0, 25.0
 SILENT_RUN = 256         # samples: shorter runs of digital silence are not recorded
 _SILENCE_SLICE = 1 << 20
 _GRAIN = 1 << 16         # samples per C++ thread at least
-
-# dtypes a signal may have, by modality: (numpy kind, item size) -> bit depth coded; floats are any size
-_INTEGER = {"image": {("u", 1): 8, ("u", 2): 16}, "audio": {("i", 2): 16, ("i", 4): 32}}
-_ACCEPTED = {"image": "float16/32/64 in [0, 1], uint8 or uint16", "audio": "float16/32/64 in [-1, 1], int16 or int32"}
-# integer samples as floats in the codec's range (x / scale); the C++ encoder reads uint8 and int16 itself
-SCALE = {("u", 1): 255.0, ("i", 2): 32768.0, ("u", 2): 65535.0, ("i", 4): 2147483648.0}
-_NATIVE = {("u", 1), ("i", 2)}
-
-
-# -- inputs ------------------------------------------------------------------------------------------------
-def dtype_of(x: Any) -> np.dtype:
-    """The numpy dtype of a numpy array or torch tensor (torch is not imported for it)."""
-    if isinstance(x, np.ndarray):
-        return x.dtype
-    if type(x).__module__.startswith("torch") and hasattr(x, "detach"):
-        name = str(x.dtype).replace("torch.", "")
-        try:
-            return np.dtype({"bfloat16": "float32", "complex32": "V4", "bool": "?"}.get(name, name))  # bfloat16: read as float32
-        except TypeError:
-            raise MediaError(f"tensors of dtype {name} are not accepted") from None
-    raise MediaError(f"expected a numpy array or torch tensor, got {type(x).__name__}")
-
-
-def as_array(x: Any) -> np.ndarray:
-    """A numpy array or torch tensor as a numpy array (a view where possible), without importing torch."""
-    dtype_of(x)
-    if isinstance(x, np.ndarray):
-        return x
-    try:
-        return (x.float() if str(x.dtype) == "torch.bfloat16" else x).detach().cpu().numpy()
-    except (TypeError, RuntimeError):
-        raise MediaError(f"tensors of dtype {str(x.dtype).replace('torch.', '')} are not accepted") from None
-
-
-def check_signal(x: Any, modality: str, batched: bool = False) -> None:
-    """Refuse in one line a signal (array or tensor) whose dtype, number of axes or layout is not what
-    a model codes: images (C, H, W), audio (C, L), with a leading batch axis when ``batched``."""
-    dtype = dtype_of(x)
-    if not (dtype.kind == "f" and dtype.itemsize in (2, 4, 8)) and (dtype.kind, dtype.itemsize) not in _INTEGER[modality]:
-        raise MediaError(f"{modality} samples of dtype {dtype if dtype.kind != 'V' else 'complex32'} are not accepted; "
-                         f"use {_ACCEPTED[modality]}")
-    shape = tuple(x.shape)
-    dims = (2 if modality == "image" else 1) + 1 + batched
-    layout = ("(B, " if batched else "(") + ("C, H, W)" if modality == "image" else "C, L)")
-    if len(shape) != dims:
-        raise MediaError(f"{modality}s are {layout} arrays or tensors, got {len(shape)} axes {shape}")
-    if math.prod(shape) == 0:
-        raise MediaError(f"cannot code an empty signal of shape {shape}")
-    c, first, last = shape[batched], shape[batched + 1], shape[-1]
-    if modality == "image" and last <= 4 and first > 4 * last and c > 4 * last:
-        raise MediaError(f"shape {shape} looks like (H, W, C) pixels; images are {layout}: "
-                         "pass x.permute(2, 0, 1) (torch) or x.transpose(2, 0, 1) (numpy)")
-    if modality == "audio" and last <= 8 and c > 64 * last:
-        raise MediaError(f"shape {shape} looks like (L, C) samples; audio is {layout}: pass x.T")
-
-
-def bit_depth(x: np.ndarray, modality: str, meta: Any) -> int:
-    """Bits per sample to record: the meta's (the file's), at least what integer samples hold."""
-    given = getattr(meta, "bit_depth", None)
-    implied = _INTEGER[modality].get((x.dtype.kind, x.dtype.itemsize))
-    if given is None:
-        return implied or (8 if modality == "image" else 16)
-    return max(given, implied) if modality == "image" and implied else given
-
-
-def readable(band: np.ndarray) -> tuple[np.ndarray, bool]:
-    """A band as the C++ encoder reads it (float32, uint8 or int16 in native order, non-negative
-    strides), and whether it holds floats that may be NaN or infinite."""
-    kind = (band.dtype.kind, band.dtype.itemsize)
-    if kind in SCALE and kind not in _NATIVE:  # exact: float32(x) / scale, as walloc.tiling.to_float converts
-        return band.astype(np.float32) / np.float32(SCALE[kind]), False
-    if band.dtype.kind == "f":
-        band = band.astype(np.float32, copy=False)
-    elif not band.dtype.isnative:
-        band = band.astype(band.dtype.newbyteorder("="))
-    if any(s < 0 or s % band.itemsize for s in band.strides):
-        band = np.ascontiguousarray(band)
-    return band, band.dtype.kind == "f"
 
 
 # -- the Gaussian-CDF bound ---------------------------------------------------------------------------------
@@ -296,7 +219,7 @@ def silent_runs(x: np.ndarray, shortest: int = SILENT_RUN) -> tuple[tuple[int, i
 def rms_db(x: np.ndarray) -> float:
     """RMS level of audio x (C, L) in dBFS (full scale 1.0 for floats, the dtype's scale for integers),
     over every sample and channel, read a slice at a time; -inf for digital silence."""
-    scale = SCALE.get((x.dtype.kind, x.dtype.itemsize), 1.0)
+    scale = scale_of(x.dtype) or 1.0
     energy = sum(float(np.square(x[:, s0: s0 + _SILENCE_SLICE], dtype=np.float64).sum())
                  for s0 in range(0, x.shape[1], _SILENCE_SLICE))
     return 10 * math.log10(energy / x.size) - 20 * math.log10(scale) if energy > 0 else -math.inf
@@ -403,7 +326,7 @@ class Encoder:
         basis = np.linalg.qr(self.weight.T.astype(np.float64))[0].T
         packet = Encoder(self.stream, np.eye(width, dtype=np.float32), np.zeros(width, dtype=np.float32))
         unit = packet.latents(np.ones((1, m, *[self.cfg.block_size] * 2), np.float32), bounded=False)[0, :, 0, 0]
-        scale = SCALE.get((x.dtype.kind, x.dtype.itemsize), 1.0)
+        scale = scale_of(x.dtype) or 1.0
         means = np.array([float(np.mean(x[c], dtype=np.float64)) / scale for c in range(x.shape[0])])
         lost, count = 0.0, 0
 

@@ -26,39 +26,9 @@ import torch.nn.functional as F
 
 from . import wavelet
 from .decoder import DECODE_WORKERS, Band, band_runs, decode_bands, run_bands  # one band plan and schedule for both backends
-from .encoder import SCALE, band_plan, band_rows  # one band plan for encoding and decoding
-from .errors import MediaError
+from .encoder import band_plan, band_rows  # one band plan for encoding and decoding
 from .model import WallocNet
-
-# integer samples as the encoder reads them (x / scale), by torch dtype
-_SCALE = {getattr(torch, f"{'uint' if kind == 'u' else 'int'}{8 * size}"): scale for (kind, size), scale in SCALE.items()}
-
-
-def _all_finite(x: torch.Tensor) -> bool:
-    """NaN and infinities propagate to the minimum or maximum: one pass over x and no mask the size
-    of x (reduced in memory order, so a channels-last view is not copied either)."""
-    if x.numel() == 0:
-        return True
-    lo, hi = torch.aminmax(x.permute(sorted(range(x.dim()), key=lambda d: -x.stride(d))))
-    return bool(torch.isfinite(lo) and torch.isfinite(hi))
-
-
-def to_float(x: torch.Tensor) -> torch.Tensor:
-    """Integer samples -> floats in the codec's range; floats are checked for NaN/inf."""
-    if x.dtype in _SCALE:
-        return x.to(torch.float32).div_(_SCALE[x.dtype])
-    x = x.to(torch.float32)
-    if not _all_finite(x):
-        raise MediaError("the signal holds NaN or infinite values")
-    return x
-
-
-def from_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    if dtype not in _SCALE:
-        return x.to(dtype)
-    info = torch.iinfo(dtype)
-    return x.mul(_SCALE[dtype]).round_().clamp_(info.min, info.max).to(dtype)  # one float temporary, not three
-
+from .signal import to_float
 
 def pad_to_block(x: torch.Tensor, block: int, skip_first: bool = False) -> torch.Tensor:
     """Edge-replicate the spatial axes of (B, C, *S) up to a multiple of block (all but the first
