@@ -148,7 +148,7 @@ def test_shipped_audio_model_on_music():
 
 
 def test_progress_reaches_the_whole_signal_band_by_band(tiny_rgb, monkeypatch):
-    monkeypatch.setattr("walloc.encoder.BAND_LATENTS", 64)  # bands of the minimum height for encoding and decoding: 5 here
+    monkeypatch.setattr("walloc.bands.BAND_LATENTS", 64)  # bands of the minimum height for encoding and decoding: 5 here
     x = torch.rand(3, 800, 16)
     seen = []
     data = tiny_rgb.compress(x, progress=seen.append)
@@ -160,7 +160,7 @@ def test_progress_reaches_the_whole_signal_band_by_band(tiny_rgb, monkeypatch):
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
 def test_one_non_finite_sample_anywhere_is_refused(tiny_rgb, tiny_stereo, monkeypatch, bad):
-    monkeypatch.setattr("walloc.encoder.BAND_LATENTS", 64)  # several bands: the sample may lie in any
+    monkeypatch.setattr("walloc.bands.BAND_LATENTS", 64)  # several bands: the sample may lie in any
     gen = torch.Generator().manual_seed(0)
     for codec, shape in ((tiny_rgb, (3, 300, 20)), (tiny_stereo, (2, 5000))):
         for dtype in (torch.float32, torch.float64):  # read directly by the C++ encoder, or converted first

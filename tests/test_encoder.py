@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import walloc
-from walloc import encoder, io, tiling, zoo
+from walloc import bands, encoder, io, tiling, zoo
 from walloc.encoder import Encoder
 
 from conftest import AUDIO, KODAK, ROOT, needs_audio, needs_kodak
@@ -19,7 +19,7 @@ from conftest import AUDIO, KODAK, ROOT, needs_audio, needs_kodak
 @pytest.mark.parametrize("shape, dtype", [((3, 64, 48), np.float32), ((3, 37, 53), np.uint8), ((1, 20, 30), np.float64),
                                           ((4, 17, 9), np.uint16), ((3, 300, 20), np.uint8)])
 def test_same_bytes_as_the_codec_tiny_image(tiny_models, tiny_rgb, shape, dtype, monkeypatch):
-    monkeypatch.setattr(encoder, "BAND_LATENTS", 64)  # several bands with margins for the tall one
+    monkeypatch.setattr(bands, "BAND_LATENTS", 64)  # several bands with margins for the tall one
     rng = np.random.default_rng(0)
     x = rng.random(shape) if dtype in (np.float32, np.float64) else rng.integers(0, np.iinfo(dtype).max, shape)
     x = x.astype(dtype)

@@ -21,7 +21,7 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from walloc import decoder, io, stream, zoo  # noqa: E402
+from walloc import bands, decoder, io, stream, zoo  # noqa: E402
 from walloc.decoder import Decoder  # noqa: E402
 from walloc.encoder import Encoder  # noqa: E402
 from walloc.errors import ModelError, WallocError  # noqa: E402
@@ -141,10 +141,10 @@ def test_unknown_backend_is_refused():
 
 # -- decoding -----------------------------------------------------------------------------------------
 def test_same_bytes_for_any_thread_count(monkeypatch, image_stream, audio_stream):
-    monkeypatch.setattr(decoder, "band_rows", lambda cfg, rest: 20)  # several bands, so the pool runs
+    monkeypatch.setattr(bands, "band_rows", lambda cfg, rest: 20)  # several bands, so the pool runs
     for data in (image_stream, audio_stream):
         d = Decoder.for_stream(data)
-        assert len(decoder.decode_bands(d.cfg, 1, stream.read_latents(data).shape[2:], 20)) > 1
+        assert len(bands.plan(d.cfg, 1, stream.read_latents(data).shape[2:], 20)) > 1
         one, two = d.decompress(data, threads=1), d.decompress(data, threads=2)
         assert one.tobytes() == two.tobytes()
 
@@ -153,7 +153,7 @@ def test_bands_match_one_pass(monkeypatch, image_stream):
     """Margins make banded decoding equal to one pass over the whole signal."""
     d = Decoder.for_stream(image_stream)
     whole = d.decompress(image_stream)
-    monkeypatch.setattr(decoder, "band_rows", lambda cfg, rest: 12)
+    monkeypatch.setattr(bands, "band_rows", lambda cfg, rest: 12)
     assert np.abs(d.decompress(image_stream) - whole).max() < 1e-5
 
 

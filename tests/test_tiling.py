@@ -6,12 +6,12 @@ import threading
 import pytest
 import torch
 
-from walloc import encoder, io, signal, tiling, wavelet
+from walloc import bands, io, signal, tiling, wavelet
 
 
 @pytest.fixture
 def small_bands(monkeypatch):
-    monkeypatch.setattr(tiling, "band_rows", lambda net, rest: 5)  # five latent rows per band: many bands
+    monkeypatch.setattr(bands, "band_rows", lambda net, rest: 5)  # five latent rows per band: many bands
 
 
 @pytest.fixture(params=["periodic", "symmetric"])
@@ -84,17 +84,17 @@ def test_integer_bands_reach_the_encoder_as_they_are(tiny_rgb, tiny_stereo, smal
 
 def test_bands_are_bounded_and_cheap(tiny_rgb, tiny_stereo):
     for codec, rest in ((tiny_rgb, (1250,)), (tiny_stereo, ())):
-        rows = encoder.band_rows(codec.cfg, rest)
-        margins = encoder.analysis_margin(codec.cfg.levels) + codec.net.receptive_rows
+        rows = bands.band_rows(codec.cfg, rest)
+        margins = bands.analysis_margin(codec.cfg.levels) + codec.net.receptive_rows
         assert rows >= 4 * margins
         per_row = codec.cfg.latent_dim * math.prod(rest)
-        assert rows * per_row <= max(encoder.BAND_LATENTS, 4 * margins * per_row)
+        assert rows * per_row <= max(bands.BAND_LATENTS, 4 * margins * per_row)
 
 
 def test_margins_cover_the_packet_support():
     # the J-level analysis filter spans (10 - 1) * (2**J - 1) + 1 samples
     for levels in (1, 3, 8):
-        assert encoder.analysis_margin(levels) * 2 ** levels >= 9 * (2 ** levels - 1)
+        assert bands.analysis_margin(levels) * 2 ** levels >= 9 * (2 ** levels - 1)
 
 
 @pytest.mark.parametrize("banded", [False, True])
@@ -104,7 +104,7 @@ def test_native_synthesis_decodes_like_torch(rgb_and_stereo, banded, monkeypatch
     pytest.importorskip("walloc._packet", reason="C++ extension walloc._packet not built (make setup)")
     tiny_rgb, tiny_stereo = rgb_and_stereo
     if banded:
-        monkeypatch.setattr(tiling, "band_rows", lambda net, rest: 5)
+        monkeypatch.setattr(bands, "band_rows", lambda net, rest: 5)
     torch.manual_seed(2)
     cases = [(tiny_rgb, tiny_rgb.compress(torch.rand(3, 96, 72)), torch.uint8),
              (tiny_stereo, tiny_stereo.compress(torch.rand(2, 16 * 120) * 2 - 1, meta=io.AudioMeta(8000)), torch.int16)]

@@ -6,8 +6,8 @@ model's folder, checked against the SHA-256 its JSON records), fed the weights o
 safetensors file. As :mod:`walloc.tiling` does for torch, a signal is decoded in bands of latent rows
 with margins that make each band's rows what one pass over the whole signal gives; each band's
 network runs on one thread (ONNX Runtime with one intra-op thread), bands in parallel, so a stream
-decodes to the same bytes for any thread count. The band plan and its scheduling live here and
-serve both backends.
+decodes to the same bytes for any thread count (the plan and schedule of :mod:`walloc.bands`, which
+the torch backend shares).
 
     signal = Decoder.for_stream(data).decompress(data)   # numpy (C, H, W) in [0, 1] or (C, L)
 """
@@ -18,18 +18,16 @@ import hashlib
 import importlib.util
 import json
 import os
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 
 from . import bitstream, zoo
+from .bands import DECODE_WORKERS, Band, band_runs, plan, run_bands, ticker
 from .config import NetConfig
-from .encoder import analysis_margin, band_rows, margin_rows, ticker
 from .errors import ModelError, WallocError
 from .io import AudioMeta, ImageMeta
 from .signal import from_float, output_scale
@@ -37,12 +35,7 @@ from .stream import Stream, for_stream
 
 BACKENDS = ("onnx", "torch")
 GRAPH_DIR = "onnx"       # a model folder's graphs (walloc.onnx_export writes them)
-DECODE_WORKERS = 8       # bands decoded at once at most: each holds its network's activations (~150 MB for rgb-16x)
 _GRAIN = 1 << 16         # samples per C++ thread at least
-
-# a band to decode: channel group, first and end latent row, and the latent rows its synthesis reads (margin included)
-Band = tuple[int, int, int, tuple[int, int]]
-
 
 @dataclass(frozen=True)
 class Decoded:
@@ -84,55 +77,6 @@ def cores(threads: int = 0) -> int:
         return int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count() or 1
     except ValueError:
         return os.cpu_count() or 1
-
-
-# -- bands: one plan and one schedule for both backends ------------------------------------------------
-def decode_bands(cfg: NetConfig, groups: int, latent_extent: tuple[int, ...], size: int) -> list[Band]:
-    """Every band of ``size`` latent rows (:func:`walloc.encoder.band_rows`) a signal of this latent
-    extent is decoded in, channel group by group."""
-    rows = latent_extent[0]
-    syn = 0 if size >= rows else analysis_margin(cfg.levels)
-    return [(g, r0, min(rows, r0 + size), margin_rows(cfg, rows, r0, min(rows, r0 + size), syn))
-            for g in range(groups) for r0 in range(0, rows, size)]
-
-
-def band_runs(cfg: NetConfig, rows: int, span: tuple[int, int]) -> list[tuple[int, int, int, int]]:
-    """The latent rows a band's network reads: per run of consecutive rows of ``span`` (taken
-    circularly), (first, end) of the rows read, with the decoder's receptive margin clipped at the
-    signal's ends, then the offset and count of the rows kept."""
-    idx = [r % rows for r in range(*span)]
-    out, start = [], 0
-    for i in range(1, len(idx) + 1):
-        if i == len(idx) or idx[i] != idx[i - 1] + 1:
-            first, n = idx[start], i - start
-            lo, hi = max(0, first - cfg.receptive_rows), min(rows, first + n + cfg.receptive_rows)
-            out.append((lo, hi, first - lo, n))
-            start = i
-    return out
-
-
-def run_bands(bands: Sequence[Band], prepare: Callable[[Band], Any], compute: Callable[[Any], Any],
-              finish: Callable[[Band, Any], None], workers: int, initializer: Callable[[], None] | None = None) -> None:
-    """``finish(band, compute(prepare(band)))`` for every band, in order: ``prepare`` and ``finish`` on
-    the calling thread, ``compute`` (the network) on a pool of ``workers`` threads, at most
-    ``workers + 1`` bands in flight, so memory holds a few bands whatever the signal's size."""
-    if workers <= 1:
-        for band in bands:
-            finish(band, compute(prepare(band)))
-        return
-    pool = ThreadPoolExecutor(max_workers=workers, initializer=initializer)
-    pending: deque[tuple[Band, Future]] = deque()
-    try:
-        for band in bands:
-            pending.append((band, pool.submit(compute, prepare(band))))
-            if len(pending) > workers:  # a bounded look-ahead
-                done, job = pending.popleft()
-                finish(done, job.result())
-        while pending:
-            done, job = pending.popleft()
-            finish(done, job.result())
-    finally:
-        pool.shutdown(cancel_futures=True)
 
 
 # -- output -------------------------------------------------------------------------------------------
@@ -251,24 +195,24 @@ class Decoder:
         rows = header.latent_extent[0]
 
         def prepare(band: Band) -> tuple[list[np.ndarray], list[tuple[int, int]]]:
-            runs = band_runs(self.cfg, rows, band[3])
-            return [symbols[band[0], :, lo:hi] for lo, hi, _, _ in runs], [(a, n) for _, _, a, n in runs]
+            runs = band_runs(self.cfg, rows, band)
+            return [symbols[band.group, :, lo:hi] for lo, hi, _, _ in runs], [(a, n) for _, _, a, n in runs]
 
         def finish(band: Band, coefficients: np.ndarray) -> None:
-            g, r0, r1, span = band
+            g, r0, r1 = band.group, band.r0, band.r1
             signal = self.synthesis(coefficients, threads)
             tick((r1 - r0) * block)
             a, b = r0 * block, min(r1 * block, header.extent[0])
             if a >= b:
                 return
             n = min(m, header.channels - g * m)
-            skip = (r0 - span[0]) * block
+            skip = band.margin * block
             kept = signal[(0, slice(0, n), slice(skip, skip + b - a), *[slice(0, e) for e in header.extent[1:]])]
             if header.gain:
                 kept = kept * np.float32(1.0 / header.gain_factor)
             out[g * m: g * m + n, a:b] = from_float(np.clip(kept, floor, np.float32(1.0)), dtype, scale)
 
-        bands = decode_bands(self.cfg, header.groups, header.latent_extent, band_rows(self.cfg, header.latent_extent[1:]))
+        bands = plan(self.cfg, header.groups, header.latent_extent)
         run_bands(bands, prepare, lambda p: self.coefficients(*p, index), finish,
                   min(threads, len(bands), DECODE_WORKERS))
         for start, length in header.silence:  # digital silence in, digital silence out

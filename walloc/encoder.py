@@ -6,10 +6,8 @@ SHA-256 is checked) and its integer tables; no network, no torch. This is the on
 :meth:`walloc.Codec.compress` and :meth:`walloc.Codec.encode` on the CPU run it too, so the torch-free
 encoder writes exactly the bytes the codec writes.
 
-A signal is encoded in bands of latent rows with margins wide enough that every kept row sees what it
-would see in one pass over the whole signal: the periodized packet wraps around, so a band takes its
-margins circularly (the first band's upper margin comes from the bottom) and the 1x1 encoder is
-pointwise (:mod:`walloc.tiling` does the same with torch tensors on other devices).
+A signal is encoded in the bands of :func:`walloc.bands.plan`, whose margins make every kept row what
+one pass over the whole signal gives (:mod:`walloc.tiling` does the same with torch tensors on other devices).
 
     enc = Encoder.load("rgb-16x")
     data = enc.compress(pixels)   # (C, H, W) uint8 / uint16 / float32 -> bytes
@@ -21,20 +19,19 @@ import copy
 import functools
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from . import zoo
+from .bands import group_channels, latent_extent, plan, ticker
 from .bitstream import MAX_GAIN, MAX_SILENT_RUNS, version_for
 from .config import NetConfig
 from .errors import MediaError
 from .signal import as_array, bit_depth, check_signal, readable, scale_of
 from .stream import Stream, quantize
 
-BAND_LATENTS = 1 << 18   # latent values per band: bounds every intermediate
 # Audio level: a loud, steady signal (a sine near full scale) drives latents into the flat tails of the
 # Gaussian-CDF bound, where a quantizer step spans a wide range of values. The encoder codes such a
 # signal at 2**(-gain / 2) of its level, the largest such factor that leaves at most SATURATED of the
@@ -109,90 +106,6 @@ def bound(z: np.ndarray, limit: float) -> np.ndarray:
     y = erf((z / np.float32(math.sqrt(2.0))).astype(np.float64)).astype(np.float32)
     y *= np.float32(limit)
     return y
-
-
-# -- bands ----------------------------------------------------------------------------------------------------
-def analysis_margin(levels: int) -> int:
-    """Latent rows on each side that the J-level CDF 9/7 packet reaches: (10-1)(2^J-1) samples."""
-    return math.ceil(9 * (2 ** levels - 1) / 2 ** levels) + 1
-
-
-def margin_rows(cfg: NetConfig, rows: int, r0: int, r1: int, margin: int) -> tuple[int, int]:
-    """The latent rows [lo, hi) a band needs to keep rows [r0, r1) of ``rows`` exactly: ``margin`` more on
-    each side, past the ends circularly for a periodic packet (lo < 0 or hi > rows), clipped there
-    for a symmetric one."""
-    if cfg.extension == "symmetric":
-        return max(0, r0 - margin), min(rows, r1 + margin)
-    return r0 - margin, r1 + margin
-
-
-def band_rows(cfg: NetConfig, rest: tuple[int, ...]) -> int:
-    """Latent rows per band for latent trailing extent ``rest``; at least four margins, so that
-    recomputed margin rows never cost more than the rows kept."""
-    margins = analysis_margin(cfg.levels) + cfg.receptive_rows
-    return max(4 * margins, BAND_LATENTS // (cfg.latent_dim * math.prod(rest)))
-
-
-@dataclass(frozen=True)
-class Band:
-    """One band of one channel group: latent rows [r0, r1) are kept from the signal rows [lo, hi).
-    A periodic packet reads ``margin`` latent rows on each side, taken circularly; a symmetric one
-    as many, but never past the signal's ends, where it mirrors the signal as the whole-signal
-    transform does. Past the end, the last row repeats (the padding to whole blocks)."""
-
-    group: int
-    first: int                      # the group's first channel
-    channels: list[int] | None      # its channels when they are no plain slice (the last group, padded)
-    r0: int
-    r1: int
-    lo: int
-    hi: int
-    margin: int                     # latent rows read before r0: where the kept rows start
-    length: int                     # signal rows
-    padded: int                     # signal rows padded to whole blocks
-
-    @property
-    def inside(self) -> bool:
-        """Whether the band's rows lie inside the signal (a view, no gather)."""
-        return 0 <= self.lo and self.hi <= self.length
-
-    @property
-    def rows(self) -> np.ndarray:
-        """The signal rows the band reads, wrapped around and clamped to the signal."""
-        return np.minimum(np.arange(self.lo, self.hi) % self.padded, self.length - 1)
-
-
-def band_plan(cfg: NetConfig, shape: tuple[int, ...]) -> tuple[tuple[int, ...], list[Band]]:
-    """The latent extent of a signal (C, *S) and the bands it is encoded in, whatever holds the samples."""
-    block, m = cfg.block_size, cfg.channels
-    c, s0 = shape[0], shape[1]
-    padded = s0 + (-s0) % block
-    rows = padded // block
-    latent_rest = tuple(-(-s // block) for s in shape[2:])
-    size = band_rows(cfg, latent_rest)
-    margin = 0 if size >= rows else analysis_margin(cfg.levels)
-    plan = []
-    for g in range(-(-c // m)):
-        first = g * m
-        channels = None if first + m <= c else [min(first + i, c - 1) for i in range(m)]
-        for r0 in range(0, rows, size):
-            r1 = min(rows, r0 + size)
-            lo, hi = margin_rows(cfg, rows, r0, r1, margin)
-            plan.append(Band(g, first, channels, r0, r1, lo * block, hi * block, r0 - lo, s0, padded))
-    return (rows, *latent_rest), plan
-
-
-def ticker(progress: Callable[[float], None] | None, total: int) -> Callable[[int], None]:
-    """Counts units of work done and reports the fraction of ``total`` to ``progress`` (if any)."""
-    done = 0
-
-    def tick(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(min(1.0, done / total))
-
-    return tick
 
 
 def silent_runs(x: np.ndarray, shortest: int = SILENT_RUN) -> tuple[tuple[int, int], ...]:
@@ -371,11 +284,13 @@ class Encoder:
         """Encode signal x (C, *S) band by band; ``emit(group, r0, r1, latents (K, r1 - r0, *s))``
         receives each band. Channels are grouped by the model's channel count, the last group
         repeating its last channel; axes are edge-padded to whole blocks. Returns the latent extent."""
-        extent, plan = band_plan(self.cfg, x.shape)
-        extra = [(0, 0), (0, 0), (0, 0)] + [(0, (-s) % self.cfg.block_size) for s in x.shape[2:]]
-        for b in plan:
-            rows_of = x[:, b.lo:b.hi] if b.inside else x.take(b.rows, axis=1)  # inside: a view
-            band = (rows_of[b.first: b.first + self.cfg.channels] if b.channels is None else rows_of[b.channels])[None]
+        m, block = self.cfg.channels, self.cfg.block_size
+        extent = latent_extent(self.cfg, x.shape)
+        extra = [(0, 0), (0, 0), (0, 0)] + [(0, (-s) % block) for s in x.shape[2:]]
+        for b in plan(self.cfg, -(-x.shape[0] // m), extent):
+            rows = b.signal_rows(block, x.shape[1])
+            rows_of = x[:, rows] if isinstance(rows, slice) else x.take(rows, axis=1)  # inside: a view
+            band = rows_of[group_channels(b.group, m, x.shape[0])][None]
             if any(p for _, p in extra[3:]):
                 band = np.pad(band, extra, mode="edge")
             emit(b.group, b.r0, b.r1, self.latents(band, bounded)[0, :, b.margin: b.margin + b.r1 - b.r0])

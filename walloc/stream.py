@@ -52,12 +52,12 @@ def check_quality(quality: Any, qualities: Sequence[int]) -> int:
 
 
 # -- chunks ----------------------------------------------------------------------------------------------
-def bands(symbols: np.ndarray) -> list[tuple[int, int, int, np.ndarray]]:
-    """Split (G, K, R, *rest) latents into independent chunks: (group, start row, rows, view (K, rows, *rest))."""
+def chunks(symbols: np.ndarray) -> list[tuple[int, int, int, np.ndarray]]:
+    """Split (G, K, R, *rest) latents into independently coded chunks: (group, start row, rows, view (K, rows, *rest))."""
     g, k, rows, *rest = symbols.shape
-    band = max(1, CHUNK_SYMBOLS // (k * math.prod(rest)))
-    return [(gi, start, min(band, rows - start), symbols[gi, :, start: start + band])
-            for gi in range(g) for start in range(0, rows, band)]
+    size = max(1, CHUNK_SYMBOLS // (k * math.prod(rest)))
+    return [(gi, start, min(size, rows - start), symbols[gi, :, start: start + size])
+            for gi in range(g) for start in range(0, rows, size)]
 
 
 def check_payload_can_hold(header: bitstream.Header, tables: Tables) -> None:
@@ -148,12 +148,12 @@ class Stream:
         """Table indices (G, K, *latent extent) (quantized latents plus the offset) of a signal of
         ``channels`` x ``extent`` -> ``.wlc`` bytes, coded chunk by chunk with the best coder here.
         ``fields``: the header's bit_depth, float_samples and sample_rate."""
-        chunks = bands(symbols)
+        pieces = chunks(symbols)
         best = coder.for_quality(quality)
         data: list[bytes] = []
-        for first in range(0, len(chunks), DECODE_BATCH):  # a bounded batch of contiguous chunks at a time
-            data += best.encode_many([view for *_, view in chunks[first: first + DECODE_BATCH]], quality)
-        table = tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(chunks, data))
+        for first in range(0, len(pieces), DECODE_BATCH):  # a bounded batch of contiguous chunks at a time
+            data += best.encode_many([view for *_, view in pieces[first: first + DECODE_BATCH]], quality)
+        table = tuple(bitstream.Chunk(g, start, n, len(d)) for (g, start, n, _), d in zip(pieces, data))
         return bitstream.pack(self._header(quality, best.coder_id, channels, extent, fields, table), data)
 
     # -- reading ------------------------------------------------------------------------------------------

@@ -1,13 +1,7 @@
-"""Band-wise encoding and decoding: bounded memory for huge signals, with no seams at all.
+"""Band-wise encoding and decoding with torch, on any device: bounded memory for huge signals, with no seams at all.
 
-A signal is processed in bands of latent rows (image rows or audio frames) with margins wide enough
-that every kept row sees exactly what it would see in one pass over the whole signal:
-
-- encoding: the periodized packet wraps around the signal, so a band takes its margins circularly
-  (the first band's upper margin comes from the bottom); the symmetric packet mirrors the signal at
-  its ends, so there a band's margins stop; the 1x1 encoder is pointwise;
-- decoding: the decoder network zero-pads at the signal's edges, so its margins are clipped there,
-  while the packet synthesis again needs margins of coefficients, circular or clipped as above.
+Bands follow :func:`walloc.bands.plan` (the margins that make every kept row what one pass over the whole
+signal gives), as the numpy encoder and the ONNX decoder do.
 
 Band results equal whole-signal results up to float rounding, so tiles leave no visible seams.
 Integer inputs (uint8 images, int16 audio) go to the CPU encoder as they are (it reads them as
@@ -25,8 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import wavelet
-from .decoder import DECODE_WORKERS, Band, band_runs, decode_bands, run_bands  # one band plan and schedule for both backends
-from .encoder import band_plan, band_rows  # one band plan for encoding and decoding
+from .bands import DECODE_WORKERS, Band, band_runs, group_channels, latent_extent, plan, run_bands
 from .model import WallocNet
 from .signal import to_float
 
@@ -46,10 +39,13 @@ def encode(net: WallocNet, x: torch.Tensor, device: torch.device,
     Channels are grouped by the model's channel count, the last group repeating its last channel.
     Returns the latent extent.
     """
-    extent, plan = band_plan(net.cfg, tuple(x.shape))
-    for b in plan:
-        rows_of = x[:, b.lo:b.hi] if b.inside else x.index_select(1, torch.from_numpy(b.rows))  # inside: a view
-        group = rows_of.narrow(0, b.first, net.cfg.channels) if b.channels is None else rows_of.index_select(0, torch.tensor(b.channels))
+    m, block = net.cfg.channels, net.cfg.block_size
+    extent = latent_extent(net.cfg, tuple(x.shape))
+    for b in plan(net.cfg, -(-x.shape[0] // m), extent):
+        rows = b.signal_rows(block, x.shape[1])
+        rows_of = x[:, rows] if isinstance(rows, slice) else x.index_select(1, torch.from_numpy(rows))  # inside: a view
+        channels = group_channels(b.group, m, x.shape[0])
+        group = rows_of[channels] if isinstance(channels, slice) else rows_of.index_select(0, torch.tensor(channels))
         band = group.unsqueeze(0)  # strided views go to the packet as they are
         direct = device.type == "cpu" and wavelet.reads_samples(band)
         if not direct:
@@ -86,7 +82,7 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
 
     Same stream, same output, for any thread count: on the CPU each band's decoder network runs on
     one torch thread, with the bands spread over a pool of ``torch.get_num_threads()`` threads
-    (:func:`walloc.decoder.run_bands`, the plan and schedule the ONNX backend shares). The
+    (:func:`walloc.bands.run_bands`, the plan and schedule the ONNX backend shares). The
     arithmetic of torch's CPU kernels depends on its thread count (a 1x1 convolution is a GEMM on
     one thread and a oneDNN kernel on more; vectorised element-wise kernels change between vector
     and scalar code where the threads' ranges meet); one thread per band fixes it. The packet synthesis (C++, bit-identical on any number of threads)
@@ -96,16 +92,15 @@ def decode(net: WallocNet, latents: Callable[[int, int, int], torch.Tensor], gro
     rows, block = latent_extent[0], net.cfg.block_size
 
     def pieces(band: Band) -> list[tuple[torch.Tensor, int, int]]:
-        return [(latents(band[0], lo, hi).unsqueeze(0).to(device), skip, n) for lo, hi, skip, n in band_runs(net.cfg, rows, band[3])]
+        return [(latents(band.group, lo, hi).unsqueeze(0).to(device), skip, n) for lo, hi, skip, n in band_runs(net.cfg, rows, band)]
 
     def finish(band: Band, coeff: torch.Tensor) -> None:
-        g, r0, r1, span = band
         with torch.inference_mode():
             signal = net.synthesis(coeff)
-        skip = r0 - span[0]
-        emit(g, r0 * block, r1 * block, signal[0, :, skip * block: (skip + r1 - r0) * block])
+        skip, r0, r1 = band.margin, band.r0, band.r1
+        emit(band.group, r0 * block, r1 * block, signal[0, :, skip * block: (skip + r1 - r0) * block])
 
-    bands = decode_bands(net.cfg, groups, latent_extent, band_rows(net.cfg, latent_extent[1:]))
+    bands = plan(net.cfg, groups, latent_extent)
     threads = torch.get_num_threads()
     # a GPU's arithmetic ignores CPU threads; one thread is the pool's arithmetic
     workers = 1 if device.type != "cpu" else min(threads, len(bands), DECODE_WORKERS)
