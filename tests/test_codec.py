@@ -340,15 +340,15 @@ def test_digital_silence_decodes_to_digital_silence():
 
 
 def test_silent_runs_span_slices_and_fit_the_format(monkeypatch):
-    from walloc import encoder
+    from walloc import level
 
-    monkeypatch.setattr(encoder, "_SILENCE_SLICE", 1000)
+    monkeypatch.setattr(level, "_SILENCE_SLICE", 1000)
     x = np.ones((2, 5000), np.float32) * 0.1
     x[:, 900:2600] = 2.0 ** -17           # below half a 16-bit step: silent
     x[1, 4000:4300] = 0                   # one channel only: not silent
     x[:, 4500:4700] = 0                   # shorter than a run worth recording
-    assert encoder.silent_runs(x) == ((900, 1700),)
-    monkeypatch.setattr(encoder, "MAX_SILENT_RUNS", 2)
+    assert level.silent_runs(x) == ((900, 1700),)
+    monkeypatch.setattr(level, "MAX_SILENT_RUNS", 2)
     y = np.zeros((1, 5000), np.int16)
     y[0, [300, 900, 1500, 4800]] = 1       # runs of 300, 599, 599, 3299 and 199
-    assert encoder.silent_runs(y) == ((1501, 3299),)  # only the longer runs, when too many
+    assert level.silent_runs(y) == ((1501, 3299),)  # only the longer runs, when too many

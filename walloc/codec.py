@@ -67,7 +67,7 @@ class _DeviceEncoder(Encoder):
         self.net, self.device = net, device
 
     def bands(self, x: np.ndarray, emit: Callable[[int, int, int, Any], None], bounded: bool = True) -> tuple[int, ...]:
-        if not bounded:  # the level analysis (Encoder.choose_gain) runs on the CPU
+        if not bounded:  # the level analysis (walloc.level, Encoder.choose_gain) runs on the CPU
             return super().bands(x, emit, bounded)
         signal = torch.from_numpy(np.ascontiguousarray(readable(x)[0]))
         return tiling.encode(self.net, signal, self.device, emit, 2.0 ** (-self.gain / 2))

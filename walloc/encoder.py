@@ -26,24 +26,13 @@ import numpy as np
 
 from . import zoo
 from .bands import group_channels, latent_extent, plan, ticker
-from .bitstream import MAX_GAIN, MAX_SILENT_RUNS, version_for
+from .bitstream import version_for
 from .config import NetConfig
 from .errors import MediaError
+from .level import Saturation, gain_code, level_code, rms_db, silent_runs  # noqa: F401 (level_code, rms_db: walloc.encoder's names before walloc.level)
 from .signal import as_array, bit_depth, check_signal, readable, scale_of
 from .stream import Stream, quantize
 
-# Audio level: a loud, steady signal (a sine near full scale) drives latents into the flat tails of the
-# Gaussian-CDF bound, where a quantizer step spans a wide range of values. The encoder codes such a
-# signal at 2**(-gain / 2) of its level, the largest such factor that leaves at most SATURATED of the
-# latents beyond SATURATION of the bound (measured on the shipped stereo-5x: a 1 kHz sine at -3 dBFS
-# goes from 15.4 to 34.4 dB, while music, whose peaks are brief, keeps gain 1 and its quality).
-SATURATION, SATURATED = 0.98, 1e-4
-# A model trained at one level (its JSON's ``target_rms_db``, dBFS RMS) codes a quiet take as well as a loud
-# one only if the encoder brings it up to that level: such a model's encoder picks the code that moves the
-# stream's RMS nearest the target, amplifying (negative codes, stream format 3) as well as attenuating, and
-# never louder than the saturation limit allows. Models without it only attenuate, as they always did.
-_DB_PER_CODE = 10 * math.log10(2.0)   # each gain code moves the level by 3.01 dB
-_Z_SATURATION = 2.3263478740408408   # sqrt(2) erfinv(0.98): the same limit before the bound
 # Graphics: hard edges, few colours and line art put their energy in the packet coefficients that a
 # linear encoder keeping 12 of 192 numbers per block drops, so no decoder gets them back (quantization is not
 # the cause: unquantized latents decode basn2c08.png at 14.7 dB against 14.8 at quality 4; nor is the bound:
@@ -53,8 +42,6 @@ _Z_SATURATION = 2.3263478740408408   # sqrt(2) erfinv(0.98): the same limit befo
 # an image whose estimate lies CODABLE_MARGIN_DB under what the model measured on photographs at that quality
 # (rgb-16x at quality 4: 28.2 - 10 = 18.2 dB; its worst Kodak photo is estimated at 22.3), at most CODABLE_FLOOR_DB.
 CODABLE_MARGIN_DB, CODABLE_FLOOR_DB = 10.0, 25.0
-SILENT_RUN = 256         # samples: shorter runs of digital silence are not recorded
-_SILENCE_SLICE = 1 << 20
 _GRAIN = 1 << 16         # samples per C++ thread at least
 
 
@@ -106,45 +93,6 @@ def bound(z: np.ndarray, limit: float) -> np.ndarray:
     y = erf((z / np.float32(math.sqrt(2.0))).astype(np.float64)).astype(np.float32)
     y *= np.float32(limit)
     return y
-
-
-def silent_runs(x: np.ndarray, shortest: int = SILENT_RUN) -> tuple[tuple[int, int], ...]:
-    """(start, length) runs of at least ``shortest`` samples of audio x (C, L) where every channel is
-    digital silence: zero, or for float samples below half a 16-bit step. Read a slice at a time; if
-    there are more than the format holds, only the longer runs are kept."""
-    limit = 0.0 if x.dtype.kind in "iu" else 2.0 ** -16
-    runs: list[list[int]] = []
-    for s0 in range(0, x.shape[1], _SILENCE_SLICE):
-        quiet = np.all(np.abs(x[:, s0: s0 + _SILENCE_SLICE]) <= limit, axis=0)
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], quiet.view(np.int8), [0]))))
-        for a, b in zip(edges[::2] + s0, edges[1::2] + s0):
-            if runs and runs[-1][0] + runs[-1][1] == a:  # continues across the slice boundary
-                runs[-1][1] += int(b - a)
-            else:
-                runs.append([int(a), int(b - a)])
-    while True:
-        kept = tuple((a, n) for a, n in runs if n >= shortest)
-        if len(kept) <= MAX_SILENT_RUNS:
-            return kept
-        shortest *= 2
-
-
-def rms_db(x: np.ndarray) -> float:
-    """RMS level of audio x (C, L) in dBFS (full scale 1.0 for floats, the dtype's scale for integers),
-    over every sample and channel, read a slice at a time; -inf for digital silence."""
-    scale = scale_of(x.dtype) or 1.0
-    energy = sum(float(np.square(x[:, s0: s0 + _SILENCE_SLICE], dtype=np.float64).sum())
-                 for s0 in range(0, x.shape[1], _SILENCE_SLICE))
-    return 10 * math.log10(energy / x.size) - 20 * math.log10(scale) if energy > 0 else -math.inf
-
-
-def level_code(x: np.ndarray, target_db: float) -> int:
-    """The gain code (-MAX_GAIN..MAX_GAIN) whose factor 2**(-code / 2) brings audio x's RMS nearest
-    ``target_db``; 0 for digital silence (nothing to bring up)."""
-    level = rms_db(x)
-    if not math.isfinite(level):
-        return 0
-    return int(np.clip(round((level - target_db) / _DB_PER_CODE), -MAX_GAIN, MAX_GAIN))
 
 
 def _threads(n: int) -> int:
@@ -201,32 +149,15 @@ class Encoder:
         return self.stream.config.get("target_rms_db")
 
     def choose_gain(self, x: np.ndarray) -> int:
-        """The gain code of audio x: for a model with a target level, the code nearest that level
-        (:func:`level_code`), else 0; but never a louder level than the loudest at which at most
-        SATURATED of the latents lie beyond SATURATION of the bound."""
-        target = self.target_rms_db
-        return self.saturation_code(x, 0 if target is None else level_code(x, target))
+        """The gain code of audio x by the level rule (:func:`walloc.level.gain_code`)."""
+        return gain_code(x, self.target_rms_db, lambda lowest: self.saturation_code(x, lowest))
 
     def saturation_code(self, x: np.ndarray, lowest: int = 0) -> int:
-        """The smallest gain code from ``lowest`` (the loudest level) at which at most SATURATED of the
-        latents of audio x lie beyond SATURATION of the bound (``lowest`` if none is); latents at other
-        levels follow from the unbounded latents at this one: z(g) = g (z - bias) + bias."""
-        codes = np.arange(lowest, MAX_GAIN + 1)
-        factors = (2.0 ** (-codes / 2)).astype(np.float32)
-        over = np.zeros(len(codes), dtype=np.int64)
-        total = 0
-        bias = self.bias[:, None]
-
-        def count(g: int, r0: int, r1: int, z: np.ndarray) -> None:
-            nonlocal total
-            centred = z - bias
-            total += z.size
-            for i, f in enumerate(factors):
-                over[i] += np.count_nonzero(np.abs(centred * f + bias) > _Z_SATURATION)
-
-        self.bands(x, count, bounded=False)
-        ok = over <= SATURATED * total
-        return int(codes[np.argmax(ok)]) if ok.any() else lowest
+        """The smallest gain code from ``lowest`` at which at most SATURATED of the latents of audio x
+        lie beyond SATURATION of the bound (:class:`walloc.level.Saturation`)."""
+        count = Saturation(self.bias, lowest)
+        self.bands(x, lambda g, r0, r1, z: count.add(z), bounded=False)
+        return count.code()
 
     def expected_psnr(self, x: Any) -> float:
         """The PSNR (dB, full scale) image x (C, H, W) can keep through this model's latents, estimated

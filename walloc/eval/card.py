@@ -28,7 +28,7 @@ def _ratio(codec: Codec, path: Path, rate: float) -> float:
 def _signal_db(path: Path) -> float:
     """A clip's RMS level in dBFS: what turns a full-scale PSNR into the SNR against the clip itself
     (SNR = PSNR + level, both over the same samples: the mean squared error is the same)."""
-    from ..encoder import rms_db
+    from ..level import rms_db
     from ..io import read_audio_array
 
     return rms_db(read_audio_array(path, native=False)[0])
