@@ -7,13 +7,12 @@ release used (``--out``, ``--workers``) still parse for one release but are left
 
 from __future__ import annotations
 
-import os
-import sys
 from typing import Any, Callable
 
 import click
 
 from walloc.errors import MediaError
+from walloc.threads import per_process, use
 
 THREADS_DEFAULT = 0
 THREADS_HELP = "Threads per process (0: the CPU cores, shared among the -j processes)."
@@ -73,17 +72,10 @@ def check_jobs(value: int) -> int:
     return value
 
 
-def per_process(threads: int, jobs: int = 1) -> int:
-    """The threads each of ``jobs`` processes computes with: ``threads``, or for 0 the cores shared out."""
-    return threads or max(1, (os.cpu_count() or 1) // max(1, jobs))
-
-
 def use_threads(threads: int) -> int:
     """Make this process compute with ``per_process(threads)`` threads: the numpy encoder and the C++
     coder read OMP_NUM_THREADS, torch (imported now or later) gets its count. Returns the count."""
     n = per_process(threads)
     if threads:
-        os.environ["OMP_NUM_THREADS"] = str(n)
-        if "torch" in sys.modules:
-            sys.modules["torch"].set_num_threads(n)
+        use(n)
     return n

@@ -21,7 +21,6 @@ Encoding needs no torch (:class:`walloc.encoder.Encoder`); decoding and latents 
 from __future__ import annotations
 
 import io as _io
-import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 from . import io, tree
 from .errors import MediaError, WallocError
 from .output import atomic_output, read_head, read_input
+from .threads import use as _worker_threads  # worker processes are the parallelism: each computes with its share
 
 if TYPE_CHECKING:
     from .bitstream import Header
@@ -131,14 +131,6 @@ def cached(key: tuple, make: Callable[[], Any]) -> Any:
     if key not in _CACHE:
         _CACHE[key] = make()
     return _CACHE[key]
-
-
-def _worker_threads(n: int) -> None:
-    """Worker processes are the parallelism: each computes with ``n`` threads (numpy encoder and C++
-    coder through OMP_NUM_THREADS, torch through its own count)."""
-    os.environ["OMP_NUM_THREADS"] = str(n)
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(n)
 
 
 def plan(inputs: Sequence[str | Path], outdir: Path | None, suffixes: Sequence[str],

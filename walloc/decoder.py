@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -32,10 +31,10 @@ from .errors import ModelError, WallocError
 from .io import AudioMeta, ImageMeta
 from .signal import from_float, output_scale
 from .stream import Stream, for_stream
+from .threads import cores, for_samples
 
 BACKENDS = ("onnx", "torch")
 GRAPH_DIR = "onnx"       # a model folder's graphs (walloc.onnx_export writes them)
-_GRAIN = 1 << 16         # samples per C++ thread at least
 
 @dataclass(frozen=True)
 class Decoded:
@@ -67,16 +66,6 @@ def has_graph(name: str, folder: Path, sha256: str) -> bool:
         return json.loads((Path(folder) / GRAPH_DIR / f"{name}.json").read_text()).get("weights_sha256") == sha256
     except (OSError, ValueError):
         return False
-
-
-def cores(threads: int = 0) -> int:
-    """Threads to use: ``threads``, or with 0 OMP_NUM_THREADS (what ``walloc --threads`` sets), else every core."""
-    if threads > 0:
-        return threads
-    try:
-        return int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count() or 1
-    except ValueError:
-        return os.cpu_count() or 1
 
 
 # -- output -------------------------------------------------------------------------------------------
@@ -174,13 +163,13 @@ class Decoder:
         levels, dims = self.cfg.levels, self.cfg.dims
         out = np.empty((b, channels >> (dims * levels), *(s << levels for s in size)), dtype=np.float32)
         run = _packet.ipacket2d if dims == 2 else _packet.ipacket1d
-        run(c, out, levels, max(1, min(threads, c.size // _GRAIN)), self.cfg.extension == "symmetric")
+        run(c, out, levels, for_samples(c.size, threads), self.cfg.extension == "symmetric")
         return out
 
     def decompress_full(self, data: bytes, dtype: Any = np.float32, progress: Callable[[float], None] | None = None,
                         threads: int = 0) -> Decoded:
         """Stream -> signal plus its metadata and header, band by band on ``threads`` threads (0: see
-        :func:`cores`). ``dtype`` float32 gives [0, 1] images / [-1, 1] audio; integer dtypes give
+        :func:`walloc.threads.cores`). ``dtype`` float32 gives [0, 1] images / [-1, 1] audio; integer dtypes give
         samples as :meth:`walloc.Codec.decompress_full` does (uint8 pixels, int16 / int32 PCM, int32
         or uint16 images at the stream's own pixel values)."""
         dtype = np.dtype(dtype)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import os
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +31,7 @@ from .errors import MediaError
 from .level import Saturation, gain_code, level_code, rms_db, silent_runs  # noqa: F401 (level_code, rms_db: walloc.encoder's names before walloc.level)
 from .signal import as_array, bit_depth, check_signal, readable, scale_of
 from .stream import Stream, quantize
+from .threads import for_samples
 
 # Graphics: hard edges, few colours and line art put their energy in the packet coefficients that a
 # linear encoder keeping 12 of 192 numbers per block drops, so no decoder gets them back (quantization is not
@@ -42,7 +42,6 @@ from .stream import Stream, quantize
 # an image whose estimate lies CODABLE_MARGIN_DB under what the model measured on photographs at that quality
 # (rgb-16x at quality 4: 28.2 - 10 = 18.2 dB; its worst Kodak photo is estimated at 22.3), at most CODABLE_FLOOR_DB.
 CODABLE_MARGIN_DB, CODABLE_FLOOR_DB = 10.0, 25.0
-_GRAIN = 1 << 16         # samples per C++ thread at least
 
 
 # -- the Gaussian-CDF bound ---------------------------------------------------------------------------------
@@ -93,14 +92,6 @@ def bound(z: np.ndarray, limit: float) -> np.ndarray:
     y = erf((z / np.float32(math.sqrt(2.0))).astype(np.float64)).astype(np.float32)
     y *= np.float32(limit)
     return y
-
-
-def _threads(n: int) -> int:
-    try:
-        cores = int(os.environ.get("OMP_NUM_THREADS", "0")) or os.cpu_count() or 1
-    except ValueError:
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, n // _GRAIN))
 
 
 class Encoder:
@@ -206,7 +197,7 @@ class Encoder:
         from . import _packet
 
         run = _packet.encode2d if self.cfg.dims == 2 else _packet.encode1d
-        run(x, self.weight, self.bias, z, levels, _threads(x.size), self.cfg.extension == "symmetric")
+        run(x, self.weight, self.bias, z, levels, for_samples(x.size), self.cfg.extension == "symmetric")
         if check and not np.isfinite(z).all():  # finite exactly when every sample is (see WallocNet.encode)
             raise MediaError("the signal holds NaN or infinite values")
         return bound(z, self.cfg.bound) if bounded else z

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import check_extension
+from .threads import for_samples
 
 try:  # built with the package; a source tree without the build falls back to the torch path
     from . import _packet
@@ -230,10 +231,7 @@ def _unlift2d(x: torch.Tensor) -> torch.Tensor:
     return _unlift(low_w, high_w)
 
 
-_GRAIN = 1 << 16  # samples per C++ thread at least: below that, starting a thread costs more than it saves
-
-
-# Integer samples the C++ encoder reads itself, as walloc.tiling.to_float converts them (x / 255, x / 32768).
+# Integer samples the C++ encoder reads itself, as walloc.signal.to_float converts them (x / 255, x / 32768).
 _SAMPLES = (torch.uint8, torch.int16)
 
 
@@ -251,10 +249,6 @@ def _native_ok(x: torch.Tensor, levels: int, dims: int, *params: torch.Tensor, s
     return all(s > 0 and s % 2 ** levels == 0 for s in x.shape[2:])
 
 
-def _threads(x: torch.Tensor) -> int:
-    return max(1, min(torch.get_num_threads(), x.numel() // _GRAIN))
-
-
 def _native(x: torch.Tensor, levels: int, dims: int, extension: Extension, synthesis: bool = False) -> torch.Tensor | None:
     """The packet (with ``synthesis``, its inverse) by the C++ lifting when x allows it, else None."""
     check_extension(extension)
@@ -267,7 +261,7 @@ def _native(x: torch.Tensor, levels: int, dims: int, extension: Extension, synth
     else:
         out = x.new_empty(b, c << (dims * levels), *(s >> levels for s in size))
         run = _packet.packet2d if dims == 2 else _packet.packet1d
-    run(x.detach().numpy(), out.numpy(), levels, _threads(x), extension == "symmetric")
+    run(x.detach().numpy(), out.numpy(), levels, for_samples(x.numel(), torch.get_num_threads()), extension == "symmetric")
     return out
 
 
@@ -294,7 +288,7 @@ def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.
     z = torch.empty(b, weight.shape[0], *(s >> levels for s in size), dtype=torch.float32)
     run = _packet.encode2d if dims == 2 else _packet.encode1d
     w = weight.detach().to(torch.float32).reshape(weight.shape[0], -1).contiguous()
-    run(x.detach().numpy(), w.numpy(), bias.detach().to(torch.float32).contiguous().numpy(), z.numpy(), levels, _threads(x),
+    run(x.detach().numpy(), w.numpy(), bias.detach().to(torch.float32).contiguous().numpy(), z.numpy(), levels, for_samples(x.numel(), torch.get_num_threads()),
         extension == "symmetric")
     return z
 
