@@ -33,18 +33,17 @@ needs_audio = pytest.mark.skipif(not AUDIO.is_dir(), reason=f"audio clips not fo
 
 def _tiny(folder: Path, extension: str) -> Path:
     """Small random-weight image and audio models in folder, with the packet's ``extension`` border rule."""
-    from walloc import zoo
     from walloc.codec import Codec
     from walloc.entropy import FactorizedDensity
     from walloc.model import NetConfig, WallocNet
-    from walloc.train.export import fit_context
+    from walloc.train.export import fit_context, save_context, save_model
 
     torch.manual_seed(0)
     for name, cfg, shape in [("tiny-rgb", NetConfig("image", 3, 2, 6, width=8, blocks=1, extension=extension), (3, 64, 48)),
                              ("tiny-stereo", NetConfig("audio", 2, 4, 8, width=8, blocks=1, extension=extension), (2, 4096))]:
-        zoo.save_model(name, WallocNet(cfg), FactorizedDensity(cfg.latent_dim), [4.0, 1.0], {}, folder, default=True)
+        save_model(name, WallocNet(cfg), FactorizedDensity(cfg.latent_dim), [4.0, 1.0], {}, folder, default=True)
         signals = [torch.rand(shape) * (2 if cfg.modality == "audio" else 1) - (1 if cfg.modality == "audio" else 0) for _ in range(3)]
-        zoo.save_context(name, fit_context(Codec.load(name, folder), signals), {"fitted_on": ["random noise"]}, folder)
+        save_context(name, fit_context(Codec.load(name, folder), signals), {"fitted_on": ["random noise"]}, folder)
     return folder
 
 

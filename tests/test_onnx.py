@@ -80,7 +80,7 @@ def test_shipped_graph_matches_a_fresh_export(tmp_path, name):
     assert shipped["stream_hash"] == zoo.stream_hash(config, zoo.default_coder(config)).hex()
     new = decoder._session(name, str(zoo.MODEL_DIR), config["sha256"], fresh.read_bytes(), tuple(info["external"]), info["weights"])
     old = Decoder.load(name).session()
-    cfg = zoo.load_tables(name).net
+    cfg = zoo.load_tables(name).cfg
     rng = np.random.default_rng(0)
     symbols = rng.integers(-20, 21, (1, cfg.latent_dim, 12, 10)[: 2 + cfg.dims]).astype(np.int32)
     for index in range(len(info["qualities"])):

@@ -11,7 +11,7 @@ from walloc.context import ContextTables
 from walloc.data import LatentDataset
 from walloc.errors import ModelError
 from walloc.model import WallocNet
-from walloc.tables import Tables
+from walloc.tables import Quality, Tables
 
 
 @pytest.fixture
@@ -77,7 +77,7 @@ def test_coder_limits_on_encode_are_model_errors():
     buckets, kmax, channels = 16, 1, 4097  # 4,097 channels x 16 buckets > 2**16 table rows
     pmf = np.full((channels * buckets, 4 * kmax + 1), 1.0)
     ctx = ContextTables(np.zeros(channels, np.uint8), buckets, kmax, Tables.from_pmf(pmf, offset=2 * kmax))
-    quality = zoo.Quality(1, 1.0, Tables.from_pmf(np.ones((channels, 2 * kmax + 1)), offset=kmax), None, ctx)
+    quality = Quality(1, 1.0, Tables.from_pmf(np.ones((channels, 2 * kmax + 1)), offset=kmax), None, ctx)
     with pytest.raises(ModelError, match="cannot be coded"):
         coder.ContextRansCoder().encode_many([np.ones((channels, 1, 1), np.int32)], quality)
 

@@ -25,7 +25,8 @@ from .io import AudioMeta, ImageMeta
 from .model import NetConfig, WallocNet
 from .signal import as_array, check_signal, from_float, output_scale, readable, to_float
 from .stream import Stream
-from .zoo import MODEL_DIR, Quality, load_parts
+from .tables import Quality
+from .zoo import MODEL_DIR, load_parts
 
 
 def checked_device(device: str | torch.device) -> torch.device:

@@ -22,8 +22,7 @@ import numpy as np
 from . import bitstream, coder, zoo
 from .config import NetConfig
 from .errors import BitstreamError, MediaError, ModelError
-from .tables import Tables
-from .zoo import Quality
+from .tables import Quality, Tables
 
 CHUNK_SYMBOLS = 1 << 16  # about this many symbols per independently coded chunk
 DECODE_BATCH = 64        # chunks entropy-coded per call: bounds the temporary memory

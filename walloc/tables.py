@@ -1,13 +1,19 @@
-"""Integer CDF tables: what a stream is coded with, loaded and used without torch."""
+"""A model's operating points and the integer CDF tables that code them: what a stream is coded with,
+loaded and used without torch (:func:`walloc.zoo.load_tables` reads them)."""
 
 from __future__ import annotations
 
 import math
-
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .config import NetConfig
+
+if TYPE_CHECKING:
+    from .context import ContextTables
 
 PRECISION = 16  # bits of the integer frequency tables
 
@@ -57,3 +63,30 @@ class Tables:
         freq = np.diff(self.cdfs.astype(np.int64), axis=1)
         rows = np.arange(symbols.shape[0])[:, None]
         return float(-np.log2(freq[rows, symbols] / (1 << self.precision)).sum())
+
+
+@dataclass(frozen=True)
+class Quality:
+    """One operating point of a model: a quantizer step, its tables, and what it measured."""
+
+    quality: int
+    step: float
+    tables: Tables | None = None
+    measured: dict | None = None
+    context: ContextTables | None = None
+
+
+@dataclass(frozen=True)
+class ModelTables:
+    """Everything about a model but its network: config and qualities with their integer tables.
+
+    Enough to write and read streams; the tables are read-only arrays shared by every caller."""
+
+    name: str
+    config: dict
+    qualities: tuple[Quality, ...]
+
+    @property
+    def cfg(self) -> NetConfig:
+        """The model's architecture (its JSON's ``net``)."""
+        return NetConfig(**self.config["net"])

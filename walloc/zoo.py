@@ -15,14 +15,14 @@ import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import NetConfig
 from .context import ContextTables
 from .errors import ModelError
-from .tables import Tables
+from .tables import ModelTables, Quality, Tables
 
 if TYPE_CHECKING:  # the network needs torch; tables, configs and the listing do not
     from .entropy import FactorizedDensity
@@ -40,17 +40,6 @@ def _shipped_dir() -> Path:
 
 # WALLOC_MODEL_DIR points walloc at another folder of models (your own, or a released version).
 MODEL_DIR = Path(os.environ.get("WALLOC_MODEL_DIR") or _shipped_dir())
-
-
-@dataclass(frozen=True)
-class Quality:
-    """One operating point of a model: a quantizer step, its tables, and what it measured."""
-
-    quality: int
-    step: float
-    tables: Tables | None = None
-    measured: dict | None = None
-    context: ContextTables | None = None
 
 
 @dataclass(frozen=True)
@@ -73,7 +62,7 @@ class ModelInfo:
                 "sha256": self.sha256, "stream_hash": self.stream_hash, "measured": self.measured}
 
 
-def _read_config(path: Path) -> dict:
+def read_config(path: Path) -> dict:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as e:
@@ -84,7 +73,7 @@ def list_models(model_dir: Path | None = None) -> list[ModelInfo]:
     """Every model with a JSON config in the model folder, sorted by name."""
     out = []
     for path in sorted(Path(model_dir or MODEL_DIR).glob("*.json")):
-        cfg = _read_config(path)
+        cfg = read_config(path)
         net = NetConfig(**cfg["net"])
         out.append(ModelInfo(
             name=cfg["name"], modality=net.modality, default=bool(cfg.get("default")),
@@ -149,13 +138,13 @@ def version_of(cfg: dict) -> int:
     return int(cfg.get("version", 1))
 
 
-def _index_path(folder: Path) -> Path:
+def index_path(folder: Path) -> Path:
     return folder / RELEASES / "index.json"
 
 
-def _index(folder: Path) -> dict:
-    path = _index_path(folder)
-    return _read_config(path) if path.exists() else {}
+def releases_index(folder: Path) -> dict:
+    path = index_path(folder)
+    return read_config(path) if path.exists() else {}
 
 
 def folder_for(name: str, model_hash: bytes, coder_id: int, model_dir: Path | None = None) -> Path:
@@ -169,59 +158,21 @@ def folder_for(name: str, model_hash: bytes, coder_id: int, model_dir: Path | No
     if _stream_hash_at(current, _stamp(current), coder_id) == model_hash:  # the usual case, once per file version
         return folder
     for candidate in sorted(p.parent for p in (folder / RELEASES).glob(f"{name}@*/{name}.json")):
-        if stream_hash(_read_config(candidate / f"{name}.json"), coder_id) == model_hash:
+        if stream_hash(read_config(candidate / f"{name}.json"), coder_id) == model_hash:
             return candidate
-    have = version_of(_read_config(current))
-    for release in _index(folder).get(name, []):
+    have = version_of(read_config(current))
+    for release in releases_index(folder).get(name, []):
         if stream_hash(release, coder_id) == model_hash:
             raise ModelError(f"stream was made with model '{name}' version {release['version']}, which this install "
                              f"does not have (it has version {have}); point WALLOC_MODEL_DIR at a folder holding "
                              f"'{RELEASES}/{name}@{release['version']}' or install a walloc release that ships it")
     raise ModelError(f"stream was made with an unreleased or foreign version of model '{name}' (model hash "
-                     f"{model_hash.hex()}; this install has version {have}, hash {stream_hash(_read_config(current), coder_id).hex()})")
+                     f"{model_hash.hex()}; this install has version {have}, hash {stream_hash(read_config(current), coder_id).hex()})")
 
 
 @lru_cache(maxsize=64)
 def _stream_hash_at(path: Path, _stamp: tuple | None, coder_id: int) -> bytes:
-    return stream_hash(_read_config(path), coder_id)
-
-
-def archive_release(name: str, model_dir: Path | None = None) -> Path | None:
-    """Copy the current version of model ``name`` (if any) to RELEASES/NAME@VERSION/ and list it in the
-    index, before new weights or tables overwrite it; returns the archive folder."""
-    import shutil
-
-    folder = Path(model_dir or MODEL_DIR)
-    current = folder / f"{name}.json"
-    if not current.exists():
-        return None
-    cfg = _read_config(current)
-    version = version_of(cfg)
-    dest = folder / RELEASES / f"{name}@{version}"
-    dest.mkdir(parents=True, exist_ok=True)
-    for suffix in (".json", ".safetensors", ".context.safetensors", ".md"):
-        if (folder / f"{name}{suffix}").exists():
-            shutil.copy2(folder / f"{name}{suffix}", dest / f"{name}{suffix}")
-    index = _index(folder)
-    entry = {"version": version, "sha256": cfg["sha256"], **({"context": {"sha256": cfg["context"]["sha256"]}} if "context" in cfg else {})}
-    index[name] = [r for r in index.get(name, []) if r["version"] != version] + [entry]
-    _index_path(folder).write_text(json.dumps(index, indent=2) + "\n")
-    return dest
-
-
-@dataclass(frozen=True)
-class ModelTables:
-    """Everything about a model but its network: config and qualities with their integer tables.
-
-    Enough to write and read streams; the tables are read-only arrays shared by every caller."""
-
-    name: str
-    config: dict
-    qualities: tuple[Quality, ...]
-
-    @property
-    def net(self) -> NetConfig:
-        return NetConfig(**self.config["net"])
+    return stream_hash(read_config(path), coder_id)
 
 
 def _config(name: str, folder: Path) -> dict:
@@ -229,7 +180,7 @@ def _config(name: str, folder: Path) -> dict:
     if not cfg_path.exists():
         known = ", ".join(m.name for m in list_models(folder)) or "none"
         raise ModelError(f"unknown model '{name}' (shipped: {known})")
-    return _read_config(cfg_path)
+    return read_config(cfg_path)
 
 
 def load_tables(name: str, model_dir: Path | None = None, context: bool = True) -> ModelTables:
@@ -290,7 +241,7 @@ def load_parts(name: str, model_dir: Path | None = None, context: bool = True) -
     folder = Path(model_dir or MODEL_DIR)
     tables = load_tables(name, folder, context)
     state = verified(folder / f"{name}.safetensors", tables.config["sha256"], f"model '{name}' weights")
-    net, density = WallocNet(tables.net), FactorizedDensity(tables.net.latent_dim)
+    net, density = WallocNet(tables.cfg), FactorizedDensity(tables.cfg.latent_dim)
     net.load_state_dict({k[4:]: torch.tensor(v) for k, v in state.items() if k.startswith("net.")})
     density.load_state_dict({k[8:]: torch.tensor(v) for k, v in state.items() if k.startswith("density.")})
     net.eval(), density.eval()
@@ -329,49 +280,13 @@ def _verified(path: str, sha256: str, what: str, keys: tuple[str, ...] | None, _
         raise ModelError(f"{what}: unreadable file ({e})") from None
 
 
-def save_context(name: str, contexts: dict[int, ContextTables], info: dict, model_dir: Path | None = None) -> None:
-    """Write one context model per quality beside a saved model and record it in the model's JSON."""
-    import torch
-    from safetensors.torch import save_file
-
-    folder = Path(model_dir or MODEL_DIR)
-    state = {}
-    for q, m in contexts.items():
-        state[f"modes.{q}"] = torch.from_numpy(m.modes.astype(np.int32))
-        state[f"tables.{q}"] = torch.from_numpy(m.tables.cdfs.astype(np.int32))
-    cfg_path = folder / f"{name}.json"
-    cfg = _read_config(cfg_path)
-    if "context" in cfg:  # a refit: streams of the old tables must stay decodable
-        archive_release(name, folder)
-        cfg["version"] = version_of(cfg) + 1
-    path = folder / f"{name}.context.safetensors"
-    save_file(state, str(path))
-    buckets = {m.buckets for m in contexts.values()}
-    cfg["context"] = {"sha256": file_sha256(path), "buckets": buckets.pop(), **info}
-    cfg_path.write_text(json.dumps(cfg, indent=2) + "\n")
+_MOVED = {"save_model": "walloc.train.export", "save_context": "walloc.train.export"}
 
 
-def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: list[float], extra: dict,
-               model_dir: Path | None = None, default: bool = False, default_quality: int = 0) -> Path:
-    """Freeze tables for each quantizer step (worst quality first) and write weights + JSON."""
-    import torch
-    from safetensors.torch import save_file
+def __getattr__(name: str) -> Any:
+    """Deprecated names: the model writers live in :mod:`walloc.train.export` (the zoo only reads)."""
+    if name in _MOVED:
+        import importlib
 
-    folder = Path(model_dir or MODEL_DIR)
-    folder.mkdir(parents=True, exist_ok=True)
-    replaced = archive_release(name, folder)  # streams of the version replaced stay decodable
-    version = version_of(_read_config(folder / f"{name}.json")) + 1 if replaced else 1
-    state = {f"net.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
-    state.update({f"density.{k}": v.detach().contiguous() for k, v in density.state_dict().items()})
-    qualities = []
-    for i, step in enumerate(steps, start=1):
-        tables = density.freeze(step, net.cfg.bound)
-        state[f"tables.{i}"] = torch.from_numpy(tables.cdfs.astype(np.int32))
-        qualities.append({"quality": i, "step": step, "offset": tables.offset, "precision": tables.precision})
-    weights = folder / f"{name}.safetensors"
-    save_file(state, str(weights))
-    cfg = {"name": name, "version": version, "net": net.cfg.to_dict(), "qualities": qualities,
-           "default_quality": default_quality or len(steps), "default": default, "sha256": file_sha256(weights), **extra}
-    path = folder / f"{name}.json"
-    path.write_text(json.dumps(cfg, indent=2) + "\n")
-    return path
+        return getattr(importlib.import_module(_MOVED[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,16 @@
-"""Export a trained model into the zoo, measure it on held-out data, and write its card."""
+"""Export a trained model into the zoo (the model writers: weights, tables, context tables, the kept
+releases they replace), measure it on held-out data, and write its card."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
-
 from typing import Iterable
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from .. import context, zoo
 from ..codec import Codec
@@ -55,7 +57,7 @@ def export_model(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, s
              **({"started_from": cfg.start_from} if cfg.start_from else {}),
              **({"sample_rate": cfg.sample_rate} if cfg.sample_rate else {}),
              **({"target_rms_db": cfg.target_rms_db} if cfg.target_rms_db else {})}  # notes and config file: measure_model
-    zoo.save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
+    save_model(cfg.name, net.eval(), density.eval(), cfg.qualities, extra, model_dir, cfg.default, cfg.default_quality)
     return refit_model_context(cfg, model_dir)
 
 
@@ -63,7 +65,7 @@ def refit_model_context(cfg: TrainConfig, model_dir: Path | None = None) -> Path
     """Fit a saved model's context tables on its training data (its weights stay as they are, so
     streams of its factorized coder stay decodable); then measure it and write its card."""
     fitted = fit_context(Codec.load(cfg.name, model_dir, context=False), make_data(cfg).signals())
-    zoo.save_context(cfg.name, fitted, {"fitted_on": [_relative(f) for f in cfg.folders]}, model_dir)
+    save_context(cfg.name, fitted, {"fitted_on": [_relative(f) for f in cfg.folders]}, model_dir)
     return measure_model(cfg, model_dir)
 
 
@@ -161,3 +163,67 @@ Evaluated on: {', '.join(evaluated)}.
 {chr(10).join(per_file)}
 """
     path.write_text(text)
+
+
+# -- the writers: the zoo only reads ------------------------------------------------------------------
+def archive_release(name: str, model_dir: Path | None = None) -> Path | None:
+    """Copy the current version of model ``name`` (if any) to RELEASES/NAME@VERSION/ and list it in the
+    index, before new weights or tables overwrite it; returns the archive folder."""
+    folder = Path(model_dir or zoo.MODEL_DIR)
+    current = folder / f"{name}.json"
+    if not current.exists():
+        return None
+    config = zoo.read_config(current)
+    version = zoo.version_of(config)
+    dest = folder / zoo.RELEASES / f"{name}@{version}"
+    dest.mkdir(parents=True, exist_ok=True)
+    for suffix in (".json", ".safetensors", ".context.safetensors", ".md"):
+        if (folder / f"{name}{suffix}").exists():
+            shutil.copy2(folder / f"{name}{suffix}", dest / f"{name}{suffix}")
+    index = zoo.releases_index(folder)
+    entry = {"version": version, "sha256": config["sha256"], **({"context": {"sha256": config["context"]["sha256"]}} if "context" in config else {})}
+    index[name] = [r for r in index.get(name, []) if r["version"] != version] + [entry]
+    zoo.index_path(folder).write_text(json.dumps(index, indent=2) + "\n")
+    return dest
+
+
+def save_context(name: str, contexts: dict[int, context.ContextTables], info: dict, model_dir: Path | None = None) -> None:
+    """Write one context model per quality beside a saved model and record it in the model's JSON."""
+    folder = Path(model_dir or zoo.MODEL_DIR)
+    state = {}
+    for q, m in contexts.items():
+        state[f"modes.{q}"] = torch.from_numpy(m.modes.astype(np.int32))
+        state[f"tables.{q}"] = torch.from_numpy(m.tables.cdfs.astype(np.int32))
+    config_path = folder / f"{name}.json"
+    config = zoo.read_config(config_path)
+    if "context" in config:  # a refit: streams of the old tables must stay decodable
+        archive_release(name, folder)
+        config["version"] = zoo.version_of(config) + 1
+    path = folder / f"{name}.context.safetensors"
+    save_file(state, str(path))
+    buckets = {m.buckets for m in contexts.values()}
+    config["context"] = {"sha256": zoo.file_sha256(path), "buckets": buckets.pop(), **info}
+    config_path.write_text(json.dumps(config, indent=2) + "\n")
+
+
+def save_model(name: str, net: WallocNet, density: FactorizedDensity, steps: list[float], extra: dict,
+               model_dir: Path | None = None, default: bool = False, default_quality: int = 0) -> Path:
+    """Freeze tables for each quantizer step (worst quality first) and write weights + JSON."""
+    folder = Path(model_dir or zoo.MODEL_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    replaced = archive_release(name, folder)  # streams of the version replaced stay decodable
+    version = zoo.version_of(zoo.read_config(folder / f"{name}.json")) + 1 if replaced else 1
+    state = {f"net.{k}": v.detach().contiguous() for k, v in net.state_dict().items()}
+    state.update({f"density.{k}": v.detach().contiguous() for k, v in density.state_dict().items()})
+    qualities = []
+    for i, step in enumerate(steps, start=1):
+        tables = density.freeze(step, net.cfg.bound)
+        state[f"tables.{i}"] = torch.from_numpy(tables.cdfs.astype(np.int32))
+        qualities.append({"quality": i, "step": step, "offset": tables.offset, "precision": tables.precision})
+    weights = folder / f"{name}.safetensors"
+    save_file(state, str(weights))
+    config = {"name": name, "version": version, "net": net.cfg.to_dict(), "qualities": qualities,
+              "default_quality": default_quality or len(steps), "default": default, "sha256": zoo.file_sha256(weights), **extra}
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps(config, indent=2) + "\n")
+    return path

@@ -36,7 +36,7 @@ from ..entropy import FactorizedDensity
 from ..errors import WallocError
 from ..model import NetConfig, WallocNet
 from ..stream import dequantize, quantize
-from ..zoo import Quality
+from ..tables import Quality
 from .data import AudioSegments, ImageCrops
 from .rate import ContextRate
 
