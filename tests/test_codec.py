@@ -212,7 +212,7 @@ def test_unknown_or_unavailable_devices_are_refused_everywhere(tiny_rgb, device)
     if device == "cuda:7" and torch.cuda.device_count() > 7:
         pytest.skip("this machine has 8 GPUs")
     for call in (lambda: tiny_rgb.to(device), lambda: features.encode(tiny_rgb, torch.rand(3, 16, 16), device=device),
-                 lambda: tiny_rgb.read_latents_batch([data], device=device),
+                 lambda: tiny_rgb.stream.read_latents_batch([data], device=device),
                  lambda: features.from_bytes(data, codec=tiny_rgb, device=device)):
         with pytest.raises(walloc.DeviceError) as e:
             call()

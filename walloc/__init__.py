@@ -87,17 +87,13 @@ def decompress(data: bytes, backend: str | None = None) -> torch.Tensor | np.nda
     return Decoder.for_stream(data).decompress(data)
 
 
-def read_latents(data: bytes) -> torch.Tensor | np.ndarray:
-    """Integer latents (groups, K, *latent shape) of a stream, by entropy decoding alone (no network);
-    a torch tensor where torch is installed, else the numpy array of :func:`walloc.stream.read_latents`."""
+def read_latents(data: bytes, *, device: str | torch.device | None = None, header: bool = False) -> Any:
+    """Integer latents (groups, K, *latent shape) of a stream, by entropy decoding alone (no network):
+    a torch tensor (on ``device``, default the CPU) where torch is installed, else a numpy array; with
+    ``header``, (header, latents). :func:`walloc.stream.read_latents` with torch's default device."""
     from .stream import read_latents as read
 
-    symbols = read(data)
-    if not _has_torch():
-        return symbols
-    import torch
-
-    return torch.from_numpy(symbols)
+    return read(data, device=device or ("cpu" if _has_torch() else None), header=header)
 
 
 __all__ = ["Codec", "Decoded", "Decoder", "Encoder", "Stream", "Header", "WallocError", "MediaError", "BitstreamError",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -48,16 +48,6 @@ def checked_device(device: str | torch.device) -> torch.device:
     if d.type == "mps" and torch.backends.mps.is_available():
         return d
     raise DeviceError(f"device '{d}' is not available here; use 'cpu' or 'cuda[:N]'")
-
-
-def read_latents_batch(layer: Stream, streams: Sequence[bytes], threads: int = 0,
-                       device: str | torch.device | None = None) -> tuple[list[bitstream.Header], torch.Tensor]:
-    """:meth:`walloc.stream.Stream.read_latents_batch` as a tensor on ``device`` (default: the CPU),
-    decoded there by the CUDA coder where the streams have one; no network is needed."""
-    target = checked_device(device) if device is not None else None
-    headers, out = layer.read_latents_batch(streams, threads, target if target is not None and target.type == "cuda" else None)
-    out = torch.from_numpy(out) if isinstance(out, np.ndarray) else out
-    return headers, out.to(target) if target is not None else out
 
 
 class _DeviceEncoder(Encoder):
@@ -240,23 +230,8 @@ class Codec:
         return self.encoder().compress(x, quality, meta, progress)
 
     def read_latents(self, data: bytes, threads: int = 0) -> tuple[bitstream.Header, torch.Tensor]:
-        """Entropy-decode a stream to its integer latents (groups, K, *latent shape); no network runs.
-
-        Chunks decode in ``threads`` threads (0: all cores), a bounded batch at a time.
-        """
-        headers, symbols = self.read_latents_batch([data], threads)
-        return headers[0], symbols[0]
-
-    def read_latents_batch(self, streams: Sequence[bytes], threads: int = 0,
-                           device: str | torch.device | None = None) -> tuple[list[bitstream.Header], torch.Tensor]:
-        """Streams of this model with one quality and latent shape -> their headers and integer
-        latents (B, groups, K, *latent shape), by entropy decoding alone.
-
-        Chunks decode a bounded batch at a time on ``threads`` CPU threads (0: all cores), or all at
-        once on a CUDA ``device`` where the streams' coders have a CUDA path (factorized streams).
-        Streams of different coders (older factorized streams beside context-model ones) may mix.
-        """
-        return read_latents_batch(self.stream, streams, threads, device)
+        """Deprecated: ``walloc.stream.read_latents(data, device="cpu", header=True, layer=codec.stream)``."""
+        return stream.read_latents(data, device="cpu", header=True, threads=threads, layer=self.stream)
 
     def onnx_decoder(self) -> decoder.Decoder | None:
         """The ONNX Runtime decoder of this model's files, or None where the folder it was loaded from
@@ -286,7 +261,7 @@ class Codec:
                                  f"{self.device} or its folder has no graph (write one with `walloc export onnx`)")
             done = onnx.decompress_full(data, str(dtype).replace("torch.", ""), progress, torch.get_num_threads())
             return Decoded(torch.from_numpy(done.signal), done.meta, done.header)
-        header, symbols = self.read_latents(data)
+        header, symbols = stream.read_latents(data, device="cpu", header=True, layer=self.stream)
         q, m = self.quality(header.quality), self.cfg.channels
         # channels last in memory, as image and audio writers want them, without a transposed copy
         out = torch.empty((*header.extent, header.channels), dtype=dtype).movedim(-1, 0)

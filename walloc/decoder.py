@@ -30,7 +30,7 @@ from .config import NetConfig
 from .errors import ModelError, WallocError
 from .io import AudioMeta, ImageMeta
 from .signal import from_float, output_scale
-from .stream import Stream, for_stream
+from .stream import Stream, for_stream, read_latents
 from .threads import cores, for_samples
 
 BACKENDS = ("onnx", "torch")
@@ -174,7 +174,7 @@ class Decoder:
         or uint16 images at the stream's own pixel values)."""
         dtype = np.dtype(dtype)
         threads = cores(threads)
-        header, symbols = self.stream.read_latents(data, threads)
+        header, symbols = read_latents(data, header=True, threads=threads, layer=self.stream)
         m, block = self.cfg.channels, self.cfg.block_size
         index = self.stream.qualities.index(header.quality)
         out = np.empty((*header.extent, header.channels), dtype=dtype).transpose(-1, *range(len(header.extent)))

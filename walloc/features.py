@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from . import io, stream
-from .codec import Codec, read_latents_batch
+from .codec import Codec
 from .encoder import as_array, check_signal
 from .errors import MediaError
 
@@ -105,7 +105,7 @@ def decode_streams(streams: Sequence[bytes], *, codec: Codec | None = None, kind
     if not streams:
         raise MediaError("no streams to decode")
     layer = codec.stream if codec is not None else stream.for_stream(streams[0])
-    headers, out = read_latents_batch(layer, streams, threads, device)
+    headers, out = layer.read_latents_batch(streams, threads, device or "cpu")
     first = headers[0]
     out = out.reshape(len(streams), first.groups * first.latent_channels, *first.latent_extent)
     return stream.dequantize(out, layer.quality(first.quality)) if kind == "dequantized" else out

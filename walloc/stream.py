@@ -176,14 +176,21 @@ class Stream:
         check_payload_can_hold(header, coder.tables_for(header.coder, self._qualities[header.quality]))
 
     def read_latents_batch(self, streams: Sequence[bytes], threads: int = 0,
-                           cuda: Any = None) -> tuple[list[bitstream.Header], Any]:
+                           device: Any = None) -> tuple[list[bitstream.Header], Any]:
         """Streams of this model with one quality and latent shape -> their headers and integer
-        latents (B, groups, K, *latent shape), by entropy decoding alone.
+        latents (B, groups, K, *latent shape), by entropy decoding alone: a numpy array, or with
+        ``device`` a torch tensor there.
 
-        Chunks decode a bounded batch at a time on ``threads`` CPU threads (0: all cores) into a numpy
-        array; with ``cuda`` (a torch CUDA device) and coders that have a CUDA path (factorized
-        streams), all at once into a torch tensor there. Streams of different coders may mix.
+        Chunks decode a bounded batch at a time on ``threads`` CPU threads (0: all cores), or all at
+        once on a CUDA ``device`` where the streams' coders have a CUDA path (factorized streams).
+        Streams of different coders may mix.
         """
+        target = None
+        if device is not None:
+            from .codec import checked_device  # a device is a torch one: torch is imported only then
+
+            target = checked_device(device)
+        cuda = target if target is not None and target.type == "cuda" else None
         if not streams:
             raise MediaError("no streams to decode")
         parsed = [bitstream.parse(s) for s in streams]
@@ -221,12 +228,11 @@ class Stream:
                 for (b, c, _), piece in zip(part, pieces):
                     out[b, c.group, :, c.start: c.start + c.rows] = piece
         out -= q.tables.offset
-        return [h for h, _ in parsed], out
+        if target is not None:
+            import torch
 
-    def read_latents(self, data: bytes, threads: int = 0) -> tuple[bitstream.Header, np.ndarray]:
-        """One stream -> its header and integer latents (groups, K, *latent shape)."""
-        headers, symbols = self.read_latents_batch([data], threads)
-        return headers[0], symbols[0]
+            out = (torch.from_numpy(out) if isinstance(out, np.ndarray) else out).to(target)
+        return [h for h, _ in parsed], out
 
 
 def for_stream(data: bytes, model_dir: Path | None = None) -> Stream:
@@ -243,6 +249,11 @@ def _shared_layer(name: str, folder: str, _versions: tuple) -> Stream:
     return Stream.load(name, Path(folder))
 
 
-def read_latents(data: bytes, threads: int = 0, model_dir: Path | None = None) -> np.ndarray:
-    """Integer latents (groups, K, *shape) of a stream, by entropy decoding alone: no network, no torch."""
-    return for_stream(data, model_dir).read_latents(data, threads)[1]
+def read_latents(data: bytes, *, device: Any = None, header: bool = False, threads: int = 0,
+                 model_dir: Path | None = None, layer: Stream | None = None) -> Any:
+    """Integer latents (groups, K, *latent shape) of a stream, by entropy decoding alone (no network):
+    a numpy array (no torch), or with ``device`` a torch tensor there; with ``header``, (header, latents).
+    ``layer`` is the model's stream layer that checks and reads it (default: the version the stream
+    names, looked up in ``model_dir``); chunks decode on ``threads`` threads (0: all cores)."""
+    headers, out = (layer or for_stream(data, model_dir)).read_latents_batch([data], threads, device)
+    return (headers[0], out[0]) if header else out[0]
