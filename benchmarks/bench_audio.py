@@ -94,7 +94,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="default: the default audio model")
     args = ap.parse_args()
     codec = walloc.load(args.model, modality="audio")
-    quality = codec.default_quality
+    quality = codec.stream.default_quality
 
     def roundtrip(x: np.ndarray) -> tuple[np.ndarray, bytes]:
         data = codec.compress(x, quality)

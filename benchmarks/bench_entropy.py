@@ -95,7 +95,7 @@ def kodak(quick: bool) -> tuple[dict | None, str]:
         import walloc
 
         codec = walloc.load("rgb-16x")
-        t = codec.tables()
+        t = codec.stream.tables()
         cdfs = np.ascontiguousarray(np.asarray(t.cdfs, dtype=np.uint32))
         offset, precision = int(t.offset), int(t.precision)
         items, clipped = [], 0

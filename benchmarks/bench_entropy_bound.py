@@ -215,7 +215,7 @@ def main() -> None:
     files = eval_files(cfg)
     if not files:
         sys.exit(f"bench_entropy_bound: no evaluation images in {cfg.eval_folders}")
-    qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else codec.qualities
+    qualities = [int(q) for q in args.qualities.split(",")] if args.qualities else codec.stream.qualities
     train_latents = [codec.encode(x.unsqueeze(0))[0] for x in make_data(cfg).signals()]
     images = [walloc.io.read_image(p, native=True) for p in files]
     rows = {}
@@ -225,7 +225,7 @@ def main() -> None:
         print(f"q{q}: fitting on {sum(y.size for y in train):,} training latents", flush=True)
         model, scale = fit_bound(args.context, train, kmax, args.steps, args.seed)
         row = {"factorized": 0.0, "context": 0.0, "neural_ar": 0.0, "wlc_file": 0, "webp_lossless": 0}
-        table = codec.tables(q)
+        table = codec.stream.tables(q)
         for x, meta in images:
             data = codec.compress(x, q, meta)
             y = codec.read_latents(data)[1][0].numpy().astype(np.int64)

@@ -44,7 +44,7 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no Kodak images in {KODAK}")
     rows = {}
-    for q in codec.qualities:
+    for q in codec.stream.qualities:
         wlc = webp = 0
         for path in files:
             x, meta = io.read_image(path, native=True)

@@ -177,7 +177,7 @@ def build(name: str, threads: int, quality):
 
     if name == "walloc_rgb16x":
         codec = WallocImage("rgb-16x", threads)
-        return codec, codec.codec.default_quality if quality is None else quality, {"model": "rgb-16x"}
+        return codec, codec.codec.stream.default_quality if quality is None else quality, {"model": "rgb-16x"}
     if name in ("webp", "jpeg"):
         return PillowImage(name, threads), quality, {}
     if name.startswith("compressai_"):

@@ -200,7 +200,7 @@ def page_job(job: tuple) -> list[dict]:
             rows.append(_record(name, variant, box(page, r).size, read(y), dims_ratio=float(r * r), **score(y)))
         points = []
         for m, codec in codecs.items():
-            for q in codec.qualities:
+            for q in codec.stream.qualities:
                 data = codec.compress(torch.from_numpy(page)[None], q)
                 y = codec.decompress(data)[0].mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy()
                 variant = f"walloc_{m}_q{q}"
@@ -257,7 +257,7 @@ def speech_job(job: tuple) -> list[dict]:
                     stoi=1.0)]
     points, down_rates = [], {}
     for m, codec in codecs.items():
-        for q in codec.qualities:
+        for q in codec.stream.qualities:
             data = codec.compress(torch.from_numpy(x), q, AudioMeta(sample_rate=rate))
             y = codec.decompress(data).numpy()
             variant = f"walloc_{m}_q{q}"

@@ -184,7 +184,7 @@ def main() -> None:
     except WallocError as e:
         sys.exit(f"bench_separate: {e}")
     codec.net.requires_grad_(False)
-    q = codec.default_quality
+    q = codec.stream.default_quality
     size, grid = args.size, args.size // block
     down = grid * codec.cfg.latent_dim  # the latents' numbers per mixture, as samples
     g = torch.Generator().manual_seed(10_000 + args.seed)  # the test mixtures: a fixed seed of their own

@@ -77,7 +77,7 @@ def test_stream_names_its_model(tiny_rgb, tiny_models):
         stereo.read_latents(data)
     # same name, different weights: refused by hash
     other = Codec(tiny_rgb.name, {**tiny_rgb.config, "sha256": "ab" * 32}, tiny_rgb.net, tiny_rgb.density,
-                  [tiny_rgb.quality(q) for q in tiny_rgb.qualities])
+                  [tiny_rgb.quality(q) for q in tiny_rgb.stream.qualities])
     with pytest.raises(ModelError, match="another version"):
         other.decompress(data)
 
@@ -325,7 +325,7 @@ def test_decoded_music_has_no_steady_line():
     bench = benchmark("bench_audio")
     codec = walloc.load("stereo-5x")
     x = bench.as_float(io.read_audio_array(AUDIO / bench.MUSIC)[0])
-    for quality in (2, codec.default_quality):
+    for quality in (2, codec.stream.default_quality):
         y = codec.decompress(codec.compress(x, quality)).numpy()
         assert bench.lines(x, y)["excess_db"] <= 6.0, quality
 

@@ -97,7 +97,7 @@ def test_codec_streams_use_the_context_coder(tiny_rgb, tiny_stereo):
         data = codec.compress(x)
         assert walloc.peek_header(data).coder == coder.ContextRansCoder.coder_id
         symbols = codec.read_latents(data)[1]
-        assert torch.equal(symbols[0], codec.quantize(codec.encode(x.unsqueeze(0)), codec.default_quality)[0])
+        assert torch.equal(symbols[0], codec.quantize(codec.encode(x.unsqueeze(0)), codec.stream.default_quality)[0])
 
 
 def test_factorized_streams_stay_decodable_after_context_tables_are_added(tiny_copy):

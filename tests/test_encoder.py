@@ -24,7 +24,7 @@ def test_same_bytes_as_the_codec_tiny_image(tiny_models, tiny_rgb, shape, dtype,
     x = rng.random(shape) if dtype in (np.float32, np.float64) else rng.integers(0, np.iinfo(dtype).max, shape)
     x = x.astype(dtype)
     enc = Encoder.load("tiny-rgb", model_dir=tiny_models)
-    for q in tiny_rgb.qualities:
+    for q in tiny_rgb.stream.qualities:
         assert enc.compress(x, q) == tiny_rgb.compress(torch.from_numpy(x), q)
 
 

@@ -55,7 +55,7 @@ def test_stream_layer_loads_verified_read_only_tables(tiny_models, tiny_copy):
 
 def test_one_quantizer_for_numpy_and_torch(tiny_rgb):
     y = torch.randn(2, 6, 8, 8) * 30
-    for q in tiny_rgb.qualities:
+    for q in tiny_rgb.stream.qualities:
         quality = tiny_rgb.quality(q)
         a, b = stream.quantize(y, quality), stream.quantize(y.numpy(), quality)
         assert a.dtype == torch.int32 and b.dtype == np.int32 and np.array_equal(a.numpy(), b)

@@ -61,7 +61,7 @@ def test_train_exports_a_loadable_measured_model(config, tmp_path):
     for suffix in (".json", ".safetensors", ".md"):
         assert (models / f"tiny-trained{suffix}").exists()
     codec = Codec.load("tiny-trained", models)
-    assert codec.qualities == [1, 2] and codec.config["training"]["steps"] == 4
+    assert codec.stream.qualities == [1, 2] and codec.config["training"]["steps"] == 4
     assert codec.config["qualities"][0]["measured"]["files"] == 3
     x = torch.rand(3, 20, 24)
     assert codec.decompress(codec.compress(x)).shape == x.shape
@@ -201,7 +201,7 @@ def test_decoder_stage_keeps_rates_and_old_streams(config, tmp_path):
     assert "decoder only, on rounded latents, from tiny-trained@1" in card and "told the quality" in card
     assert "Config: `configs/tiny.stage.toml`." in card
     assert torch.equal(new.net.encoder.weight, old.net.encoder.weight)
-    assert all(np.array_equal(new.tables(q).cdfs, old.tables(q).cdfs) for q in new.qualities)
+    assert all(np.array_equal(new.stream.tables(q).cdfs, old.stream.tables(q).cdfs) for q in new.stream.qualities)
     new_stream = new.compress(x, 1)
     assert len(new_stream) == len(old_stream) and torch.equal(new.read_latents(new_stream)[1], old.read_latents(old_stream)[1])
     _version_1_decodes_its_stream(models, old_stream, old_out)

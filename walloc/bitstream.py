@@ -54,7 +54,7 @@ class Header:
     coder: int
     quality: int
     model: str
-    model_hash: bytes                 # first 16 bytes of the SHA-256 of the weights (and context tables: Codec.stream_hash)
+    model_hash: bytes                 # first 16 bytes of the SHA-256 of the weights (and context tables: zoo.stream_hash)
     channels: int                     # channels of the original signal
     bit_depth: int                    # bits per sample of the original (8, 16, 24, 32, 64)
     float_samples: bool

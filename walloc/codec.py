@@ -19,7 +19,7 @@ import torch
 from . import bitstream, decoder, stream, tiling
 from .decoder import Decoded
 from .encoder import Encoder, ticker
-from .entropy import FactorizedDensity, Tables
+from .entropy import FactorizedDensity
 from .errors import DeviceError, MediaError, ModelError
 from .io import AudioMeta, ImageMeta
 from .model import NetConfig, WallocNet
@@ -78,6 +78,7 @@ class Codec:
         self.stream = Stream(name, config, qualities)
         self.sha256 = config["sha256"]
         self.device = torch.device("cpu")
+        self._encoder: tuple[tuple, Encoder] | None = None  # (what it was built from, the encoder): see encoder()
 
     @classmethod
     def load(cls, name: str, model_dir=None, context: bool = True) -> "Codec":
@@ -96,24 +97,8 @@ class Codec:
         return self.cfg.modality
 
     @property
-    def qualities(self) -> list[int]:
-        return self.stream.qualities
-
-    @property
-    def default_quality(self) -> int:
-        return self.stream.default_quality
-
-    @property
     def dim_reduction(self) -> float:
         return self.cfg.dim_reduction
-
-    @property
-    def model_hash(self) -> bytes:
-        return self.stream.model_hash
-
-    def stream_hash(self, coder_id: int) -> bytes:
-        """What a stream of this coder records as its model (see :func:`walloc.zoo.stream_hash`)."""
-        return self.stream.stream_hash(coder_id)
 
     def to(self, device: str | torch.device) -> "Codec":
         """Move this codec (only this one) to ``device``; a device that cannot be used is refused
@@ -137,17 +122,20 @@ class Codec:
         return other.to(target)
 
     def quality(self, quality: int | None = None) -> Quality:
+        """One operating point of ``self.stream`` (the name walloc.ray and the benchmarks use)."""
         return self.stream.quality(quality)
 
-    def tables(self, quality: int | None = None) -> Tables:
-        """The integer CDF tables that code the latents at this quality."""
-        return self.stream.tables(quality)
-
     def encoder(self) -> Encoder:
-        """The encoder of this codec's current weights: the numpy one on the CPU, else on its device."""
-        w = self.net.encoder.weight.detach().cpu()
-        weights = (self.stream, w.reshape(w.shape[0], -1).numpy(), self.net.encoder.bias.detach().cpu().numpy())
-        return Encoder(*weights) if self.device.type == "cpu" else _DeviceEncoder(*weights, self.net, self.device)
+        """The encoder of this codec's current weights: the numpy one on the CPU, else on its device.
+        Kept between calls; built again when the weights change (in place or replaced) or the device does."""
+        w, b = self.net.encoder.weight, self.net.encoder.bias
+        key = (self.device, id(self.net), w.data_ptr(), w._version, b.data_ptr(), b._version)
+        if self._encoder is None or self._encoder[0] != key:
+            weight = w.detach().cpu()
+            weights = (self.stream, weight.reshape(weight.shape[0], -1).numpy(), b.detach().cpu().numpy())
+            encoder = Encoder(*weights) if self.device.type == "cpu" else _DeviceEncoder(*weights, self.net, self.device)
+            self._encoder = (key, encoder)
+        return self._encoder[1]
 
     # -- tensors: the API for compressed-domain learning ----------------------------------------------
     def encode(self, x: torch.Tensor | np.ndarray) -> torch.Tensor:
@@ -253,7 +241,7 @@ class Codec:
         on the CPU where onnxruntime is installed and the model has its graph; weights changed in
         memory are not seen there), "torch" this codec's network on its device.
         """
-        self.check_stream(bitstream.peek_header(data))  # another model or version: refused before any graph is read
+        self.stream.check_stream(bitstream.peek_header(data))  # another model or version: refused before any graph is read
         onnx = self.onnx_decoder() if backend != "torch" and self.device.type == "cpu" else None
         if decoder.backend(backend, onnx is not None) == "onnx":
             if onnx is None:
@@ -290,7 +278,3 @@ class Codec:
     def decompress(self, data: bytes, dtype: torch.dtype = torch.float32, backend: str | None = None) -> torch.Tensor:
         """Stream -> signal (C, H, W) or (C, L) (``backend`` as in :meth:`decompress_full`)."""
         return self.decompress_full(data, dtype, backend=backend).signal
-
-    def check_stream(self, header: bitstream.Header) -> None:
-        """Refuse a (parsed) stream this codec cannot decode (see :meth:`walloc.stream.Stream.check_stream`)."""
-        self.stream.check_stream(header)

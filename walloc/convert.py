@@ -350,7 +350,7 @@ def _valid(raw: bytes, codec: "Codec", job: LatentJob) -> bool:
 
     try:
         header = bitstream.peek_header(raw)
-        codec.check_stream(header)
+        codec.stream.check_stream(header)
     except WallocError:
         return False
     if header.quality != job.quality or job.channels not in (None, header.channels):

@@ -103,10 +103,6 @@ class Stream:
     def sha256(self) -> str:
         return self.config["sha256"]
 
-    @property
-    def model_hash(self) -> bytes:
-        return bytes.fromhex(self.sha256)[: bitstream.HASH_BYTES]
-
     def stream_hash(self, coder_id: int) -> bytes:
         """What a stream of this coder records as its model (see :func:`walloc.zoo.stream_hash`)."""
         if coder_id not in self._hashes:

@@ -43,7 +43,7 @@ def _audio_scores(path: Path, row: dict) -> dict:
 def measure(codec: Codec, files: list[Path], quality: int | None = None) -> dict:
     """Mean rate (bpp for images, kbps for audio), PSNR (audio also SNR against each clip itself and
     SI-SDR, means over files in dB), compression ratio and round-trip speed over files."""
-    q = codec.default_quality if quality is None else quality
+    q = codec.stream.default_quality if quality is None else quality
     adapter = walloc_adapter(codec, codec.modality)
     result = sweep([adapter], files, codec.modality, per_file=True, progress=False, qualities={adapter.name: [q]})
     point, rows = result["curves"][adapter.name][0], result["per_file"][adapter.name]

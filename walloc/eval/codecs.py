@@ -70,7 +70,7 @@ class _WallocModel:
         if self.codec.modality != self.modality:
             raise CodecUnavailable(f"model '{self.codec.name}' codes {self.codec.modality}, not {self.modality}")
         self.name = f"walloc:{self.codec.name}"
-        self.qualities = tuple(self.codec.qualities)
+        self.qualities = tuple(self.codec.stream.qualities)
         self.library = f"walloc {walloc.__version__}, model sha256 {self.codec.sha256[:12]}"
 
 

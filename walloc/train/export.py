@@ -44,8 +44,8 @@ def fit_context(codec: Codec, signals: Iterable[torch.Tensor], limit: int = CONT
         if count >= limit:
             break
     fitted = {}
-    for q in codec.qualities:
-        kmax = codec.quality(q).tables.offset
+    for q in codec.stream.qualities:
+        kmax = codec.stream.quality(q).tables.offset
         fitted[q] = context.fit([codec.quantize(y, q).numpy().astype(np.int64) for y in latents], kmax)
     return fitted
 
