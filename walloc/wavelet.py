@@ -43,7 +43,6 @@ _REC_LO = (0.0, -0.06453888262869706, -0.04068941760916406, 0.41809227322161724,
 _REC_HI = (0.0, -0.03782845550726404, -0.023849465019556843, 0.11062440441843718, 0.37740285561283066,
            -0.8526986790088938, 0.37740285561283066, 0.11062440441843718, -0.023849465019556843,
            -0.03782845550726404)
-_TAPS = len(_DEC_LO)
 Extension = Literal["periodic", "symmetric"]  # walloc.config.EXTENSIONS
 # pywt's periodized analysis is y[i] = sum_k h[k] x[(2i + 5 - k) mod N]: as a correlation with the
 # reversed filter that is a circular pad of 4 samples on the left and 5 on the right.

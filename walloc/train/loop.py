@@ -26,6 +26,7 @@ import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -245,6 +246,97 @@ def validate(net: WallocNet, density: FactorizedDensity, batch: torch.Tensor, st
     return -10 * math.log10(max(mse, 1e-12)), density.bits(y, step).item() / batch.numel()
 
 
+def _models(cfg: TrainConfig) -> tuple[WallocNet, FactorizedDensity, ContextRate | None, list[Quality] | None]:
+    """What a run trains: the network and density (from a release with ``start_from``), the context
+    rate's stand-in (``rate = "context"``), and for decoder-only training the shipped qualities, with
+    the encoder and density frozen so that rates, tables and streams stay those of the release."""
+    net, density = WallocNet(cfg.net), FactorizedDensity(cfg.net.latent_dim)
+    if cfg.start_from:
+        start_weights(net, density, cfg.start_from)
+    shipped = None
+    if cfg.decoder_only:
+        for p in (p for m in (density, net.encoder) for p in m.parameters()):
+            p.requires_grad_(False)
+        shipped = [Quality(i, s, density.freeze(s, cfg.net.bound)) for i, s in enumerate(cfg.qualities, start=1)]
+    return net, density, ContextRate(cfg.net.latent_dim) if cfg.rate == "context" else None, shipped
+
+
+def _optimizer(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity,
+               rate: ContextRate | None) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, list[torch.Tensor]]:
+    """Adam over what trains (the stand-in at its own rate), a cosine schedule, and the parameters."""
+    groups = [{"params": [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]}]
+    if rate:
+        groups.append({"params": list(rate.parameters()), "lr": RATE_LR})
+    opt = torch.optim.Adam(groups, lr=cfg.lr)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
+    return opt, sched, [p for g in groups for p in g["params"]]
+
+
+# A loss: (batch, rng) -> (loss, MSE, bits per sample, quantizer step), the rng drawn in the same order by every regime's steps.
+Loss = Callable[[torch.Tensor, np.random.Generator], tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]]
+
+
+def decoder_loss(net: WallocNet, density: FactorizedDensity, shipped: list[Quality], balance: bool) -> Loss:
+    """Decoder-only training: the decoder sees latents rounded at a shipped quality drawn at random (and
+    is told which); the density is frozen, its bits only reported."""
+    def loss(x: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        y_hat, q = rounded_batch(net, x, shipped, rng)
+        mse = torch.mean((net.decode(y_hat, q.quality) - x) ** 2)
+        with torch.no_grad():
+            bits_per_sample = density.bits(y_hat, q.step) / x.numel()
+        # the coarsest step's errors are many times the finest's (20x for audio): plain MSE would
+        # train the decoder for the coarse step alone, and the log weighs relative errors alike
+        return (torch.log(mse) if balance else mse), mse, bits_per_sample, q.step
+
+    return loss
+
+
+def _noisy(net: WallocNet, x: torch.Tensor, cfg: TrainConfig,
+           rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Whole-model training's pass: (noisy latents, the decoder's MSE, the step). The step is drawn from
+    [1, step_max] (half of the time 1), or with ``mixed`` a shipped one whose rounded latents the decoder
+    gets (straight through), told the quality where its net has per-quality gains."""
+    told = None
+    if cfg.mixed:
+        i = int(rng.integers(len(cfg.qualities)))
+        s, told = cfg.qualities[i], (i + 1 if cfg.net.qualities else None)
+    else:
+        s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
+    y = net.encode(x)
+    y_noisy = y + s * (torch.rand_like(y) - 0.5)
+    y_in = y + (torch.round(y / s) * s - y).detach() if cfg.mixed else y_noisy  # rounded, straight through
+    return y_noisy, torch.mean((net.decode(y_in, told) - x) ** 2), s
+
+
+def factorized_loss(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity) -> Loss:
+    """Rate-distortion under noise, the rate priced by the factorized density."""
+    def loss(x: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        y_noisy, mse, s = _noisy(net, x, cfg, rng)
+        bits_per_sample = density.bits(y_noisy, s) / x.numel()
+        return mse + cfg.lmbda * bits_per_sample, mse, bits_per_sample, s
+
+    return loss
+
+
+def context_loss(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, rate: ContextRate) -> Loss:
+    """Rate-distortion under noise, the rate priced by the context coder's stand-in; the density still
+    learns the latents apart (its tables ship for the factorized coder)."""
+    def loss(x: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        y_noisy, mse, s = _noisy(net, x, cfg, rng)
+        bits_per_sample = rate.bits(y_noisy, s) / x.numel()
+        return mse + cfg.lmbda * (bits_per_sample + density.bits(y_noisy.detach(), s) / x.numel()), mse, bits_per_sample, s
+
+    return loss
+
+
+def regime_loss(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity, rate: ContextRate | None,
+                shipped: list[Quality] | None) -> Loss:
+    """The loss of the config's regime: decoder only, or the whole model against the factorized or the context rate."""
+    if cfg.decoder_only:
+        return decoder_loss(net, density, shipped, cfg.balance_qualities)
+    return factorized_loss(cfg, net, density) if rate is None else context_loss(cfg, net, density, rate)
+
+
 def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress: bool = True) -> tuple[WallocNet, FactorizedDensity, dict]:
     """Train (or resume); returns the network, its density and what the run took.
 
@@ -259,21 +351,8 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
     ckpt = workdir / "checkpoint.pt"
     data = make_data(cfg)
     val = make_data(dataclasses.replace(cfg, folders=cfg.val_folders)).batch(cfg.batch, np.random.default_rng(1)) if cfg.val_folders else None
-    net, density = WallocNet(cfg.net), FactorizedDensity(cfg.net.latent_dim)
-    if cfg.start_from:
-        start_weights(net, density, cfg.start_from)
-    if cfg.decoder_only:  # rates, tables and streams stay those of the model started from
-        frozen = [density, net.encoder]
-        for p in (p for m in frozen for p in m.parameters()):
-            p.requires_grad_(False)
-        shipped = [Quality(i, s, density.freeze(s, cfg.net.bound)) for i, s in enumerate(cfg.qualities, start=1)]
-    rate = ContextRate(cfg.net.latent_dim) if cfg.rate == "context" else None
-    groups = [{"params": [p for p in list(net.parameters()) + list(density.parameters()) if p.requires_grad]}]
-    if rate:
-        groups.append({"params": list(rate.parameters()), "lr": RATE_LR})
-    params = [p for g in groups for p in g["params"]]
-    opt = torch.optim.Adam(groups, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s / cfg.steps, 1.0))))
+    net, density, rate, shipped = _models(cfg)
+    opt, sched, params = _optimizer(cfg, net, density, rate)
     step, elapsed = 0, 0.0
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)  # our own checkpoint, never a shipped model
@@ -289,8 +368,8 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
             pca_init(net, data, cfg, rng)
         if rate:
             with torch.no_grad():
-                start = [net.encode(data.batch(cfg.batch, rng)) for _ in range(4)]
-            print(f"context rate stand-in fitted: {rate.fit(start, cfg.qualities):.3f} bits per latent", file=sys.stderr)
+                sample = [net.encode(data.batch(cfg.batch, rng)) for _ in range(4)]
+            print(f"context rate stand-in fitted: {rate.fit(sample, cfg.qualities):.3f} bits per latent", file=sys.stderr)
     if world > 1:  # each rank draws its own batches from here on
         rng = np.random.default_rng([cfg.seed, rank, step])
         torch.manual_seed(cfg.seed * 1000 + rank)
@@ -308,34 +387,10 @@ def train(cfg: TrainConfig, workdir: str | Path, resume: bool = False, progress:
     start, last_save = time.time() - elapsed, time.time()
     bar = tqdm(total=cfg.steps, initial=step, disable=not progress or rank > 0, dynamic_ncols=True, desc=cfg.name)
     log = open(workdir / "log.tsv", "a") if rank == 0 else None
+    loss_of = regime_loss(cfg, net, density, rate, shipped)
     while step < cfg.steps and elapsed < cfg.minutes * 60:
         x = data.batch(cfg.batch, rng)
-        if cfg.decoder_only:
-            y_hat, q = rounded_batch(net, x, shipped, rng)
-            s = q.step
-            mse = torch.mean((net.decode(y_hat, q.quality) - x) ** 2)
-            with torch.no_grad():
-                bits_per_sample = density.bits(y_hat, s) / x.numel()
-            # the coarsest step's errors are many times the finest's (20x for audio): plain MSE would
-            # train the decoder for the coarse step alone, and the log weighs relative errors alike
-            loss = torch.log(mse) if cfg.balance_qualities else mse
-        else:
-            told = None
-            if cfg.mixed:  # a shipped step, told to a decoder with per-quality gains
-                i = int(rng.integers(len(cfg.qualities)))
-                s, told = cfg.qualities[i], (i + 1 if cfg.net.qualities else None)
-            else:
-                s = 1.0 if rng.random() < 0.5 else float(np.exp(rng.uniform(0, math.log(cfg.step_max))))
-            y = net.encode(x)
-            y_noisy = y + s * (torch.rand_like(y) - 0.5)
-            y_in = y + (torch.round(y / s) * s - y).detach() if cfg.mixed else y_noisy  # rounded, straight through
-            mse = torch.mean((net.decode(y_in, told) - x) ** 2)
-            if rate is None:
-                bits_per_sample = density.bits(y_noisy, s) / x.numel()
-                loss = mse + cfg.lmbda * bits_per_sample
-            else:  # the density still learns the latents (its tables ship for the factorized coder), apart
-                bits_per_sample = rate.bits(y_noisy, s) / x.numel()
-                loss = mse + cfg.lmbda * (bits_per_sample + density.bits(y_noisy.detach(), s) / x.numel())
+        loss, mse, bits_per_sample, s = loss_of(x, rng)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if world > 1:
