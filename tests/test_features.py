@@ -99,19 +99,19 @@ def test_bad_batches_and_streams(tiny_rgb):
         features.from_bytes(a, codec=tiny_rgb, kind="float")
 
 
-def test_fit_images_and_audio():
+def test_to_size_images_and_audio():
     x = _image(0, 30, 50)
-    y = features.fit(x, 20)
+    y = features.to_size(x, 20)
     assert y.shape == (3, 20, 20) and 0 <= y.min() and y.max() <= 1
-    assert torch.equal(features.fit(x, None), x)
-    assert torch.equal(features.fit(x[:, :, :30], 30), x[:, :, :30])  # already square at size: untouched
-    crop = features.fit(_image(0, 20, 40), 20)
+    assert torch.equal(features.to_size(x, None), x)
+    assert torch.equal(features.to_size(x[:, :, :30], 30), x[:, :, :30])  # already square at size: untouched
+    crop = features.to_size(_image(0, 20, 40), 20)
     assert torch.equal(crop, _image(0, 20, 40)[:, :, 10:30])  # short side already 20: center crop only
     a = torch.arange(10.0).repeat(2, 1)
-    assert torch.equal(features.fit(a, 4), a[:, 3:7])
-    assert torch.equal(features.fit(a, 12)[:, 10:], torch.zeros(2, 2))
+    assert torch.equal(features.to_size(a, 4), a[:, 3:7])
+    assert torch.equal(features.to_size(a, 12)[:, 10:], torch.zeros(2, 2))
     with pytest.raises(MediaError):
-        features.fit(x, 0)
+        features.to_size(x, 0)
 
 
 def test_signals_are_brought_to_one_channel_count():

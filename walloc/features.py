@@ -9,7 +9,7 @@ stereo; see :mod:`walloc.codec` for other channel counts). Batches are (B, G*K, 
   layer (:class:`walloc.stream.Stream`); no network runs or is even built. The chunks of a batch of streams decode on CPU
   threads, or with the CUDA rANS coder when the batch is asked for on a GPU, the streams are
   factorized and the extension was built with CUDA (context-model streams decode on the CPU);
-- :func:`from_files` does either, per file: media files are read (and optionally fitted to a fixed
+- :func:`from_files` does either, per file: media files are read (and optionally brought to a fixed
   size with :func:`load_signal`), ``.wlc`` files are entropy-decoded.
 
 Dense tasks learn (input latents, target latents) pairs: :func:`pairs` from signals and a transform
@@ -118,7 +118,7 @@ def from_bytes(data: bytes, *, codec: Codec | None = None, kind: str = "int",
 
 
 # -- files ------------------------------------------------------------------------------------------------
-def fit(x: torch.Tensor, size: int | None) -> torch.Tensor:
+def to_size(x: torch.Tensor, size: int | None) -> torch.Tensor:
     """Bring one signal to a fixed size: images (C, H, W) have their short side resized to ``size``
     (bilinear, antialiased) and are center-cropped to size x size; audio (C, L) is center-cropped, or
     zero-padded at the end, to ``size`` samples. ``None`` keeps the signal as it is."""
@@ -140,6 +140,8 @@ def fit(x: torch.Tensor, size: int | None) -> torch.Tensor:
         return x[:, start: start + size].contiguous()
     return F.pad(x, (0, size - n))
 
+
+fit = to_size  # deprecated name (docs/compressed-learning.md, walloc.data, walloc.ray): "fit" is for fitting models to data
 
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights of Pillow's RGB -> "L"
 
@@ -174,16 +176,16 @@ def to_channels(x: torch.Tensor, channels: int | None) -> torch.Tensor:
 def load_signal(path: str | Path, size: int | None = None,
                 channels: int | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
     """A media file -> (signal, meta): an image (C, H, W) in [0, 1] or audio (C, L) in [-1, 1], brought
-    to ``channels`` (see :func:`to_channels`) and fitted to ``size`` (see :func:`fit`)."""
+    to ``channels`` (see :func:`to_channels`) and brought to ``size`` (see :func:`to_size`)."""
     modality = io.modality_of(path)
     signal, meta = io.read_image(path) if modality == "image" else io.read_audio(path)
-    return fit(to_channels(signal, channels), size), meta
+    return to_size(to_channels(signal, channels), size), meta
 
 
 def from_files(paths: Iterable[str | Path], codec: Codec | None = None, *, size: int | None = None,
                kind: str = "float", quality: int | None = None, batch_size: int = 32,
                device: str | torch.device | None = None, channels: int | None = None) -> list[torch.Tensor]:
-    """Latents (G*K, *s) of each file, in order: media files are read, brought to ``channels`` and fitted
+    """Latents (G*K, *s) of each file, in order: media files are read, brought to ``channels`` and
     to ``size`` (:func:`load_signal`) and encoded in batches of equal shapes; ``.wlc`` files are
     entropy-decoded (``kind`` "int" or "dequantized")."""
     _check_kind(kind)

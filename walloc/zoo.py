@@ -73,14 +73,14 @@ def list_models(model_dir: Path | None = None) -> list[ModelInfo]:
     """Every model with a JSON config in the model folder, sorted by name."""
     out = []
     for path in sorted(Path(model_dir or MODEL_DIR).glob("*.json")):
-        cfg = read_config(path)
-        net = NetConfig(**cfg["net"])
+        config = read_config(path)
+        cfg = NetConfig(**config["net"])
         out.append(ModelInfo(
-            name=cfg["name"], modality=net.modality, default=bool(cfg.get("default")),
-            qualities=[q["quality"] for q in cfg["qualities"]], default_quality=cfg["default_quality"],
-            dim_reduction=net.dim_reduction, sha256=cfg["sha256"],
-            measured={str(q["quality"]): q.get("measured", {}) for q in cfg["qualities"]}, path=path,
-            stream_hash=stream_hash(cfg, default_coder(cfg)).hex()))
+            name=config["name"], modality=cfg.modality, default=bool(config.get("default")),
+            qualities=[q["quality"] for q in config["qualities"]], default_quality=config["default_quality"],
+            dim_reduction=cfg.dim_reduction, sha256=config["sha256"],
+            measured={str(q["quality"]): q.get("measured", {}) for q in config["qualities"]}, path=path,
+            stream_hash=stream_hash(config, default_coder(config)).hex()))
     return out
 
 
@@ -102,26 +102,26 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def default_coder(cfg: dict) -> int:
+def default_coder(config: dict) -> int:
     """The coder id the streams of a model are written with by default (:func:`walloc.coder.for_quality`)."""
     from . import coder
 
-    return coder.default_id("context" in cfg)
+    return coder.default_id("context" in config)
 
 
-def stream_hash(cfg: dict, coder_id: int) -> bytes:
+def stream_hash(config: dict, coder_id: int) -> bytes:
     """What a stream of this coder records as its model: the weights' hash, and for the context coder
     the hash of weights and context tables together (both are needed to decode it). A packet border
     rule other than the periodic one is hashed in too: the same weights decode differently with it."""
     from . import bitstream, coder
 
-    weights = bytes.fromhex(cfg["sha256"])
-    extension = cfg.get("net", {}).get("extension", "periodic")
+    weights = bytes.fromhex(config["sha256"])
+    extension = config.get("net", {}).get("extension", "periodic")
     if extension != "periodic":
         weights = hashlib.sha256(weights + extension.encode()).digest()
-    if coder_id != coder.ContextRansCoder.coder_id or "context" not in cfg:
+    if coder_id != coder.ContextRansCoder.coder_id or "context" not in config:
         return weights[: bitstream.HASH_BYTES]
-    both = weights + bytes.fromhex(cfg["context"]["sha256"])
+    both = weights + bytes.fromhex(config["context"]["sha256"])
     return hashlib.sha256(both).digest()[: bitstream.HASH_BYTES]
 
 
@@ -133,9 +133,9 @@ def stream_hash(cfg: dict, coder_id: int) -> bytes:
 RELEASES = "releases"
 
 
-def version_of(cfg: dict) -> int:
+def version_of(config: dict) -> int:
     """A model's version number (models from before versions were recorded are version 1)."""
-    return int(cfg.get("version", 1))
+    return int(config.get("version", 1))
 
 
 def index_path(folder: Path) -> Path:
@@ -176,11 +176,11 @@ def _stream_hash_at(path: Path, _stamp: tuple | None, coder_id: int) -> bytes:
 
 
 def _config(name: str, folder: Path) -> dict:
-    cfg_path = folder / f"{name}.json"
-    if not cfg_path.exists():
+    config_path = folder / f"{name}.json"
+    if not config_path.exists():
         known = ", ".join(m.name for m in list_models(folder)) or "none"
         raise ModelError(f"unknown model '{name}' (shipped: {known})")
-    return read_config(cfg_path)
+    return read_config(config_path)
 
 
 def load_tables(name: str, model_dir: Path | None = None, context: bool = True) -> ModelTables:
@@ -210,24 +210,24 @@ def _stamp(path: Path) -> tuple[int, int] | None:
 @lru_cache(maxsize=16)
 def _load_tables(name: str, folder_name: str, context: bool, _versions: tuple) -> ModelTables:
     folder = Path(folder_name)
-    cfg = _config(name, folder)
+    config = _config(name, folder)
     if not context:
-        cfg = {k: v for k, v in cfg.items() if k != "context"}
-    keys = tuple(f"tables.{q['quality']}" for q in cfg["qualities"])
-    state = verified(folder / f"{name}.safetensors", cfg["sha256"], f"model '{name}' weights", keys)
+        config = {k: v for k, v in config.items() if k != "context"}
+    keys = tuple(f"tables.{q['quality']}" for q in config["qualities"])
+    state = verified(folder / f"{name}.safetensors", config["sha256"], f"model '{name}' weights", keys)
     ctx = None
-    if "context" in cfg:
-        ctx = verified(folder / f"{name}.context.safetensors", cfg["context"]["sha256"], f"model '{name}' context tables")
+    if "context" in config:
+        ctx = verified(folder / f"{name}.context.safetensors", config["context"]["sha256"], f"model '{name}' context tables")
     qualities = []
-    for q in cfg["qualities"]:
+    for q in config["qualities"]:
         tables = Tables(cdfs=_frozen(state[f"tables.{q['quality']}"].astype(np.uint32)), offset=q["offset"], precision=q["precision"])
         model = None
         if ctx is not None:
-            model = ContextTables(modes=_frozen(ctx[f"modes.{q['quality']}"].astype(np.uint8)), buckets=cfg["context"]["buckets"],
+            model = ContextTables(modes=_frozen(ctx[f"modes.{q['quality']}"].astype(np.uint8)), buckets=config["context"]["buckets"],
                                   kmax=q["offset"], tables=Tables(cdfs=_frozen(ctx[f"tables.{q['quality']}"].astype(np.uint32)),
                                                                   offset=2 * q["offset"], precision=q["precision"]))
         qualities.append(Quality(q["quality"], q["step"], tables, q.get("measured"), model))
-    return ModelTables(name, cfg, tuple(qualities))
+    return ModelTables(name, config, tuple(qualities))
 
 
 def load_parts(name: str, model_dir: Path | None = None, context: bool = True) -> tuple[dict, WallocNet, FactorizedDensity, list[Quality]]:

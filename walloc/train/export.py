@@ -121,8 +121,8 @@ def _units_line(config: dict, snr: bool) -> str:
 
 
 def write_card(config: dict, path: Path) -> None:
-    net = config["net"]
-    unit = "bpp" if net["modality"] == "image" else "kbps"
+    arch = config["net"]  # the architecture, as the JSON records it
+    unit = "bpp" if arch["modality"] == "image" else "kbps"
     # audio measured since SNR was recorded: SNR against the clip itself beside full-scale PSNR
     snr = any("snr_db" in q.get("measured", {}) for q in config["qualities"])
     head = (" SNR (dB) | SNR median (dB) | SI-SDR (dB) |", "---|---|---|") if snr else ("", "")
@@ -137,12 +137,12 @@ def write_card(config: dict, path: Path) -> None:
             per_file.append(f"| {q['quality']} | {f['file']} | {f[unit]} | {f['psnr']} |{' ' + str(f.get('snr_db', '-')) + ' |' if snr else ''} {f['ratio']} |")
     t = config.get("training", {})
     evaluated = next((q["measured"]["set"] for q in config["qualities"] if "measured" in q), ["(not measured)"])
-    packet = net["channels"] * (4 if net["modality"] == "image" else 2) ** net["levels"]
+    packet = arch["channels"] * (4 if arch["modality"] == "image" else 2) ** arch["levels"]
     text = f"""# {config['name']}
 
-WaLLoC model for {net['modality']}: {net['channels']} channel(s), wavelet packet J={net['levels']} (CDF 9/7, {net.get('extension', 'periodic')} borders),
-{packet} packet channels -> {net['latent_dim']} latent channels ({packet / net['latent_dim']:g}x fewer dimensions),
-{net['latent_bits']}-bit bounded latents, decoder width {net['width']} with {net['blocks']} residual blocks{" (told the quality: a gain and an offset per channel and quality)" if net.get('qualities') else ""},
+WaLLoC model for {arch['modality']}: {arch['channels']} channel(s), wavelet packet J={arch['levels']} (CDF 9/7, {arch.get('extension', 'periodic')} borders),
+{packet} packet channels -> {arch['latent_dim']} latent channels ({packet / arch['latent_dim']:g}x fewer dimensions),
+{arch['latent_bits']}-bit bounded latents, decoder width {arch['width']} with {arch['blocks']} residual blocks{" (told the quality: a gain and an offset per channel and quality)" if arch.get('qualities') else ""},
 factorized entropy model frozen to {len(config['qualities'])} sets of 16-bit integer tables (one per quality),
 {"and a causal context model (" + str(config['context']['buckets']) + " tables per channel and quality, fitted on the training data) that codes the streams." if 'context' in config else "which code the streams."}
 Default quality: {config['default_quality']}. Weights SHA-256: `{config['sha256']}`.{chr(10) + "Context tables SHA-256: `" + config['context']['sha256'] + "`." if 'context' in config else ""}
