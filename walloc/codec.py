@@ -24,7 +24,7 @@ from .errors import DeviceError, MediaError, ModelError
 from .io import AudioMeta, ImageMeta
 from .model import NetConfig, WallocNet
 from .signal import as_array, check_signal, from_float, output_scale, readable, to_float
-from .stream import Stream
+from .stream import HasStream, Stream
 from .tables import Quality
 from .zoo import MODEL_DIR, load_parts
 
@@ -64,13 +64,12 @@ class _DeviceEncoder(Encoder):
         return tiling.encode(self.net, signal, self.device, emit, 2.0 ** (-self.gain / 2))
 
 
-class Codec:
+class Codec(HasStream):
     """One shipped model, ready to compress, decompress, and give latents for learning: the network
     plus its stream layer (:class:`walloc.stream.Stream`). Each object is its caller's own."""
 
     def __init__(self, name: str, config: dict, net: WallocNet, density: FactorizedDensity, qualities: list[Quality],
                  folder: Path | None = None):
-        self.name = name
         self.folder = folder  # the model's files (with its ONNX graph, if any) when it was loaded from them
         self.config = config
         self.net = net
@@ -87,18 +86,10 @@ class Codec:
         config, net, density, qualities = load_parts(name, model_dir, context)
         return cls(name, config, net, density, qualities, Path(model_dir or MODEL_DIR))
 
-    # -- properties ---------------------------------------------------------------------------------
     @property
     def cfg(self) -> NetConfig:
+        """The architecture of this codec's network."""
         return self.net.cfg
-
-    @property
-    def modality(self) -> str:
-        return self.cfg.modality
-
-    @property
-    def dim_reduction(self) -> float:
-        return self.cfg.dim_reduction
 
     def to(self, device: str | torch.device) -> "Codec":
         """Move this codec (only this one) to ``device``; a device that cannot be used is refused

@@ -26,11 +26,10 @@ import numpy as np
 
 from . import bitstream, zoo
 from .bands import DECODE_WORKERS, Band, band_runs, plan, run_bands, ticker
-from .config import NetConfig
 from .errors import ModelError, WallocError
 from .io import AudioMeta, ImageMeta
 from .signal import from_float, output_scale
-from .stream import Stream, for_stream, read_latents
+from .stream import HasStream, Stream, for_stream, read_latents
 from .threads import cores, for_samples
 
 BACKENDS = ("onnx", "torch")
@@ -110,7 +109,7 @@ def _session(name: str, folder: str, sha256: str, graph: bytes, external: tuple[
     return ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
 
 
-class Decoder:
+class Decoder(HasStream):
     """A model's decoder on ONNX Runtime: ``.wlc`` bytes -> numpy signal, no torch. The session is
     built on first use and shared by the bands (each run on one thread)."""
 
@@ -133,14 +132,6 @@ class Decoder:
         """The decoder of the model version a stream names (the shipped one or a kept release)."""
         header = bitstream.peek_header(data)
         return cls(for_stream(data, model_dir), zoo.folder_for(header.model, header.model_hash, header.coder, model_dir))
-
-    @property
-    def cfg(self) -> NetConfig:
-        return self.stream.cfg
-
-    @property
-    def name(self) -> str:
-        return self.stream.name
 
     def session(self) -> Any:
         """The ONNX Runtime session of this model version (built once per process, see :func:`_session`)."""

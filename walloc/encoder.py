@@ -26,11 +26,10 @@ import numpy as np
 from . import zoo
 from .bands import group_channels, latent_extent, plan, ticker
 from .bitstream import version_for
-from .config import NetConfig
 from .errors import MediaError
 from .level import Saturation, gain_code, level_code, rms_db, silent_runs  # noqa: F401 (level_code, rms_db: walloc.encoder's names before walloc.level)
 from .signal import as_array, bit_depth, check_signal, readable, scale_of
-from .stream import Stream, quantize
+from .stream import HasStream, Stream, quantize
 from .threads import for_samples
 
 # Graphics: hard edges, few colours and line art put their energy in the packet coefficients that a
@@ -94,7 +93,7 @@ def bound(z: np.ndarray, limit: float) -> np.ndarray:
     return y
 
 
-class Encoder:
+class Encoder(HasStream):
     """A model's encoder and stream layer: signal -> latents -> ``.wlc`` bytes, numpy only."""
 
     def __init__(self, stream: Stream, weight: np.ndarray, bias: np.ndarray):
@@ -113,18 +112,6 @@ class Encoder:
         state = zoo.verified(folder / f"{name}.safetensors", stream.sha256, f"model '{name}' weights",
                              ("net.encoder.weight", "net.encoder.bias"))
         return cls(stream, state["net.encoder.weight"], state["net.encoder.bias"])
-
-    @property
-    def cfg(self) -> NetConfig:
-        return self.stream.cfg
-
-    @property
-    def name(self) -> str:
-        return self.stream.name
-
-    @property
-    def modality(self) -> str:
-        return self.stream.modality
 
     def with_gain(self, gain: int) -> "Encoder":
         """This encoder coding the signal at 2**(-gain / 2) of its level (the packet and the 1x1

@@ -231,6 +231,17 @@ class Stream:
         return [h for h, _ in parsed], out
 
 
+class HasStream:
+    """A part of a model built on its stream layer (``self.stream``): its name, architecture, modality
+    and dimension reduction are the stream's."""
+
+    stream: Stream
+    name = property(lambda self: self.stream.name, doc="The model's name.")
+    cfg = property(lambda self: self.stream.cfg, doc="The model's architecture (a NetConfig).")
+    modality = property(lambda self: self.stream.modality, doc="'image' or 'audio'.")
+    dim_reduction = property(lambda self: self.cfg.dim_reduction, doc="How many times fewer dimensions the latents have.")
+
+
 def for_stream(data: bytes, model_dir: Path | None = None) -> Stream:
     """The stream layer of the model version a stream names in its header (see :func:`walloc.zoo.folder_for`).
     Built once per version of the model's files and shared (read it, do not change it): a dataset asks

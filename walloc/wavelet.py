@@ -19,7 +19,7 @@ synthesis (in the decoder) of a float32 CPU tensor that needs no gradient, runs 
 from __future__ import annotations
 
 import functools
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 import torch.nn.functional as F
@@ -212,6 +212,17 @@ def _unlift(low: torch.Tensor, high: torch.Tensor) -> torch.Tensor:
     return torch.stack([s, d], -1).flatten(-2)
 
 
+def _lift1d(x: torch.Tensor) -> torch.Tensor:
+    """One level of the symmetric 1-D packet: (B, C, L) -> (B, 2C, L/2), each channel's low then high band."""
+    return torch.stack(_lift(x), 2).reshape(x.shape[0], -1, x.shape[-1] // 2)
+
+
+def _unlift1d(x: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_lift1d`."""
+    pairs = x.reshape(x.shape[0], -1, 2, x.shape[-1])
+    return _unlift(pairs[:, :, 0], pairs[:, :, 1])
+
+
 def _lift2d(x: torch.Tensor) -> torch.Tensor:
     """One symmetric 2-D level: (B, C, H, W) -> (B, 4C, H/2, W/2), subband (high along H) + 2 (high along W)."""
     b, c, h, w = x.shape
@@ -292,16 +303,24 @@ def packet_conv(x: torch.Tensor, levels: int, weight: torch.Tensor, bias: torch.
     return z
 
 
+def _direct(x: torch.Tensor, levels: int, dims: int, extension: Extension, lift: Callable[[torch.Tensor], torch.Tensor],
+            synthesis: bool = False) -> torch.Tensor | None:
+    """The packet (or its inverse) by the C++ lifting where x allows it, else for symmetric borders by
+    ``lift`` once per level; None where the periodic filter banks are to run."""
+    fast = _native(x, levels, dims, extension, synthesis)
+    if fast is not None or extension != "symmetric":
+        return fast
+    for _ in range(levels):
+        x = lift(x)
+    return x
+
+
 def packet1d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Full 1-D packet: (B, C, L) -> (B, C * 2**levels, L / 2**levels), subbands in natural order."""
-    fast = _native(x, levels, 1, extension)
-    if fast is not None:
-        return fast
+    done = _direct(x, levels, 1, extension, _lift1d)
+    if done is not None:
+        return done
     b = x.shape[0]
-    if extension == "symmetric":
-        for _ in range(levels):
-            x = torch.stack(_lift(x), 2).reshape(b, -1, x.shape[-1] // 2)
-        return x
     for j in _stages(levels):
         _, c, n = x.shape
         x = _analyse(x.reshape(-1, 1, 1, n), j, 3).reshape(b, c * 2 ** j, n // 2 ** j)
@@ -310,15 +329,10 @@ def packet1d(x: torch.Tensor, levels: int, extension: Extension = "periodic") ->
 
 def ipacket1d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Inverse of :func:`packet1d`."""
-    fast = _native(x, levels, 1, extension, synthesis=True)
-    if fast is not None:
-        return fast
+    done = _direct(x, levels, 1, extension, _unlift1d, synthesis=True)
+    if done is not None:
+        return done
     b = x.shape[0]
-    if extension == "symmetric":
-        for _ in range(levels):
-            pairs = x.reshape(b, -1, 2, x.shape[-1])
-            x = _unlift(pairs[:, :, 0], pairs[:, :, 1])
-        return x
     for j in reversed(_stages(levels)):
         _, c, n = x.shape
         x = _synthesise(x.reshape(-1, 2 ** j, 1, n), j, 3).reshape(b, c // 2 ** j, n * 2 ** j)
@@ -349,13 +363,9 @@ def packet2d(x: torch.Tensor, levels: int, extension: Extension = "periodic") ->
     Each level splits every channel into four subbands in the order of ``pywt.dwt2``'s
     (cA, (cH, cV, cD)) output: subband index = (high along H) + 2 * (high along W).
     """
-    fast = _native(x, levels, 2, extension)
-    if fast is not None:
-        return fast
-    if extension == "symmetric":
-        for _ in range(levels):
-            x = _lift2d(x)
-        return x
+    done = _direct(x, levels, 2, extension, _lift2d)
+    if done is not None:
+        return done
     for j in _stages(levels):
         b, c, h, w = x.shape
         n = 2 ** j
@@ -368,13 +378,9 @@ def packet2d(x: torch.Tensor, levels: int, extension: Extension = "periodic") ->
 
 def ipacket2d(x: torch.Tensor, levels: int, extension: Extension = "periodic") -> torch.Tensor:
     """Inverse of :func:`packet2d`."""
-    fast = _native(x, levels, 2, extension, synthesis=True)
-    if fast is not None:
-        return fast
-    if extension == "symmetric":
-        for _ in range(levels):
-            x = _unlift2d(x)
-        return x
+    done = _direct(x, levels, 2, extension, _unlift2d, synthesis=True)
+    if done is not None:
+        return done
     for j in reversed(_stages(levels)):
         b, cnn, h, w = x.shape
         n = 2 ** j
