@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import walloc
-from walloc import bands, encoder, io, tiling, zoo
+from walloc import bands, bound, io, tiling, zoo
 from walloc.encoder import Encoder
 
 from conftest import AUDIO, KODAK, ROOT, needs_audio, needs_kodak
@@ -74,10 +74,10 @@ def test_numpy_bound_gives_the_symbols_of_the_torch_network():
 def test_erf_is_erf_to_float32():
     x = np.concatenate([np.linspace(-6, 6, 100_001), np.geomspace(1e-30, 1.0, 2000), [0.0, -0.0]])
     exact = np.array([math.erf(v) for v in x])
-    assert np.array_equal(encoder.erf(x).astype(np.float32), exact.astype(np.float32))
+    assert np.array_equal(bound.erf(x).astype(np.float32), exact.astype(np.float32))
     inside = np.abs(x) < 4  # beyond, 1 (erfc(4) < 2e-8: 1.0 in float32 too)
-    assert np.all(np.abs(encoder.erf(x) - exact)[inside] <= 4e-15 * np.abs(exact)[inside])
-    assert encoder.erf(np.zeros((2, 3))).shape == (2, 3)
+    assert np.all(np.abs(bound.erf(x) - exact)[inside] <= 4e-15 * np.abs(exact)[inside])
+    assert bound.erf(np.zeros((2, 3))).shape == (2, 3)
 
 
 def test_encoding_and_reading_latents_import_no_torch(tiny_models, tmp_path):

@@ -18,7 +18,8 @@ import torch
 
 from . import bitstream, decoder, stream, tiling
 from .decoder import Decoded
-from .encoder import Encoder, ticker
+from .bands import ticker
+from .encoder import Encoder
 from .entropy import FactorizedDensity
 from .errors import DeviceError, MediaError, ModelError
 from .io import AudioMeta, ImageMeta

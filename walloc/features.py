@@ -32,7 +32,7 @@ import torch.nn.functional as F
 
 from . import io, stream
 from .codec import Codec
-from .encoder import as_array, check_signal
+from .signal import as_array, check_signal
 from .errors import MediaError
 
 KINDS = ("float", "int", "dequantized")

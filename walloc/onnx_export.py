@@ -35,7 +35,7 @@ import numpy as np
 from . import zoo
 from .config import NetConfig
 from .decoder import GRAPH_DIR  # a model folder's graphs: models/onnx/NAME.onnx + NAME.json
-from .encoder import erf
+from .bound import erf
 from .errors import ModelError
 
 OPSET = 17          # Conv, Gather and Erf as every ONNX runtime has them (GELU written out: ORT fuses it back)
@@ -53,7 +53,7 @@ def _onnx() -> Any:
 # -- the latent lookup table ----------------------------------------------------------------------------
 def erfinv(u: np.ndarray) -> np.ndarray:
     """erf's inverse in float64 for |u| < 1: Winitzki's approximation, then Newton steps on
-    :func:`walloc.encoder.erf` (accurate to ~1e-15) until they stop changing anything."""
+    :func:`walloc.bound.erf` (accurate to ~1e-15) until they stop changing anything."""
     u = np.asarray(u, dtype=np.float64)
     a = 0.147
     log = np.log1p(-u * u)
