@@ -136,6 +136,7 @@ def test_the_sdist_manifest_carries_the_license_configs_docs_models_and_tests():
 
 # -- the install without torch (pip install walloc): reading and writing files -----------------------------
 TORCH_FREE = ["walloc", "walloc.encoder", "walloc.decoder", "walloc.stream", "walloc.convert", "walloc.io", "walloc.zoo",
+              "walloc.signal", "walloc.bands", "walloc.bound", "walloc.level", "walloc.threads", "walloc.tables",
               "walloc.cli.main"]
 
 
