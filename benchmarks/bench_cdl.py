@@ -28,6 +28,8 @@ audio
   samples_down      the waveforms resampled to the numbers of stereo-5x latents (1 x 3456), FLAC
   walloc_5x         stereo-5x latents (108 x 32; mono is coded as the model codes it: a stereo pair
                     of two equal channels), from ``walloc latents --size 8192``
+  samples_down_speech  the waveforms resampled to the numbers of mono-speech-4x latents (1 x 2048), FLAC
+  walloc_speech     mono-speech-4x latents (64 x 32), the same way (skipped where the model is not shipped)
 
 Classifier (:func:`make_net`): a stem, then a body of the same design for every variant of a
 modality (:class:`Body`: conv-BN-ReLU blocks, two stride-2 stages, global average pooling, linear).
@@ -95,12 +97,14 @@ DEFAULT_SIZE = {"image": 256, "audio": 8192}
 CHANNELS = {"image": 3, "audio": 1}  # every file brought to these first: RGB images, mono clips (mixed trees)
 WIDTH = {"image": 48, "audio": 64}
 VARIANTS = {"image": ("pixels_full", "pixels_down", "pixels_down_4x", "walloc_16x", "walloc_4x", "jpeg_equal_bytes"),
-            "audio": ("samples_full", "samples_down", "walloc_5x")}
-MODELS = {"walloc_16x": "rgb-16x", "walloc_4x": "rgb-4x", "walloc_5x": "stereo-5x"}
-DOWN_OF = {"pixels_down": "walloc_16x", "pixels_down_4x": "walloc_4x", "samples_down": "walloc_5x"}
+            "audio": ("samples_full", "samples_down", "walloc_5x", "samples_down_speech", "walloc_speech")}
+MODELS = {"walloc_16x": "rgb-16x", "walloc_4x": "rgb-4x", "walloc_5x": "stereo-5x", "walloc_speech": "mono-speech-4x"}
+DOWN_OF = {"pixels_down": "walloc_16x", "pixels_down_4x": "walloc_4x", "samples_down": "walloc_5x",
+           "samples_down_speech": "walloc_speech"}
 PAIRS = (("walloc_16x", "pixels_down"), ("walloc_4x", "pixels_down_4x"), ("walloc_16x", "pixels_full"),
          ("pixels_full", "pixels_down"), ("walloc_16x", "jpeg_equal_bytes"),
-         ("walloc_5x", "samples_down"), ("walloc_5x", "samples_full"), ("samples_full", "samples_down"))
+         ("walloc_5x", "samples_down"), ("walloc_5x", "samples_full"), ("samples_full", "samples_down"),
+         ("walloc_speech", "samples_down_speech"), ("walloc_speech", "samples_full"))
 
 
 # -- classifier ------------------------------------------------------------------------------------------

@@ -230,23 +230,25 @@ def test_a_quick_audio_run_reports_every_variant(tmp_path):
                     "--epochs", "1", "--workers", "1", "--out", str(out)], check=True, capture_output=True, text=True)
     doc = json.loads(out.read_text())
     v = doc["variants"]
-    assert doc["modality"] == "audio" and list(v) == ["samples_full", "samples_down", "walloc_5x"]
-    assert [v[k]["dims"] for k in v] == [8192, 3456, 3456]
+    assert doc["modality"] == "audio" and list(v) == ["samples_full", "samples_down", "walloc_5x", "samples_down_speech", "walloc_speech"]
+    assert [v[k]["dims"] for k in v] == [8192, 3456, 3456, 2048, 2048]
     for entry in v.values():
         assert {"test_acc", "train_s", "load_items_s", "bytes_per_example", "flops_per_example", "time"} <= set(entry)
         assert {"read_ms_per_item", "decode_ms_per_item", "batches_s", "forward_backward_s"} <= set(entry["time"])
-    assert set(doc["paired"]) == {"walloc_5x - samples_down", "walloc_5x - samples_full", "samples_full - samples_down"}
+    assert set(doc["paired"]) == {"walloc_5x - samples_down", "walloc_5x - samples_full", "samples_full - samples_down",
+                                  "walloc_speech - samples_down_speech", "walloc_speech - samples_full"}
+    assert v["walloc_speech"]["model"] == "mono-speech-4x"
     shipped = walloc.zoo.version_of(walloc.load("stereo-5x").config)  # which latents the numbers are of
     assert (v["walloc_5x"]["model"], v["walloc_5x"]["model_version"]) == ("stereo-5x", shipped)
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--load-only", "--workers", "1",
                     "--out", str(out)], check=True, capture_output=True, text=True)
     loads = json.loads(out.read_text())["variants"]
-    assert [loads[k]["dims"] for k in loads] == [8192, 3456, 3456] and all("test_acc" not in e for e in loads.values())
+    assert [loads[k]["dims"] for k in loads] == [8192, 3456, 3456, 2048, 2048] and all("test_acc" not in e for e in loads.values())
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_cdl.py"), "--data", str(root), "--folds", "2", "--epochs", "1",
                     "--workers", "1", "--shifts", "2", "--down-numbers", "1728", "--out", str(out)], check=True, capture_output=True, text=True)
     doc = json.loads(out.read_text())
     v = doc["variants"]
-    assert doc["shifts"] == 2 and [v[k]["dims"] for k in v] == [8192, 1728, 3456]
+    assert doc["shifts"] == 2 and [v[k]["dims"] for k in v] == [8192, 1728, 3456, 1728, 2048]
     assert v["samples_down"]["numbers_asked"] == 1728 and "matches" not in v["samples_down"]
 
 
