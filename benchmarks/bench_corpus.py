@@ -2,9 +2,9 @@
 
     python benchmarks/bench_corpus.py ~/Pillow/Tests/images ~/PngSuite --out out/corpus.json [--limit N]
 
-Each file (folders are walked) is encoded and its stream decoded by the real command, in this
-process (the models load once), with file descriptor 2 captured, so what libtiff or mpg123 print
-from C counts as the user sees it. Each file ends in one outcome:
+Each file (folders are walked) is encoded and its stream decoded by the real command, each in its
+own process (`python -m walloc`), with its stderr captured, so what libtiff or mpg123 print from C
+counts as the user sees it. Each file ends in one outcome:
 
 - ``ok``: a round trip of the input's shape at PSNR >= 25 dB (images, at their bit depth) or
   SNR >= 10 dB (audio, against the signal itself, so a quiet take is judged by its own level);
@@ -19,23 +19,20 @@ The JSON holds the counts and one row per file (outcome, quality in dB, the stde
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import os
+import subprocess
 import sys
 import tempfile
 import time
-import traceback
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from cli.main import main as walloc_main  # noqa: E402
 from walloc import io  # noqa: E402
 from walloc.bitstream import peek_header  # noqa: E402
 from walloc.errors import WallocError  # noqa: E402
@@ -44,35 +41,13 @@ IMAGE_BAR_DB, AUDIO_BAR_DB = 25.0, 10.0
 OUTCOMES = ("ok", "refused", "noisy_refusal", "traceback", "bad_output")
 
 
-@contextlib.contextmanager
-def captured_stderr() -> Iterator[list[str]]:
-    """Everything written to file descriptor 2 (Python's and C libraries') inside the block, as lines."""
-    lines: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            lines.extend(sink.read().decode("utf-8", "replace").splitlines())
-
-
 def run(argv: list[str]) -> tuple[int, list[str], str | None]:
-    """Exit code, stderr lines and the escaped exception (formatted) of one `walloc` command."""
-    with captured_stderr() as lines:
-        try:
-            walloc_main(argv)
-            code, escaped = 0, None
-        except SystemExit as e:
-            code, escaped = e.code if isinstance(e.code, int) else 1, None
-        except BaseException:  # what a user would see as a traceback
-            code, escaped = 1, traceback.format_exc(limit=3)
-    return code, lines, escaped
+    """Exit code, stderr lines and the traceback (if one escaped) of one `walloc` command, run as a
+    user runs it: its own process, so a C library's messages on fd 2 are seen as the user sees them."""
+    r = subprocess.run([sys.executable, "-m", "walloc", *argv], capture_output=True, text=True, errors="replace")
+    lines = r.stderr.splitlines()
+    escaped = r.stderr if any(line.startswith("Traceback") for line in lines) else None
+    return r.returncode, lines, escaped
 
 
 def quality_db(source: Path, decoded: Path, modality: str) -> float:
