@@ -229,14 +229,15 @@ class MediaDataset(_TreeDataset):
         self.size, self.channels = size, channels
 
     def load(self, index: int) -> torch.Tensor:
-        item = self.items[index]
-        if isinstance(item.path, Path):
-            return features.load_signal(item.path, self.size, self.channels)[0]
-        return signal_of(item.read(), item.rel.name, self.size, self.channels)[0]
+        return signal_of(self.items[index].path, self.size, self.channels)[0]
 
 
-def signal_of(data: bytes, name: str, size: int | None = None,
-              channels: int | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
-    """:func:`walloc.features.load_signal` of a file's bytes (``name`` tells image from audio)."""
-    signal, meta = io.read_image(data) if io.modality_of(name, data[:16]) == "image" else io.read_audio(data)
+def signal_of(source: str | Path, size: int | None = None, channels: int | None = None,
+              data: bytes | None = None) -> tuple[torch.Tensor, io.ImageMeta | io.AudioMeta]:
+    """:func:`walloc.features.load_signal` of a local file or a URL, or of ``data``, the bytes of the file
+    named ``source`` (its name tells image from audio)."""
+    if data is None and not urls.is_url(source):
+        return features.load_signal(source, size, channels)
+    data = urls.read_bytes(source) if data is None else data
+    signal, meta = io.read_image(data) if io.modality_of(source, data[:16]) == "image" else io.read_audio(data)
     return features.fit(features.to_channels(signal, channels), size), meta

@@ -23,6 +23,7 @@ import io as _io
 import json
 import logging
 import os
+import socket
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -52,11 +53,11 @@ class Encode:
     def of(cls, job: convert.LatentJob) -> "Encode":
         return cls(job.model, job.quality, job.size, job.channels, job.model_dir)
 
-    def compress(self, data: bytes, name: str) -> bytes:
-        """The ``.wlc`` of a media file's bytes: what ``walloc latents`` writes for that file."""
+    def compress(self, source: str, data: bytes | None = None) -> bytes:
+        """The ``.wlc`` of a media file (path or URL; or ``data``, its bytes): what ``walloc latents`` writes."""
         from .data import signal_of
 
-        signal, meta = signal_of(data, name, self.size, self.channels)
+        signal, meta = signal_of(source, self.size, self.channels, data)
         return self.codec.compress(signal, self.quality, meta)
 
     def compress_array(self, array: np.ndarray) -> bytes:
@@ -72,25 +73,26 @@ class Encode:
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if "bytes" in batch:
-            names = batch.get("path", [""] * len(batch["bytes"]))
-            work = [partial(self.compress, bytes(b), Path(str(n)).name) for b, n in zip(batch["bytes"], names)]
+            names = [str(n) for n in batch.get("path", [""] * len(batch["bytes"]))]
+            work = [partial(self.compress, n, bytes(b)) for b, n in zip(batch["bytes"], names)]
         elif "image" in batch:
+            names = [f"row {i}" for i in range(len(batch["image"]))]
             work = [partial(self.compress_array, a) for a in batch["image"]]
         else:
             raise MediaError(f"Encode needs a column 'bytes' (with 'path') or 'image'; got {sorted(batch)}")
-        outcomes = [_stream(w) for w in work]
+        outcomes = [_stream(w, n) for w, n in zip(work, names)]
         out = {k: v for k, v in batch.items() if k not in ("bytes", "image")}
         out["stream"] = _column([s for s, _ in outcomes])
         out["error"] = np.array([e for _, e in outcomes], dtype=object)
         return out
 
 
-def _stream(work: Callable[[], bytes]) -> tuple[bytes, str]:
-    """(stream, "") or (b"", one-line error) of one item: one bad file spoils no other."""
+def _stream(work: Callable[[], bytes], name: str) -> tuple[bytes, str]:
+    """(stream, "") or (b"", one-line error naming the item): one bad file spoils no other."""
     try:
         return work(), ""
     except WallocError as e:
-        return b"", str(e)
+        return b"", str(e) if name in str(e) else f"{name}: {e}"
 
 
 def _column(values: list) -> np.ndarray:
@@ -175,7 +177,7 @@ def write_unit(encode: Encode, unit: Unit) -> list[convert.Outcome]:
     members: list[tuple[str, bytes]] = []
 
     def one(src: str, target: str) -> int:
-        stream = encode.compress(urls.read_bytes(src), Path(src).name)
+        stream = encode.compress(src)
         if unit.shard is None:
             return urls.write_bytes(target, stream)
         members.append((target, stream))
@@ -222,6 +224,7 @@ def _ray_outcomes(p: Plan, address: str | None, workers: int | None, threads: in
         raise MediaError("--engine ray needs Ray: pip install 'walloc[ray]'") from None
     started = not ray.is_initialized()
     if started:
+        _reachable(address)
         try:
             ray.init(address=address, num_cpus=None if address else workers or os.cpu_count(), include_dashboard=False,
                      logging_level=logging.ERROR, log_to_driver=False)
@@ -244,6 +247,17 @@ def _ray_outcomes(p: Plan, address: str | None, workers: int | None, threads: in
     finally:
         if started:
             ray.shutdown()
+
+
+def _reachable(address: str | None) -> None:
+    """Refuse at once a HOST:PORT nothing listens on (Ray itself waits minutes before giving up)."""
+    if not address or "://" in address or address.count(":") != 1:
+        return
+    host, port = address.split(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except (OSError, ValueError) as e:
+        raise MediaError(f"no Ray cluster at {address}: {getattr(e, 'strerror', None) or e}") from None
 
 
 def latent_urls(src: str | Path, dst: str | Path, *, engine: str = "local", address: str | None = None,
