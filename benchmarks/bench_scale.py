@@ -1,6 +1,6 @@
 """Converting on Ray and reading latents from an object store (issue 27), against real parts started here.
 
-    python benchmarks/bench_scale.py --out docs/results/bench_scale.json [--per-class 60] [--size 256]
+    python benchmarks/bench_scale.py --out docs/results/bench_scale.json [--per-class 120] [--size 256]
 
 A labelled tree (the DTD textures of ../shared/data/images/dtd10, PER_CLASS images of each class; random
 images when absent) is converted by ``walloc latents`` (the local engine) as the reference, then:
@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -54,6 +55,7 @@ def s3_server(bucket: str = "walloc") -> Iterator[str]:
     import s3fs
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -182,7 +184,7 @@ def reading(root: str, passes: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--per-class", type=int, default=60)
+    ap.add_argument("--per-class", type=int, default=120)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--passes", type=int, default=3)
     args = ap.parse_args()

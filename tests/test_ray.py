@@ -17,6 +17,7 @@ from walloc.ray import Encode, latent_urls  # noqa: E402
 
 bench = benchmark("bench_scale")
 SIZE = 32
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Ray's own, about its settings
 
 
 def _images(root, shape, per_class):
