@@ -55,7 +55,7 @@ def read_bytes(name: str | Path, span: tuple[int, int] | None = None) -> bytes:
     try:
         if is_url(name):
             fs, path = filesystem(str(name))
-            return fs.cat_file(path) if span is None else fs.cat_file(path, span[0], span[0] + span[1])
+            return fs.cat_file(path) if span is None else fs.cat_file(path, start=span[0], end=span[0] + span[1])
         with open(name, "rb") as f:
             if span is not None:
                 f.seek(span[0])
