@@ -108,7 +108,7 @@ def _how_trained(config: dict) -> str:
 def _units_line(config: dict, snr: bool) -> str:
     """What the card's numbers are measured against."""
     if config["net"]["modality"] == "image":
-        return "PSNR on 8-bit RGB; bpp from .wlc file sizes."
+        return "PSNR on 8-bit pixels (RGB, or gray for a one-channel model); bpp from .wlc file sizes."
     evaluated = next((q["measured"]["set"] for q in config["qualities"] if "measured" in q), [])
     parts = ["PSNR with full scale 1.0 on [-1, 1] samples"]
     if snr:
