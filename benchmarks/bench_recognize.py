@@ -128,7 +128,7 @@ def psnr8(a: np.ndarray, b: np.ndarray) -> float:
 
     from walloc import metrics
 
-    return metrics.psnr(torch.from_numpy(a), torch.from_numpy(b), 255.0)
+    return metrics.psnr(torch.tensor(a), torch.tensor(b), 255.0)   # copies: decoded pages may be read-only views
 
 
 def _record(item: str, variant: str, nbytes: int, hyp: str, **extra) -> dict:
@@ -152,6 +152,24 @@ def _peer_points(encode, decode, read, score, walloc_points, peers_cache, chosen
                         "target_bytes": target, "matched": abs(len(data) - target) <= MATCH_TOL * target,
                         "hyp": read(y), **score(y)})
     return out
+
+
+def walloc_points(name: str, codecs: dict, match, size: int, code, read, score) -> tuple[list[dict], list, dict]:
+    """Every model at every quality through ``code(codec, q) -> (stream, decoded)``: the records, the
+    (variant, bytes) points the peers are matched at (models in ``match``), the latents per model."""
+    import walloc
+
+    rows, points, latents = [], [], {}
+    for m, codec in codecs.items():
+        for q in codec.stream.qualities:
+            data, y = code(codec, q)
+            variant = f"walloc_{m}_q{q}"
+            latents[m] = walloc.read_latents(data).numel()
+            rows.append(_record(name, variant, len(data), read(y), codec=f"walloc_{m}", quality=q,
+                                dims_ratio=round(size / latents[m], 4), **score(y)))
+            if m in match:
+                points.append((variant, len(data)))
+    return rows, points, latents
 
 
 def page_job(job: tuple) -> list[dict]:
@@ -198,17 +216,12 @@ def page_job(job: tuple) -> list[dict]:
         for variant, r in DOWN.items():
             y = bicubic(box(page, r), page.shape)
             rows.append(_record(name, variant, box(page, r).size, read(y), dims_ratio=float(r * r), **score(y)))
-        points = []
-        for m, codec in codecs.items():
-            for q in codec.stream.qualities:
-                data = codec.compress(torch.from_numpy(page)[None], q)
-                y = codec.decompress(data)[0].mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy()
-                variant = f"walloc_{m}_q{q}"
-                latents = walloc.read_latents(data).numel()
-                rows.append(_record(name, variant, len(data), read(y), codec=f"walloc_{m}", quality=q,
-                                    dims_ratio=round(page.size / latents, 4), **score(y)))
-                if m in match:
-                    points.append((variant, len(data)))
+        def code(codec, q: int) -> tuple[bytes, np.ndarray]:
+            data = codec.compress(torch.from_numpy(page)[None], q)
+            return data, codec.decompress(data)[0].mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy()
+
+        walloc_rows, points, _ = walloc_points(name, codecs, match, page.size, code, read, score)
+        rows += walloc_rows
         for p in _peer_points(lambda c, s: c.encode(page, s), lambda c, d: c.decode(d), read, score, points, peers, chosen):
             rows.append({"item": name, **p})
         records += [dict(r, **common) for r in rows]
@@ -255,19 +268,13 @@ def speech_job(job: tuple) -> list[dict]:
 
     rows = [_record(name, "original", 2 * x.size, read(x), dims_ratio=1.0, pesq_wb=round(metrics.pesq_wb(x[0], x[0], rate), 3) if rate == SPEECH_RATE else None,
                     stoi=1.0)]
-    points, down_rates = [], {}
-    for m, codec in codecs.items():
-        for q in codec.stream.qualities:
-            data = codec.compress(torch.from_numpy(x), q, AudioMeta(sample_rate=rate))
-            y = codec.decompress(data).numpy()
-            variant = f"walloc_{m}_q{q}"
-            latents = walloc.read_latents(data).numel()
-            rows.append(_record(name, variant, len(data), read(y), codec=f"walloc_{m}", quality=q,
-                                dims_ratio=round(x.size / latents, 4), **score(y)))
-            if m in match:
-                points.append((variant, len(data)))
-            down_rates.setdefault(max(1, round(latents / seconds)), m)
-    for low in down_rates:
+    def code(codec, q: int) -> tuple[bytes, np.ndarray]:
+        data = codec.compress(torch.from_numpy(x), q, AudioMeta(sample_rate=rate))
+        return data, codec.decompress(data).numpy()
+
+    walloc_rows, points, latents = walloc_points(name, codecs, match, x.size, code, read, score)
+    rows += walloc_rows
+    for low in dict.fromkeys(max(1, round(n / seconds)) for n in latents.values()):
         y = _resample(_resample(x, rate, low), low, rate)
         ratio = rate / low
         rows.append(_record(name, f"down_{ratio:.3g}x", 2 * math.ceil(x.shape[1] * low / rate), read(y),

@@ -455,8 +455,13 @@ def artifacts(*runs: dict) -> str:
     return "\n\n".join(out)
 
 
+def _level_scores(v: dict) -> str:
+    """Full-scale PSNR, and the SNR against the signal itself where the run measured it."""
+    return f"{v['psnr']:.2f} dB" + (f" (SNR {v['snr_db']:.2f} dB)" if "snr_db" in v else "")
+
+
 def audio_checks(b: dict) -> str:
-    rows = [[f"sine {name.replace('Hz_', ' Hz at ').replace('dBFS', ' dBFS')}", f"{v['psnr']:.2f} dB",
+    rows = [[f"sine {name.replace('Hz_', ' Hz at ').replace('dBFS', ' dBFS')}", _level_scores(v),
              f"gain code {v['gain']}"] for name, v in b["sines"].items()]
     rows.append(["digital silence, 1 s (RMS)", f"{b['silence']['rms_dbfs']} dBFS", ""])
     if "lines" in b:
@@ -466,8 +471,9 @@ def audio_checks(b: dict) -> str:
         rows.append(["music: energy above 8 kHz", f"{100 * b['above_8k']['share_of_energy']:.3f}% of the clip's",
                      f"error {b['above_8k']['error_over_energy_db']:+.2f} dB against it"])
     for name, c in b.get("clips", {}).items():
-        rows.append([f"clip {name}", f"{c['psnr']:.2f} dB", f"{c['ratio']:.1f}:1"])
-    return f"Model `{b['model']}` (sha256 `{b['model_sha256'][:12]}`), quality {b['quality']}.\n\n" + table(["check", "measured", ""], "lrl", rows)
+        rows.append([f"clip {name}", _level_scores(c), f"{c['ratio']:.1f}:1"])
+    return (f"Model `{b['model']}` (sha256 `{b['model_sha256'][:12]}`), quality {b['quality']}; PSNR with full scale 1, "
+            "SNR against the signal itself.\n\n" + table(["check", "measured", ""], "lrl", rows))
 
 
 def colorize(doc: dict) -> str:
@@ -484,6 +490,14 @@ def separate(doc: dict) -> str:
     from bench_separate import table as render
 
     return render(doc)
+
+
+def recognize(run: dict) -> str:
+    """bench_recognize.py's own tables: pages per dpi, or speech, with the recognizer's version."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_recognize import markdown as render
+
+    return render(run)
 
 
 def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., str]]]:
@@ -517,6 +531,8 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
                               cdl_repeats),
         "cdl_dtd10_shifts": (learning, [bench_dir / f"bench_cdl_dtd10_{part}.json" for part in ("4x_shifts2", "thumbs_shifts")], cdl_tree),
         "cdl_dtd10_shifts4": (learning, [bench_dir / "bench_cdl_dtd10_4x_shifts4.json"], cdl_tree),
+        "recognize_docs": (results, [bench_dir / "bench_recognize_docs.json"], recognize),
+        "recognize_speech": (results, [bench_dir / "bench_recognize_speech.json"], recognize),
         "colorize": (learning, [bench_dir / "bench_colorize.json"], colorize),
         "separate": (learning, [bench_dir / "bench_separate.json"], separate),
     }
