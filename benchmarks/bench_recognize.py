@@ -1,7 +1,8 @@
 """What real recognizers still read in decoded signals: Tesseract 5 on pages, PocketSphinx 5 on speech.
 
-    python benchmarks/bench_recognize.py --docs ../shared/data/docs --speech ../shared/data/speech \
-        --limit 12 -j 1 --out docs/results/bench_recognize.json --plot docs/results/recognize.png
+    python benchmarks/bench_recognize.py --speech ../shared/data/speech --include 1088-,3947-,460-,6848-,7312- \
+        -m mono-speech-4x --peers opus,mp3 -j 2 --limit 10 --out docs/results/bench_recognize_speech.json \
+        --plot docs/results/recognize_speech.png        (and --docs for pages: docs/results.md has both commands)
 
 Pages (300 dpi bilevel scans) are evaluated at each ``--dpi``: box-downsampled by 300/dpi, which makes
 8-bit antialiased gray pages as a gray scan at that resolution would be. Speech is read as it is
