@@ -1,6 +1,6 @@
 """Converting on Ray and reading latents from an object store (issue 27), against real parts started here.
 
-    python benchmarks/bench_scale.py --out docs/results/bench_scale.json [--per-class 120] [--size 256]
+    python benchmarks/bench_scale.py --out docs/results/bench_scale.json [--per-class 60] [--repeats 2] [--size 256]
 
 A labelled tree (the DTD textures of ../shared/data/images/dtd10, PER_CLASS images of each class; random
 images when absent) is converted by ``walloc latents`` (the local engine) as the reference, then:
@@ -8,7 +8,8 @@ images when absent) is converted by ``walloc latents`` (the local engine) as the
 - identical: Ray's outputs (.wlc tree with 1 and 2 workers, tar shards with 2) equal the reference byte
   for byte;
 - scaling: the conversion rate of 2 Ray workers over 1 on a local Ray of 2 CPUs (target >= 1.7x), end
-  to end (actors starting and loading the model included) and steady (first to last output written);
+  to end (actors starting and loading the model included) and steady (first to last output written),
+  the best of REPEATS alternating runs of each (the machine is shared);
 - killed: one worker SIGKILLed once a third of the outputs are written; the run completes, every
   output equals the reference, none is missing or duplicated, and no half-written file is visible;
 - s3: a training pass over the shards (LatentDataset.stream) from a local S3 server (moto) against the
@@ -184,7 +185,8 @@ def reading(root: str, passes: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
-    ap.add_argument("--per-class", type=int, default=120)
+    ap.add_argument("--per-class", type=int, default=60)
+    ap.add_argument("--repeats", type=int, default=2, help="runs of 1 and of 2 workers, alternating; the best of each")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--passes", type=int, default=3)
     args = ap.parse_args()
@@ -207,16 +209,19 @@ def main() -> None:
 
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         try:
-            runs = [ray_run(src, work / f"ray{w}", args.size, w) for w in (1, 2)]
+            runs = [ray_run(src, work / f"ray{w}_{k}", args.size, w) for k in range(args.repeats) for w in (1, 2)]
             shard_run = ray_run(src, work / "ray_shards", args.size, 2, SHARD)
-            same = {"wlc_1_worker": files(work / "ray1") == reference, "wlc_2_workers": files(work / "ray2") == reference,
-                    "shards_2_workers": files(work / "ray_shards") == shards}
-            result["identical"] = dict(same, files=len(reference), shards=len(shards), met=all(same.values()))
-            e2e, steady = runs[1]["files_per_s"] / runs[0]["files_per_s"], None
-            if runs[0]["steady_files_per_s"] and runs[1]["steady_files_per_s"]:
-                steady = round(runs[1]["steady_files_per_s"] / runs[0]["steady_files_per_s"], 2)
-            result["scaling"] = {"runs": runs, "speedup_end_to_end": round(e2e, 2), "speedup_steady": steady,
-                                 "target": 1.7, "met": e2e >= 1.7}
+            same = {f"wlc_{w}_worker{'s' * (w > 1)}": all(files(work / f"ray{w}_{k}") == reference for k in range(args.repeats))
+                    for w in (1, 2)}
+            same["shards_2_workers"] = files(work / "ray_shards") == shards
+            result["identical"] = dict(same, files=len(reference), shards=len(shards), shard_run=shard_run, met=all(same.values()))
+            best = {key: {w: max(r[key] or 0 for r in runs if r["workers"] == w) for w in (1, 2)}
+                    for key in ("files_per_s", "steady_files_per_s")}
+            e2e = best["files_per_s"][2] / best["files_per_s"][1]
+            steady = best["steady_files_per_s"][2] / best["steady_files_per_s"][1] if best["steady_files_per_s"][1] else None
+            result["scaling"] = {"runs": runs, "best_of": args.repeats, "speedup_end_to_end": round(e2e, 2),
+                                 "speedup_steady": steady and round(steady, 2), "target": 1.7, "met": e2e >= 1.7,
+                                 "machine_after_runs": machine()}
             print(json.dumps(result["scaling"]), flush=True)
 
             watcher: dict = {}
