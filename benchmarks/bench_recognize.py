@@ -435,6 +435,8 @@ def _num(x, digits: int = 2) -> str:
 
 def plot(result: dict, path: Path) -> None:
     """CER against bpp (one panel per dpi) and WER against kbps, one line per codec, the original dashed."""
+    from matplotlib.ticker import FormatStrFormatter, NullFormatter
+
     from walloc.eval.plot import pyplot
 
     plt = pyplot()
@@ -453,6 +455,9 @@ def plot(result: dict, path: Path) -> None:
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=3.5, label=label, **style)
         ax.axhline(100 * variants["original"][err], color="0.3", linestyle="--", linewidth=1, label="original")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks([t for t in (0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200) if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]])
         ax.set_xlabel("bits per pixel" if rate == "bpp" else "kbit/s")
         ax.set_ylabel(f"{err.upper()} % (corpus)")
         ax.set_title(title, fontsize=10)
