@@ -96,7 +96,6 @@ class TrainConfig:
     sample_rate: int = 0         # audio: resample every training clip to this rate in Hz (0: as they are)
     join_short: bool = False     # audio: join clips shorter than a segment end to end instead of leaving them out
     level_db: list[float] = field(default_factory=list)  # audio: [low, high] dBFS RMS each segment is scaled to (empty: a gain of 0.5-1.5)
-    preemphasis: float = 0.0     # audio: distortion of x[n] - a x[n-1], weighting the 2-8 kHz that intelligibility rests on (0: plain MSE)
     target_rms_db: float = 0.0   # audio: the encoder brings every stream near this RMS level in dBFS, up or down (0: down only, as before)
 
     @classmethod
@@ -140,15 +139,13 @@ class TrainConfig:
             raise ConfigError(f"{path}: decoder_only keeps the encoder's rates: rate and mixed do not apply")
         if cfg.polarity and cfg.net.modality != "audio":
             raise ConfigError(f"{path}: polarity is an audio augmentation; this is an image model")
-        audio_only = [k for k in ("sample_rate", "join_short", "level_db", "target_rms_db", "preemphasis") if k in raw]
+        audio_only = [k for k in ("sample_rate", "join_short", "level_db", "target_rms_db") if k in raw]
         if audio_only and cfg.net.modality != "audio":
             raise ConfigError(f"{path}: {', '.join(audio_only)} apply to audio models; this is an image model")
         if "downscale" in raw and (cfg.net.modality != "image" or not cfg.downscale or min(cfg.downscale) < 1):
             raise ConfigError(f"{path}: downscale is a list of box factors >= 1 for image models, not {cfg.downscale}")
         if cfg.level_db and not (len(cfg.level_db) == 2 and cfg.level_db[0] <= cfg.level_db[1] < 0):
             raise ConfigError(f"{path}: level_db must be [low, high] dBFS with low <= high < 0, not {cfg.level_db}")
-        if not 0 <= cfg.preemphasis < 1:
-            raise ConfigError(f"{path}: preemphasis must be in [0, 1), not {cfg.preemphasis}")
         if cfg.target_rms_db > 0 or cfg.sample_rate < 0:
             raise ConfigError(f"{path}: target_rms_db must be below 0 dBFS and sample_rate positive (or 0 for neither)")
         if cfg.net.qualities not in (0, len(cfg.qualities)):
@@ -164,26 +161,17 @@ def make_data(cfg: TrainConfig):
 
 
 @torch.no_grad()
-def emphasis(x: torch.Tensor, a: float) -> torch.Tensor:
-    """x[n] - a x[n-1] along the last axis (a = 0: x itself): the error a speech codec weighs."""
-    return x if a == 0 else x[..., 1:] - a * x[..., :-1]
-
-
-def _coefficients(net: WallocNet, batches: list[torch.Tensor], polarity: bool) -> torch.Tensor:
-    """Packet coefficients (channels, samples) of the batches, in double (both signs with polarity)."""
-    c = torch.cat([k.transpose(0, 1).reshape(k.shape[1], -1) for k in map(net.analysis, batches)], dim=1).double()
-    return torch.cat([c, -c], dim=1) if polarity else c  # polarity: the mean is exactly zero
-
-
 def pca_init(net: WallocNet, data, cfg: TrainConfig, rng: np.random.Generator, batches: int = 16) -> None:
-    """Set the encoder and the linear decoder to the KLT of the packet coefficients (of the
-    pre-emphasized signal with ``preemphasis``: the components the weighted distortion ranks first)."""
-    signals = [data.batch(cfg.batch, rng) for _ in range(batches)]
-    c = _coefficients(net, signals, cfg.polarity)
-    weighted = c if not cfg.preemphasis else _coefficients(
-        net, [torch.nn.functional.pad(emphasis(x, cfg.preemphasis), (1, 0)) for x in signals], cfg.polarity)
+    """Set the encoder and the linear decoder to the KLT of the packet coefficients."""
+    coeffs = []
+    for _ in range(batches):
+        c = net.analysis(data.batch(cfg.batch, rng))
+        coeffs.append(c.transpose(0, 1).reshape(c.shape[1], -1))
+    c = torch.cat(coeffs, dim=1).double()
+    if cfg.polarity:  # both signs of every segment: the mean is exactly zero (no constant for the decoder to add)
+        c = torch.cat([c, -c], dim=1)
     mean = c.mean(dim=1)
-    cov = torch.cov(weighted)
+    cov = torch.cov(c)
     _, vecs = torch.linalg.eigh(cov)
     components = vecs[:, -cfg.net.latent_dim:].flip(-1).t()  # largest variance first
     # one step for every component (optimal at high rate), widened where a component would
@@ -317,7 +305,7 @@ def _noisy(net: WallocNet, x: torch.Tensor, cfg: TrainConfig,
     y = net.encode(x)
     y_noisy = y + s * (torch.rand_like(y) - 0.5)
     y_in = y + (torch.round(y / s) * s - y).detach() if cfg.mixed else y_noisy  # rounded, straight through
-    return y_noisy, torch.mean(emphasis(net.decode(y_in, told) - x, cfg.preemphasis) ** 2), s
+    return y_noisy, torch.mean((net.decode(y_in, told) - x) ** 2), s
 
 
 def factorized_loss(cfg: TrainConfig, net: WallocNet, density: FactorizedDensity) -> Loss:
