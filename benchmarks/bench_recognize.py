@@ -155,22 +155,21 @@ def _peer_points(encode, decode, read, score, walloc_points, peers_cache, chosen
     return out
 
 
-def walloc_points(name: str, codecs: dict, match, size: int, code, read, score) -> tuple[list[dict], list, dict]:
-    """Every model at every quality through ``code(codec, q) -> (stream, decoded)``: the records, the
-    (variant, bytes) points the peers are matched at (models in ``match``), the latents per model."""
+def walloc_points(name: str, codecs: dict, match, size: int, code, read, score) -> tuple[list[dict], list]:
+    """Every model at every quality through ``code(codec, q) -> (stream, decoded)``: the records, and
+    the (variant, bytes) points the peers are matched at (models in ``match``)."""
     import walloc
 
-    rows, points, latents = [], [], {}
+    rows, points = [], []
     for m, codec in codecs.items():
         for q in codec.stream.qualities:
             data, y = code(codec, q)
             variant = f"walloc_{m}_q{q}"
-            latents[m] = walloc.read_latents(data).numel()
             rows.append(_record(name, variant, len(data), read(y), codec=f"walloc_{m}", quality=q,
-                                dims_ratio=round(size / latents[m], 4), **score(y)))
+                                dims_ratio=round(size / walloc.read_latents(data).numel(), 4), **score(y)))
             if m in match:
                 points.append((variant, len(data)))
-    return rows, points, latents
+    return rows, points
 
 
 def page_job(job: tuple) -> list[dict]:
@@ -221,7 +220,7 @@ def page_job(job: tuple) -> list[dict]:
             data = codec.compress(torch.from_numpy(page)[None], q)
             return data, codec.decompress(data)[0].mul(255).round_().clamp_(0, 255).to(torch.uint8).numpy()
 
-        walloc_rows, points, _ = walloc_points(name, codecs, match, page.size, code, read, score)
+        walloc_rows, points = walloc_points(name, codecs, match, page.size, code, read, score)
         rows += walloc_rows
         for p in _peer_points(lambda c, s: c.encode(page, s), lambda c, d: c.decode(d), read, score, points, peers, chosen):
             rows.append({"item": name, **p})
@@ -273,13 +272,15 @@ def speech_job(job: tuple) -> list[dict]:
         data = codec.compress(torch.from_numpy(x), q, AudioMeta(sample_rate=rate))
         return data, codec.decompress(data).numpy()
 
-    walloc_rows, points, latents = walloc_points(name, codecs, match, x.size, code, read, score)
+    walloc_rows, points = walloc_points(name, codecs, match, x.size, code, read, score)
     rows += walloc_rows
-    for low in dict.fromkeys(max(1, round(n / seconds)) for n in latents.values()):
+    # one down variant per model, named by the model's nominal reduction (an utterance's padding moves
+    # its own ratio by a fraction of a percent: the name must not)
+    for reduction in dict.fromkeys(codec.cfg.dim_reduction for codec in codecs.values()):
+        low = max(1, round(rate / reduction))
         y = _resample(_resample(x, rate, low), low, rate)
-        ratio = rate / low
-        rows.append(_record(name, f"down_{ratio:.3g}x", 2 * math.ceil(x.shape[1] * low / rate), read(y),
-                            rate_hz=low, dims_ratio=round(ratio, 4), **score(y)))
+        rows.append(_record(name, f"down_{reduction:.3g}x", 2 * math.ceil(x.shape[1] * low / rate), read(y),
+                            rate_hz=low, dims_ratio=round(rate / low, 4), **score(y)))
     for p in _peer_points(lambda c, s: c.encode(x, rate, s), lambda c, d: c.decode(d, rate), read, score, points, peers, chosen):
         rows.append({"item": name, **p})
     return [dict(r, **common) for r in rows]
