@@ -525,6 +525,7 @@ def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., s
         "cdl_clothing": (learning, [bench_dir / f"bench_cdl_clothing_{part}.json" for part in ("a", "b", "c")], cdl_tree),
         **{f"cdl_{name}": (learning, [bench_dir / f"bench_cdl_{name}.json"], cdl_tree) for name in ("fsdd", "fsdd_q4", "fsdd_band", "fsdd_shifts",
                                                                                                  "fsdd_shifts16_q4", "fsdd_shifts32")},
+        "cdl_fsdd_speech": (learning, [bench_dir / "bench_cdl_fsdd_speech.json"], cdl_tree),
         "cdl_fsdd_shifts16": (learning, [bench_dir / "bench_cdl_fsdd_shifts16_all.json"], cdl_tree),
         "cdl_fsdd_repeats": (learning, [bench_dir / f"bench_cdl_fsdd_shifts16_{part}.json" for part in ("all", "seed1")], cdl_repeats),
         "cdl_dtd10_repeats": (learning, [bench_dir / f"bench_cdl_dtd10_{part}_seed{s}.json" for s in (0, 1, 2) for part in ("v", "full")],
