@@ -14,7 +14,8 @@
   URL) or on Ray, where Ray Data restarts a killed actor and retries its unit.
 
 SRC and DST may be local paths or URLs (:mod:`walloc.urls`); every Ray worker must reach them (a
-shared file system or an object store) and import walloc (``pip install 'walloc[ray]'`` on each node).
+shared file system or an object store) and import walloc with torch (``pip install 'walloc[torch,ray]'``
+on each node).
 """
 
 from __future__ import annotations
