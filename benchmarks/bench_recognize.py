@@ -343,7 +343,7 @@ def run(jobs: list, fn, workers: int, desc: str) -> list[dict]:
 def recognizer_info(kind: str) -> dict:
     from walloc.eval.recognize import PocketSphinx, Tesseract
 
-    return (Tesseract if kind == "docs" else PocketSphinx)().info()
+    return {**(Tesseract if kind == "docs" else PocketSphinx)().info(), "threads": 1}   # _init_worker's limit
 
 
 def bench(docs: Path | None, speech: Path | None, dpis: list[int], limit: int | None, workers: int,

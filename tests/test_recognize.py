@@ -7,6 +7,7 @@ is absent (.ci/run installs both recognizers).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -36,6 +37,14 @@ def test_normalize_and_corpus_error_rates():
     assert normalize("it was\nthe best", upper=True) == "IT WAS THE BEST"
     rates = error_rates(["the cat sat", "on a mat"], ["the cat sat", "on the mat"])
     assert rates["wer"] == pytest.approx(1 / 6) and rates["cer"] == pytest.approx(3 / 19)
+
+
+def test_a_recognizer_leaves_the_process_environment_alone():
+    """Tesseract() once set OMP_THREAD_LIMIT=1 for the whole process: every later child inherited it, and
+    a tiny training under that limit (torch asking for 2 threads) ran its convolutions for minutes."""
+    before = dict(os.environ)
+    _or_skip(Tesseract)
+    assert dict(os.environ) == before
 
 
 @needs_docs

@@ -44,8 +44,10 @@ def _version(package: str) -> str:
 class Tesseract:
     """Tesseract through pytesseract on one 8-bit gray page; LSTM engine, automatic page segmentation.
 
-    One OpenMP thread per call (``OMP_THREAD_LIMIT=1``): several pages run in parallel processes, and
-    Tesseract's own threads only contend with them.
+    The process environment is left alone: a program that reads several pages in parallel processes
+    gives each ``OMP_THREAD_LIMIT=1`` itself (bench_recognize's workers do), so that Tesseract's own
+    threads do not contend with them. (Set here, it leaked into every later child of the process: torch
+    asked for 2 threads under a limit of 1 ran a tiny training's convolutions for minutes.)
     """
 
     lang = "eng"
@@ -56,7 +58,6 @@ class Tesseract:
             import pytesseract
         except ImportError:
             raise CodecUnavailable("needs pytesseract (pip install pytesseract)") from None
-        os.environ.setdefault("OMP_THREAD_LIMIT", "1")
         try:
             self.version = str(pytesseract.get_tesseract_version())
             langs = pytesseract.get_languages(config="")
@@ -74,7 +75,7 @@ class Tesseract:
 
     def info(self) -> dict:
         return {"recognizer": "Tesseract", "version": self.version, "wrapper": f"pytesseract {_version('pytesseract')}",
-                "lang": self.lang, "config": self.config, "threads": 1, "input": "8-bit gray page as decoded"}
+                "lang": self.lang, "config": self.config, "input": "8-bit gray page as decoded"}
 
 
 class PocketSphinx:
