@@ -257,12 +257,12 @@ def speech_job(job: tuple) -> list[dict]:
 
     def score(y: np.ndarray) -> dict:
         y = fit(y)
-        err = float(np.sum((y.astype(np.float64) - x) ** 2))
-        sig = float(np.sum(x.astype(np.float64) ** 2))
+        decoded, ref = torch.from_numpy(y), torch.from_numpy(x)
+        snr = metrics.snr(decoded, ref)
         ref16, y16 = _resample(x, rate, SPEECH_RATE)[0], _resample(y, rate, SPEECH_RATE)[0]
-        return {"snr_db": round(10 * math.log10(sig / err), 3) if err > 0 else None,
-                "si_sdr": round(metrics.si_sdr(torch.from_numpy(y), torch.from_numpy(x)), 3),
-                "psnr": round(metrics.psnr(torch.from_numpy(y), torch.from_numpy(x)), 3),
+        return {"snr_db": round(snr, 3) if math.isfinite(snr) else None,
+                "si_sdr": round(metrics.si_sdr(decoded, ref), 3),
+                "psnr": round(metrics.psnr(decoded, ref), 3),
                 "pesq_wb": round(metrics.pesq_wb(y16, ref16, SPEECH_RATE), 3),
                 "stoi": round(metrics.stoi(y16, ref16, SPEECH_RATE), 4)}
 
