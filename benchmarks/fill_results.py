@@ -476,28 +476,27 @@ def audio_checks(b: dict) -> str:
             "SNR against the signal itself.\n\n" + table(["check", "measured", ""], "lrl", rows))
 
 
-def colorize(doc: dict) -> str:
-    """bench_colorize.py's own table (imported when rendered: it needs torch)."""
+def _benchmark(name: str):
+    """A benchmark script as a module, imported when its block renders (it may need torch)."""
+    import importlib
+
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_colorize import table as render
-
-    return render(doc)
-
-
-def separate(doc: dict) -> str:
-    """bench_separate.py's own table (imported when rendered: it needs torch)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_separate import table as render
-
-    return render(doc)
+    return importlib.import_module(name)
 
 
 def recognize(run: dict) -> str:
     """bench_recognize.py's own tables: pages per dpi, or speech, with the recognizer's version."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_recognize import markdown as render
+    return _benchmark("bench_recognize").markdown(run)
 
-    return render(run)
+
+def colorize(doc: dict) -> str:
+    """bench_colorize.py's own table."""
+    return _benchmark("bench_colorize").table(doc)
+
+
+def separate(doc: dict) -> str:
+    """bench_separate.py's own table."""
+    return _benchmark("bench_separate").table(doc)
 
 
 def blocks(bench_dir: Path) -> dict[str, tuple[Path, list[Path], Callable[..., str]]]:
